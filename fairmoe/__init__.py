@@ -1,0 +1,1 @@
+"""Fair-MoE Studio model library (no Gradio, no plotting)."""

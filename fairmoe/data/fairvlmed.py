@@ -1,0 +1,309 @@
+"""Reader of the Harvard-FairVLMed layout: ``data_summary.csv`` + ``{Training,Validation,Test}/*.npz``.
+
+The synthetic data set is written in the same layout and read by this same code, so every test and the
+shipped model exercise the path that real data takes.
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL, SPLITS, UNKNOWN, attribute
+
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "DataError",
+    "FairVLMedDataset",
+    "Record",
+    "Split",
+    "find_split_dir",
+    "normalize_scan",
+    "preprocess_scan",
+    "read_npz",
+    "read_summary",
+    "scan_to_uint8",
+    "truncate_note",
+]
+
+Split = Literal["training", "validation", "test"]
+SUMMARY_FILE = "data_summary.csv"
+SUMMARY_COLUMNS = (
+    "filename",
+    "age",
+    "gender",
+    "race",
+    "ethnicity",
+    "language",
+    "maritalstatus",
+    "note",
+    "gpt4_summary",
+    "glaucoma",
+    "use",
+)
+NOTE_MAX_CHARS = 180  # FairCLIP's truncate_note: the GPT-4 summary is cut to 180 characters
+# OpenAI CLIP normalisation: the backbone configs and any pretrained ViT-B/16 weights expect it.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class DataError(ValueError):
+    """A data file is missing or malformed; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One sample's metadata, read without decoding its image."""
+
+    id: str  # file stem, e.g. "data_00042"
+    path: Path
+    label: int
+    attrs: tuple[int, ...]  # codes in ATTRIBUTE_NAMES order, -1 unknown
+    text: str  # training text: the summary cut to NOTE_MAX_CHARS at a word boundary
+    note: str  # the full clinical note from the npz
+
+
+def truncate_note(text: str, max_chars: int = NOTE_MAX_CHARS) -> str:
+    """Cut ``text`` to ``max_chars`` characters, backing up to the last space (FairCLIP semantics)."""
+    text = " ".join(str(text).split())
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > 0 else cut
+
+
+def find_split_dir(root: str | Path, split: Split) -> Path:
+    """The folder of ``split`` under ``root`` (``Test`` and ``Testing`` are both accepted)."""
+    root = Path(root)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    for name in SPLITS[split]:
+        if (root / name).is_dir():
+            return root / name
+    raise DataError(f"{root}: no {' or '.join(SPLITS[split])} folder for the {split} split")
+
+
+def read_summary(root: str | Path) -> dict[str, dict[str, str]]:
+    """Rows of ``data_summary.csv`` keyed by filename; checks the columns."""
+    path = Path(root) / SUMMARY_FILE
+    if not path.is_file():
+        raise DataError(
+            f"{path}: missing; a FairVLMed folder holds {SUMMARY_FILE} beside its splits"
+        )
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in SUMMARY_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"{path}: missing columns {missing}")
+            return {row["filename"].strip(): row for row in reader}
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: not a readable CSV ({e})") from None
+
+
+def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
+    value = np.asarray(data[key])
+    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+        raise DataError(
+            f"{path}: key {key!r} must be a numeric scalar, got {value.dtype} {value.shape}"
+        )
+    return int(value.reshape(()).item())
+
+
+def _attr_code(data: np.lib.npyio.NpzFile, name: str, path: Path) -> int:
+    attr = ATTRIBUTES[name]
+    for key in attr.npz_keys:
+        if key in data.files:
+            code = _scalar_int(data, key, path)
+            if code != UNKNOWN and not 0 <= code < attr.n_groups:
+                raise DataError(
+                    f"{path}: {key}={code} is out of range for {name} (0..{attr.n_groups - 1} or -1)"
+                )
+            return code
+    raise DataError(f"{path}: missing key {' or '.join(map(repr, attr.npz_keys))} for {name}")
+
+
+def scan_to_uint8(array: np.ndarray, source: str = "scan") -> np.ndarray:
+    """A 2-D uint8 grayscale image from an SLO array (uint8, uint16 or float in [0,1] or [0,255])."""
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
+        a = a[..., :3].mean(axis=-1) if a.shape[-1] > 1 else a[..., 0]
+    if a.ndim != 2 or min(a.shape) < 8:
+        raise DataError(f"{source}: expected a 2-D grayscale image, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        return a
+    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+        raise DataError(f"{source}: image dtype {a.dtype} is not numeric")
+    a = a.astype(np.float32)
+    if not np.isfinite(a).all():
+        raise DataError(f"{source}: image holds NaN or infinite values")
+    hi = float(a.max()) if a.size else 0.0
+    if hi <= 1.0:
+        a = a * 255.0
+    elif hi > 255.0:  # 16-bit scans: rescale the full range
+        a = a * (255.0 / hi)
+    return np.clip(a + 0.5, 0, 255).astype(np.uint8)
+
+
+def _parse_npz(path: Path, *, with_image: bool) -> dict[str, object]:
+    """Validate one sample file; npz members load lazily, so metadata reads skip the image."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            for key in ("slo_fundus", LABEL):
+                if key not in data.files:
+                    raise DataError(f"{path}: missing key {key!r}")
+            label = _scalar_int(data, LABEL, path)
+            if label not in (0, 1):
+                raise DataError(f"{path}: {LABEL}={label}, expected 0 or 1")
+            out: dict[str, object] = {
+                "label": label,
+                "attrs": tuple(_attr_code(data, name, path) for name in ATTRIBUTE_NAMES),
+                "note": str(np.asarray(data["note"]).reshape(-1)[0])
+                if "note" in data.files
+                else "",
+            }
+            if with_image:
+                out["image"] = scan_to_uint8(data["slo_fundus"], str(path))
+            return out
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, IndexError) as e:
+        raise DataError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
+
+
+def read_npz(path: str | Path) -> dict[str, object]:
+    """Read and validate one sample file: image (uint8 HxW), label, attrs, note."""
+    return _parse_npz(Path(path), with_image=True)
+
+
+def _read_meta(path: Path, summary: dict[str, dict[str, str]]) -> Record:
+    """One file's record, without decoding its image."""
+    meta = _parse_npz(path, with_image=False)
+    row = summary.get(path.name)
+    if row is None:
+        raise DataError(f"{path}: no row for {path.name} in {SUMMARY_FILE}")
+    summary_text = (row.get("gpt4_summary") or "").strip() or str(meta["note"])
+    return Record(
+        path.stem,
+        path,
+        int(meta["label"]),
+        meta["attrs"],
+        truncate_note(summary_text),
+        str(meta["note"]),
+    )
+
+
+def preprocess_scan(image: np.ndarray, image_size: int) -> torch.Tensor:
+    """CLIP preprocessing up to the pixel grid: resize shorter side (bicubic), centre crop.
+
+    Returns a uint8 (S, S) tensor; ``normalize_scan`` turns a batch into normalised 3-channel floats.
+    Keeping uint8 lets training cache a whole split in memory (7,000 x 224 x 224 = 350 MB).
+    """
+    pil = Image.fromarray(image, mode="L")
+    w, h = pil.size
+    scale = image_size / min(w, h)
+    nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
+    pil = pil.resize((nw, nh), Image.Resampling.BICUBIC)
+    left, top = (nw - image_size) // 2, (nh - image_size) // 2
+    pil = pil.crop((left, top, left + image_size, top + image_size))
+    return torch.from_numpy(np.asarray(pil, dtype=np.uint8).copy())
+
+
+def normalize_scan(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (..., S, S) grayscale -> float (..., 3, S, S) with CLIP's mean and std."""
+    x = pixels.float().div(255.0).unsqueeze(-3).expand(*pixels.shape[:-2], 3, *pixels.shape[-2:])
+    mean = torch.tensor(CLIP_MEAN, device=x.device).view(3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=x.device).view(3, 1, 1)
+    return (x - mean) / std
+
+
+class FairVLMedDataset(Dataset):
+    """One split of a FairVLMed folder as a torch Dataset.
+
+    Items are dicts: ``pixels`` uint8 (S, S) (normalise batches with ``normalize_scan``), ``tokens``
+    (77,) int64, ``label`` int, ``attrs`` (4,) int64 in ATTRIBUTE_NAMES order, ``id`` str.
+    Validation and test drop samples with an unknown attribute (as FairCLIP does) and report how many
+    in ``dropped_unknown``; training keeps them.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: Split,
+        *,
+        image_size: int = 224,
+        tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
+        drop_unknown: bool | None = None,
+        limit: int | None = None,
+    ) -> None:
+        self.root = Path(root)
+        self.split = split
+        self.image_size = image_size
+        self.tokenizer = tokenizer
+        folder = find_split_dir(self.root, split)
+        files = sorted(folder.glob("data_*.npz"))
+        if not files:
+            raise DataError(f"{folder}: empty split, no data_*.npz files")
+        if limit is not None:
+            files = files[:limit]
+        summary = read_summary(self.root)
+        records = [_read_meta(p, summary) for p in files]
+        if drop_unknown is None:
+            drop_unknown = split != "training"
+        kept = [r for r in records if not (drop_unknown and UNKNOWN in r.attrs)]
+        self.dropped_unknown = len(records) - len(kept)
+        if not kept:
+            raise DataError(f"{folder}: no samples left after dropping unknown attributes")
+        self.records = kept
+        self.labels = np.array([r.label for r in kept], dtype=np.int64)
+        self.attrs = np.array([r.attrs for r in kept], dtype=np.int64)  # (N, 4)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def attribute_codes(self, name: str) -> np.ndarray:
+        """(N,) codes of one attribute."""
+        return self.attrs[:, ATTRIBUTE_NAMES.index(attribute(name).name)]
+
+    def load_pixels(self, index: int) -> torch.Tensor:
+        rec = self.records[index]
+        return preprocess_scan(read_npz(rec.path)["image"], self.image_size)
+
+    def __getitem__(self, index: int) -> dict[str, object]:
+        rec = self.records[index]
+        item: dict[str, object] = {
+            "pixels": self.load_pixels(index),
+            "label": rec.label,
+            "attrs": torch.tensor(rec.attrs, dtype=torch.int64),
+            "id": rec.id,
+        }
+        if self.tokenizer is not None:
+            item["tokens"] = self.tokenizer([rec.text])[0]
+        return item
+
+    def summary(self) -> dict[str, object]:
+        """Counts per group and label, for checkpoints and reports."""
+        out: dict[str, object] = {
+            "split": self.split,
+            "n": len(self),
+            "n_glaucoma": int(self.labels.sum()),
+            "dropped_unknown": self.dropped_unknown,
+        }
+        for j, name in enumerate(ATTRIBUTE_NAMES):
+            groups = ATTRIBUTES[name].groups
+            counts = {g: int((self.attrs[:, j] == c).sum()) for c, g in enumerate(groups)}
+            if (self.attrs[:, j] == UNKNOWN).any():
+                counts["Unknown"] = int((self.attrs[:, j] == UNKNOWN).sum())
+            out[name] = counts
+        return out
