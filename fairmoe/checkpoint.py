@@ -1,0 +1,240 @@
+"""Checkpoints: safetensors weights (sharded below 15 MiB) + JSON metadata with sha256 of each file.
+
+Layout for a checkpoint named NAME in folder DIR:
+  DIR/NAME.json                      metadata (config, method, attribute, metrics, hashes, ...)
+  DIR/NAME.safetensors               weights, when they fit in one shard, or
+  DIR/NAME-0000k-of-0000n.safetensors + DIR/NAME.safetensors.index.json (Hugging Face convention)
+Loading never unpickles: only safetensors and JSON are read, and every file's hash is checked first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+__all__ = [
+    "CheckpointError",
+    "FORMAT_VERSION",
+    "config_from_dict",
+    "load_checkpoint",
+    "read_metadata",
+    "resolve_checkpoint",
+    "save_checkpoint",
+    "sha256_file",
+]
+
+FORMAT_VERSION = 1
+SHARD_BYTES = 15 * 2**20  # keep each file under 15 MiB: fits the device tool's 16 MiB transfers
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, tampered with, or does not match its own config."""
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild a (nested) frozen dataclass from ``dataclasses.asdict`` output; unknown keys refused."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise CheckpointError(f"config for {cls.__name__} has unknown fields {sorted(unknown)}")
+    kwargs = {}
+    for key, value in data.items():
+        hint = hints[key]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        target = next((t for t in options if dataclasses.is_dataclass(t)), None)
+        if target is not None and isinstance(value, dict):
+            value = config_from_dict(target, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """The metadata JSON of a checkpoint given as NAME.json, NAME.safetensors or DIR/NAME."""
+    p = Path(path)
+    if p.suffix == ".json" and not p.name.endswith(".index.json"):
+        candidate = p
+    elif p.name.endswith(".safetensors.index.json"):
+        candidate = p.with_name(p.name[: -len(".safetensors.index.json")] + ".json")
+    elif p.suffix == ".safetensors":
+        stem = p.stem.split("-0000")[0]
+        candidate = p.with_name(stem + ".json")
+    else:
+        candidate = p.with_name(p.name + ".json")
+    if not candidate.is_file():
+        raise CheckpointError(
+            f"{path}: no checkpoint metadata found (expected {candidate.name}); a checkpoint is "
+            "NAME.json + NAME.safetensors written by train.py"
+        )
+    return candidate
+
+
+def _shard_plan(state: dict[str, torch.Tensor], limit: int) -> list[list[str]]:
+    shards: list[list[str]] = [[]]
+    size = 0
+    for name, t in state.items():
+        n = t.numel() * t.element_size()
+        if shards[-1] and size + n > limit:
+            shards.append([])
+            size = 0
+        shards[-1].append(name)
+        size += n
+    return shards
+
+
+def save_checkpoint(
+    model: torch.nn.Module,
+    directory: str | Path,
+    name: str,
+    *,
+    metadata: dict[str, Any],
+    dtype: torch.dtype = torch.float16,
+    shard_bytes: int = SHARD_BYTES,
+) -> Path:
+    """Write weights and metadata; returns the metadata path. ``metadata`` must hold ``config``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
+        for k, v in model.state_dict().items()
+    }
+    for old in directory.glob(f"{name}-0*-of-0*.safetensors"):
+        old.unlink()
+    plan = _shard_plan(state, shard_bytes)
+    files: list[str] = []
+    if len(plan) == 1:
+        files.append(f"{name}.safetensors")
+        save_file(state, directory / files[0], metadata={"format": "pt"})
+    else:
+        weight_map = {}
+        for i, keys in enumerate(plan, start=1):
+            fname = f"{name}-{i:05d}-of-{len(plan):05d}.safetensors"
+            save_file({k: state[k] for k in keys}, directory / fname, metadata={"format": "pt"})
+            weight_map.update(dict.fromkeys(keys, fname))
+            files.append(fname)
+        index = {
+            "metadata": {"total_size": sum(t.numel() * t.element_size() for t in state.values())}
+        }
+        index["weight_map"] = weight_map
+        (directory / f"{name}.safetensors.index.json").write_text(json.dumps(index, indent=1))
+        files.append(f"{name}.safetensors.index.json")
+    meta = dict(metadata)
+    meta.update(
+        format_version=FORMAT_VERSION,
+        name=name,
+        dtype=str(dtype).removeprefix("torch."),
+        n_parameters=sum(p.numel() for p in model.parameters()),
+        torch_version=torch.__version__,
+        python_version=platform.python_version(),
+        files={f: sha256_file(directory / f) for f in files},
+    )
+    out = directory / f"{name}.json"
+    out.write_text(json.dumps(meta, indent=2, default=_json_default))
+    return out
+
+
+def _json_default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Metadata of a checkpoint, checked for the fields loading needs (no weights read)."""
+    meta_path = resolve_checkpoint(path)
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{meta_path}: not valid JSON metadata ({e})") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_path}: metadata must be a JSON object")
+    missing = [k for k in ("format_version", "config", "method", "files") if k not in meta]
+    if missing:
+        raise CheckpointError(f"{meta_path}: metadata lacks {missing}; was it written by train.py?")
+    if meta["format_version"] != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path}: format version {meta['format_version']}, this code reads {FORMAT_VERSION}"
+        )
+    meta["_path"] = str(meta_path)
+    return meta
+
+
+def _load_state(meta_path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+    directory = meta_path.parent
+    state: dict[str, torch.Tensor] = {}
+    for fname, digest in meta["files"].items():
+        f = directory / fname
+        if Path(fname).name != fname:
+            raise CheckpointError(f"{meta_path}: file entry {fname!r} must be a plain file name")
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing (listed in {meta_path.name})")
+        actual = sha256_file(f)
+        if actual != digest:
+            raise CheckpointError(
+                f"{f}: sha256 {actual[:12]}... does not match the metadata ({digest[:12]}...); "
+                "the file is corrupt or was modified"
+            )
+    for fname in meta["files"]:
+        if fname.endswith(".safetensors"):
+            try:
+                state.update(load_file(directory / fname, device="cpu"))
+            except (SafetensorError, OSError, ValueError) as e:
+                raise CheckpointError(
+                    f"{directory / fname}: not a safetensors file ({e})"
+                ) from None
+    if not state:
+        raise CheckpointError(f"{meta_path}: lists no .safetensors weights")
+    return state
+
+
+def load_checkpoint(
+    path: str | Path, *, device: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build the model its metadata describes and load the weights (fp32), after hash checks."""
+    from fairmoe.model import ModelConfig, create_model
+
+    meta = read_metadata(path)
+    meta_path = Path(meta["_path"])
+    try:
+        cfg = config_from_dict(ModelConfig, meta["config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{meta_path}: config does not describe a model ({e})") from None
+    state = _load_state(meta_path, meta)
+    model = create_model(cfg, method=meta["method"], n_groups=int(meta.get("n_groups", 3)))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{label}: {keys[:3]}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
+            if keys
+        )
+        raise CheckpointError(f"{meta_path}: weights do not match the config ({detail})")
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.to(device).eval(), meta

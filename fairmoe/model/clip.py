@@ -1,0 +1,342 @@
+"""FairMoECLIP: an open_clip CLIP with Fair-MoE's token and feature MoEs, routing as return values.
+
+Module names (stable, hookable):
+  clip.visual.{conv1, ln_pre, transformer.resblocks[i], ln_post, proj}   image tower (open_clip)
+  clip.{token_embedding, transformer.resblocks[i], ln_final, text_projection}   text tower
+  clip.visual.transformer.resblocks[-1].mlp, clip.transformer.resblocks[-1].mlp   TokenMoE (fairmoe)
+  feat_moe_img, feat_moe_txt   FeatureMoE (fairmoe)
+The encoders are written out here (not open_clip's forward) so that the routing comes back as a
+value; ``model.clip.encode_image`` does not work once the MoEs are installed: use ours.
+"""
+
+from __future__ import annotations
+
+import functools
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import open_clip
+import torch
+import torch.nn.functional as F
+from open_clip.model import CLIPTextCfg, CLIPVisionCfg, resize_pos_embed
+from open_clip.transformer import text_global_pool
+from torch import Tensor, nn
+
+from fairmoe.model.config import ModelConfig, get_config
+from fairmoe.model.moe import FeatureMoE, FeatureRouting, TokenMoE, TokenRouting
+from fairmoe.schema import PROMPTS
+
+__all__ = [
+    "METHODS",
+    "FairMoECLIP",
+    "Method",
+    "ModelOutput",
+    "Routing",
+    "create_model",
+    "glaucoma_probability",
+    "load_pretrained_weights",
+]
+
+Method = Literal["clip", "fairclip", "fairmoe"]
+METHODS: tuple[str, ...] = get_args(Method)  # clip and fairclip differ only in their loss
+Routing = dict[str, TokenRouting | FeatureRouting]  # keys token_img, token_txt, feat_img, feat_txt
+
+
+@dataclass
+class ModelOutput:
+    image_features: Tensor  # (B, E) L2-normalised
+    text_features: Tensor  # (B, E) L2-normalised
+    logit_scale: Tensor  # () already exponentiated: logits = logit_scale * cos
+    routing: Routing = field(default_factory=dict)  # empty for plain CLIP
+
+
+def glaucoma_probability(cosines: Tensor, *, temperature: float = 1.0) -> Tensor:
+    """P(glaucoma) = softmax(cos / temperature)[:, 1] over the two prompts' cosines (B, 2).
+
+    The references use temperature 1 on raw cosines, so their probabilities stay near 0.5; a
+    temperature fitted on validation calibrates them without moving the 0.5 boundary or any AUC.
+    """
+    return (cosines / temperature).softmax(dim=-1)[:, 1]
+
+
+@functools.cache
+def _tokenizer(context_length: int) -> open_clip.SimpleTokenizer:
+    return open_clip.SimpleTokenizer(context_length=context_length)
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            is_torchscript = any(n.endswith("constants.pkl") for n in z.namelist())
+        if is_torchscript:  # OpenAI's released ViT-B-16.pt is a TorchScript archive
+            return torch.jit.load(str(path), map_location="cpu").state_dict()
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # weights_only refuses arbitrary pickles; say so instead of unpickling
+        raise ValueError(
+            f"{path}: cannot read weights safely ({type(e).__name__}: {e}); provide a "
+            ".safetensors file, a plain state_dict .pt, or OpenAI's TorchScript .pt"
+        ) from e
+    for key in ("state_dict", "model_state_dict"):  # open_clip / FairCLIP training checkpoints
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a state_dict, found {type(obj).__name__}")
+    return obj
+
+
+def load_pretrained_weights(clip: open_clip.CLIP, path: str | Path, *, config_name: str) -> None:
+    """Load CLIP weights from a local file into ``clip`` (before any MoE is installed).
+
+    Accepts safetensors (preferred), a ``torch.save``d state_dict (read with weights_only=True),
+    or OpenAI's TorchScript archive. Never downloads anything.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained weights {str(path)!r} not found; pass a local OpenAI/open_clip file"
+        )
+    sd = _read_state_dict(path)
+    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    # OpenAI archive extras, and the causal mask that TorchScript archives store as a buffer
+    for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
+        sd.pop(key, None)
+    sd = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}  # OpenAI is fp16
+    resize_pos_embed(sd, clip)
+    try:
+        clip.load_state_dict(sd, strict=True)
+    except RuntimeError as e:
+        raise ValueError(
+            f"{path}: weights do not fit model config {config_name!r} (use the config the "
+            f"weights were trained with, e.g. 'vit-b-16' for OpenAI ViT-B/16):\n{e}"
+        ) from e
+
+
+def _build_clip(cfg: ModelConfig) -> open_clip.CLIP:
+    v, t = cfg.vision, cfg.text
+    return open_clip.CLIP(
+        embed_dim=cfg.embed_dim,
+        vision_cfg=CLIPVisionCfg(
+            image_size=v.image_size,
+            patch_size=v.patch_size,
+            width=v.width,
+            layers=v.layers,
+            head_width=v.head_width,
+            mlp_ratio=v.mlp_ratio,
+            pool_type=v.pool_type,
+        ),
+        text_cfg=CLIPTextCfg(
+            context_length=t.context_length,
+            vocab_size=t.vocab_size,
+            width=t.width,
+            heads=t.heads,
+            layers=t.layers,
+            mlp_ratio=t.mlp_ratio,
+        ),
+        quick_gelu=cfg.quick_gelu,
+        init_logit_scale=cfg.init_logit_scale,
+    )
+
+
+def _run_trunk(blocks: nn.ModuleList, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+    """All blocks but the last, then the last block's attention residual: h (B, T, D)."""
+    for block in blocks[:-1]:
+        x = block(x, attn_mask=attn_mask)
+    last = blocks[-1]
+    return x + last.ls_1(last.attention(q_x=last.ln_1(x), attn_mask=attn_mask))
+
+
+def _finish_block(
+    block: nn.Module, h: Tensor, contributions: Tensor | None
+) -> tuple[Tensor, TokenRouting | None]:
+    """The last block's MLP (or TokenMoE) residual on h."""
+    z = block.ln_2(h)
+    if isinstance(block.mlp, TokenMoE):
+        y, routing = block.mlp(z, contributions=contributions)
+    else:
+        if contributions is not None:
+            raise ValueError("expert contributions given, but this model has no token MoE")
+        y, routing = block.mlp(z), None
+    return h + block.ls_2(y), routing
+
+
+class FairMoECLIP(nn.Module):
+    """CLIP for the three methods; with ``method='fairmoe'`` it carries the four MoEs."""
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        *,
+        method: Method,
+        n_groups: int = 3,
+        pretrained: str | Path | None = None,
+    ) -> None:
+        super().__init__()
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        if n_groups < 1:
+            raise ValueError(f"n_groups must be >= 1 (groups of the attribute), got {n_groups}")
+        self.config = config
+        self.method = method
+        self.n_groups = n_groups
+        self.clip = _build_clip(config)
+        if pretrained is not None:
+            load_pretrained_weights(self.clip, pretrained, config_name=config.name)
+        self.feat_moe_img: FeatureMoE | None = None
+        self.feat_moe_txt: FeatureMoE | None = None
+        if method == "fairmoe":
+            # Installed after loading weights so that the experts start from the trained MLPs.
+            for blocks in (self.clip.visual.transformer.resblocks, self.clip.transformer.resblocks):
+                blocks[-1].mlp = TokenMoE.from_mlp(blocks[-1].mlp, config.moe)
+            self.feat_moe_img = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
+            self.feat_moe_txt = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
+
+    # -- accessors ---------------------------------------------------------------------------
+    @property
+    def token_moe_img(self) -> TokenMoE | None:
+        mlp = self.clip.visual.transformer.resblocks[-1].mlp
+        return mlp if isinstance(mlp, TokenMoE) else None
+
+    @property
+    def token_moe_txt(self) -> TokenMoE | None:
+        mlp = self.clip.transformer.resblocks[-1].mlp
+        return mlp if isinstance(mlp, TokenMoE) else None
+
+    @property
+    def logit_scale(self) -> Tensor:
+        """exp(learned log scale), the multiplier of the training logits."""
+        return self.clip.logit_scale.exp()
+
+    def tokenizer(self) -> open_clip.SimpleTokenizer:
+        """open_clip's SimpleTokenizer (bundled BPE, offline), padding to the context length."""
+        return _tokenizer(self.config.text.context_length)
+
+    def metadata(self) -> dict[str, Any]:
+        """What a checkpoint needs to rebuild this model."""
+        return {"config": self.config.to_dict(), "method": self.method, "n_groups": self.n_groups}
+
+    # -- image ---------------------------------------------------------------------------------
+    def image_trunk(self, images: Tensor) -> Tensor:
+        """Tokens right before the last block's MLP/MoE (after its attention residual)."""
+        v = self.clip.visual
+        x = v.conv1(images)  # (B, D, g, g)
+        x = x.flatten(2).transpose(1, 2)  # (B, N, D)
+        cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # (B, T, D)
+        x = v.ln_pre(v.patch_dropout(x))
+        return _run_trunk(v.transformer.resblocks, x, None)
+
+    def image_head(
+        self, h: Tensor, *, contributions: Tensor | None = None, normalize: bool = True
+    ) -> tuple[Tensor, Routing]:
+        """Complete the image encoder from ``h`` = image_trunk(images).
+
+        ``contributions`` (B, E, T, D) replaces the token MoE's expert outputs, see
+        ``image_expert_contributions``.
+        """
+        v = self.clip.visual
+        x, token_routing = _finish_block(v.transformer.resblocks[-1], h, contributions)
+        x = v.ln_post(x)
+        pooled = x[:, 1:].mean(dim=1) if v.pool_type == "avg" else x[:, 0]  # (B, D)
+        f = pooled @ v.proj  # (B, E)
+        routing: Routing = {}
+        if token_routing is not None:
+            routing["token_img"] = token_routing
+        if self.feat_moe_img is not None:
+            f, routing["feat_img"] = self.feat_moe_img(f)
+        return (F.normalize(f, dim=-1) if normalize else f), routing
+
+    def image_expert_contributions(self, h: Tensor) -> tuple[Tensor, TokenRouting]:
+        """Per-expert weighted outputs (B, E, T, D) of the image token MoE at ``h``."""
+        if self.token_moe_img is None:
+            raise ValueError(f"method {self.method!r} has no token MoE")
+        return self.token_moe_img.contributions(self.clip.visual.transformer.resblocks[-1].ln_2(h))
+
+    def encode_image_with_routing(
+        self, images: Tensor, *, normalize: bool = True
+    ) -> tuple[Tensor, Routing]:
+        return self.image_head(self.image_trunk(images), normalize=normalize)
+
+    def encode_image(self, images: Tensor, *, normalize: bool = True) -> Tensor:
+        return self.encode_image_with_routing(images, normalize=normalize)[0]
+
+    # -- text ----------------------------------------------------------------------------------
+    def _check_tokens(self, tokens: Tensor) -> None:
+        n = self.config.text.context_length
+        if tokens.ndim != 2 or tokens.shape[1] != n:
+            raise ValueError(
+                f"text tokens must have shape (B, {n}), got {tuple(tokens.shape)}; "
+                "tokenise with model.tokenizer()"
+            )
+
+    def text_trunk(self, tokens: Tensor) -> Tensor:
+        """Text tokens right before the last block's MLP/MoE (B, L, D)."""
+        self._check_tokens(tokens)
+        c = self.clip
+        x = c.token_embedding(tokens) + c.positional_embedding  # (B, L, D)
+        return _run_trunk(c.transformer.resblocks, x, c.attn_mask)
+
+    def text_head(
+        self,
+        h: Tensor,
+        tokens: Tensor,
+        *,
+        contributions: Tensor | None = None,
+        normalize: bool = True,
+    ) -> tuple[Tensor, Routing]:
+        """Complete the text encoder from ``h`` = text_trunk(tokens); EOT-token pooling."""
+        c = self.clip
+        x, token_routing = _finish_block(c.transformer.resblocks[-1], h, contributions)
+        x = c.ln_final(x)
+        f = text_global_pool(x, tokens, c.text_pool_type) @ c.text_projection  # (B, E)
+        routing: Routing = {}
+        if token_routing is not None:
+            routing["token_txt"] = token_routing
+        if self.feat_moe_txt is not None:
+            f, routing["feat_txt"] = self.feat_moe_txt(f)
+        return (F.normalize(f, dim=-1) if normalize else f), routing
+
+    def encode_text_with_routing(
+        self, tokens: Tensor, *, normalize: bool = True
+    ) -> tuple[Tensor, Routing]:
+        return self.text_head(self.text_trunk(tokens), tokens, normalize=normalize)
+
+    def encode_text(self, tokens: Tensor, *, normalize: bool = True) -> Tensor:
+        return self.encode_text_with_routing(tokens, normalize=normalize)[0]
+
+    def encode_prompts(self, prompts: Sequence[str] = PROMPTS) -> Tensor:
+        """Normalised features (P, E) of the zero-shot prompts (index 1 = glaucoma)."""
+        device = self.clip.logit_scale.device
+        return self.encode_text(self.tokenizer()(list(prompts)).to(device))
+
+    # -- both ----------------------------------------------------------------------------------
+    def forward(self, images: Tensor, tokens: Tensor) -> ModelOutput:
+        image_features, image_routing = self.encode_image_with_routing(images)
+        text_features, text_routing = self.encode_text_with_routing(tokens)
+        return ModelOutput(
+            image_features, text_features, self.logit_scale, {**image_routing, **text_routing}
+        )
+
+    @staticmethod
+    def zero_shot_logits(image_features: Tensor, prompt_features: Tensor) -> Tensor:
+        """Cosine similarities (B, P) of images to prompts; the references' zero-shot scores."""
+        return F.normalize(image_features, dim=-1) @ F.normalize(prompt_features, dim=-1).T
+
+
+def create_model(
+    config: str | ModelConfig,
+    *,
+    method: Method,
+    n_groups: int = 3,
+    pretrained: str | Path | None = None,
+) -> FairMoECLIP:
+    """Build a model from a preset name or a ModelConfig. ``pretrained``: a local weights file."""
+    cfg = get_config(config) if isinstance(config, str) else config
+    return FairMoECLIP(cfg, method=method, n_groups=n_groups, pretrained=pretrained)

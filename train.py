@@ -1,0 +1,150 @@
+"""Train and evaluate CLIP, FairCLIP or Fair-MoE on a FairVLMed folder (CPU, GPU, or torchrun DDP).
+
+python train.py --synthetic 300 --method fairmoe --attribute race --config tiny --out runs/smoke
+torchrun --nproc_per_node 2 train.py --data DIR --method fairmoe --config demo --out runs/x
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fairmoe.model import METHODS, list_configs
+    from fairmoe.schema import ATTRIBUTE_NAMES
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    d = p.add_argument_group("data")
+    src = d.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="a folder in the Harvard-FairVLMed layout")
+    src.add_argument("--synthetic", type=int, metavar="N", help="generate N synthetic cases first")
+    d.add_argument("--bias", type=float, default=1.0, help="synthetic group bias (0 = unbiased)")
+    d.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
+    d.add_argument("--limit", type=int, help="use at most this many samples per split")
+    d.add_argument("--cache-dir", type=Path, help="cache decoded splits here (reused across runs)")
+    m = p.add_argument_group("model and method")
+    m.add_argument("--method", choices=list(METHODS), default="fairmoe")
+    m.add_argument("--attribute", choices=[*ATTRIBUTE_NAMES, "all"], default="race")
+    m.add_argument("--config", choices=list_configs(), default="tiny")
+    m.add_argument(
+        "--fairness-scale",
+        type=float,
+        default=1.0,
+        help="multiply the default fairness-loss weights (trade-off sweep)",
+    )
+    m.add_argument("--fol-variant", choices=["paper", "reference"], default=None)
+    m.add_argument("--group-batches", choices=["separate", "inbatch"], default="separate")
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=10)
+    o.add_argument("--batch-size", type=int, default=64)
+    o.add_argument("--lr", type=float, default=1e-4)
+    o.add_argument("--weight-decay", type=float, default=0.1)
+    o.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
+    o.add_argument("--select-on", choices=["auc", "es_auc"], default="auc")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", type=Path, required=True, help="output folder")
+    r.add_argument("--name", help="checkpoint name (default: METHOD-ATTRIBUTE-CONFIG-sSEED)")
+    r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    r.add_argument("--no-resume", action="store_true", help="ignore an interrupted run's state")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+    import torch.distributed as dist
+
+    from fairmoe import losses, metrics
+    from fairmoe.training import TrainConfig, train
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if args.device == "auto":
+        device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    else:
+        device = args.device
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print("error: --device cuda asked for but no CUDA device is available", file=sys.stderr)
+        return 2
+    if distributed:
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        if device.startswith("cuda"):
+            device = f"cuda:{local_rank}"
+            torch.cuda.set_device(device)
+    rank = dist.get_rank() if distributed else 0
+    data = args.data
+    if args.synthetic is not None:
+        from fairmoe.data.synthetic import generate
+
+        data = args.out / f"synthetic-{args.synthetic}-s{args.data_seed}-b{args.bias:g}"
+        if rank == 0 and not (data / "data_summary.csv").is_file():
+            generate(data, n=args.synthetic, seed=args.data_seed, bias=args.bias)
+        if distributed:
+            dist.barrier()
+    loss_cfg = losses.LossConfig()
+    if args.fol_variant:
+        loss_cfg = dataclasses.replace(loss_cfg, fol_variant=args.fol_variant)
+    results = []
+    try:
+        for seed in args.seed:
+            cfg = TrainConfig(
+                method=args.method,
+                attribute=args.attribute,
+                model=args.config,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                lr=args.lr,
+                weight_decay=args.weight_decay,
+                fairness_scale=args.fairness_scale,
+                group_batches=args.group_batches,
+                loss=loss_cfg,
+                select_on=args.select_on,
+                seed=seed,
+                limit=args.limit,
+            )
+            name = args.name if args.name and len(args.seed) == 1 else None
+            res = train(
+                cfg,
+                data,
+                args.out,
+                device=device,
+                name=name,
+                cache_dir=args.cache_dir,
+                resume=not args.no_resume,
+                progress=not args.quiet,
+            )
+            results.append(res)
+            if rank == 0:
+                print(
+                    f"\n{res['name']}: best epoch {res['best_epoch']} on validation, "
+                    f"temperature {res['temperature']:.4g}, "
+                    f"{res['images_per_second'] or 0:.1f} images/s"
+                )
+                print(metrics.format_report_table(res["test"]))
+    except Exception as e:  # user-facing data errors get one clear line
+        from fairmoe.data.fairvlmed import DataError
+
+        if isinstance(e, DataError):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    if rank == 0:
+        summary = [{"name": r["name"], "test_auc": r["test"]["auc"]} for r in results]
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
