@@ -42,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.add_argument("--fol-variant", choices=["paper", "reference"], default=None)
     m.add_argument("--group-batches", choices=["separate", "inbatch"], default="separate")
+    m.add_argument(
+        "--text-source",
+        choices=["note", "label", "mixed"],
+        default="note",
+        help="training text: the note summary, the class prompt, or a mix",
+    )
+    m.add_argument(
+        "--prompt-mix",
+        type=float,
+        default=0.5,
+        help="share of each batch given the class prompt with --text-source mixed",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=10)
     o.add_argument("--batch-size", type=int, default=64)
@@ -110,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 select_on=args.select_on,
                 seed=seed,
                 limit=args.limit,
+                text_source=args.text_source,
+                prompt_mix=args.prompt_mix,
             )
             name = args.name if args.name and len(args.seed) == 1 else None
             res = train(

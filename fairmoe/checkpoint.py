@@ -4,6 +4,8 @@ Layout for a checkpoint named NAME in folder DIR:
   DIR/NAME.json                      metadata (config, method, attribute, metrics, hashes, ...)
   DIR/NAME.safetensors               weights, when they fit in one shard, or
   DIR/NAME-0000k-of-0000n.safetensors + DIR/NAME.safetensors.index.json (Hugging Face convention)
+A tensor larger than a shard (the 49,408-row token embedding of `demo`) is stored as row blocks named
+`KEY.__part{i}of{n}` and concatenated on load, so no file exceeds the limit.
 Loading never unpickles: only safetensors and JSON are read, and every file's hash is checked first.
 """
 
@@ -89,6 +91,41 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return candidate
 
 
+PART = ".__part"
+
+
+def _split_large(state: dict[str, torch.Tensor], limit: int) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
+    for name, t in state.items():
+        nbytes = t.numel() * t.element_size()
+        if nbytes <= limit or t.dim() == 0 or t.shape[0] < 2:
+            out[name] = t
+            continue
+        n = min(t.shape[0], -(-nbytes // limit))
+        for i, block in enumerate(torch.tensor_split(t, n, dim=0)):
+            out[f"{name}{PART}{i}of{n}"] = block.contiguous()
+    return out
+
+
+def _join_parts(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    parts: dict[str, dict[int, torch.Tensor]] = {}
+    out: dict[str, torch.Tensor] = {}
+    for key, t in state.items():
+        if PART in key:
+            name, _, spec = key.rpartition(PART)
+            i, _, n = spec.partition("of")
+            parts.setdefault(name, {})[int(i)] = t
+            if len(parts[name]) > int(n):
+                raise CheckpointError(f"tensor {name}: more parts than {n}")
+        else:
+            out[key] = t
+    for name, blocks in parts.items():
+        if sorted(blocks) != list(range(len(blocks))):
+            raise CheckpointError(f"tensor {name}: missing parts")
+        out[name] = torch.cat([blocks[i] for i in range(len(blocks))], dim=0)
+    return out
+
+
 def _shard_plan(state: dict[str, torch.Tensor], limit: int) -> list[list[str]]:
     shards: list[list[str]] = [[]]
     size = 0
@@ -118,9 +155,11 @@ def save_checkpoint(
         k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
         for k, v in model.state_dict().items()
     }
+    n_params = sum(p.numel() for p in model.parameters())
     for old in directory.glob(f"{name}-0*-of-0*.safetensors"):
         old.unlink()
-    plan = _shard_plan(state, shard_bytes)
+    state = _split_large(state, shard_bytes - 2**16)  # headroom for the safetensors header
+    plan = _shard_plan(state, shard_bytes - 2**16)
     files: list[str] = []
     if len(plan) == 1:
         files.append(f"{name}.safetensors")
@@ -143,7 +182,7 @@ def save_checkpoint(
         format_version=FORMAT_VERSION,
         name=name,
         dtype=str(dtype).removeprefix("torch."),
-        n_parameters=sum(p.numel() for p in model.parameters()),
+        n_parameters=n_params,
         torch_version=torch.__version__,
         python_version=platform.python_version(),
         files={f: sha256_file(directory / f) for f in files},
@@ -208,7 +247,7 @@ def _load_state(meta_path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor
                 ) from None
     if not state:
         raise CheckpointError(f"{meta_path}: lists no .safetensors weights")
-    return state
+    return _join_parts(state)
 
 
 def load_checkpoint(

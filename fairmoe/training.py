@@ -73,6 +73,12 @@ class TrainConfig:
     fairness_scale: float = 1.0  # multiplies the default fairness weights (the trade-off sweep)
     loss: losses.LossConfig = field(default_factory=losses.LossConfig)
     select_on: Literal["auc", "es_auc"] = "auc"  # validation metric for model selection
+    # Training text: "note" = the summary (the references' default); "label" = the class prompt
+    # (FairCLIP's text_source='label'); "mixed" = the class prompt for a random `prompt_mix` share
+    # of each batch. A CLIP trained from scratch in a few hundred CPU steps never links notes to
+    # the zero-shot prompts on its own; mixing anchors them (used for the CPU-trained assets).
+    text_source: Literal["note", "label", "mixed"] = "note"
+    prompt_mix: float = 0.5
     seed: int = 0
     limit: int | None = None  # cap samples per split (smoke runs)
     eval_batch_size: int = 256
@@ -123,20 +129,57 @@ def prompt_features(model: torch.nn.Module, device: torch.device) -> torch.Tenso
     return model.encode_text(tokens)  # (2, E) normalised
 
 
+@dataclass
+class Encoded:
+    """A split encoded by the image tower: features, prompt cosines, expert loads."""
+
+    features: np.ndarray  # (N, E) normalised image embeddings
+    cosines: np.ndarray  # (N, 2) to the prompts; index 1 is glaucoma
+    loads: np.ndarray | None  # (N, M1) share of patch tokens each image expert kept (fairmoe)
+
+
 @torch.no_grad()
+def encode_split(
+    model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
+) -> Encoded:
+    model.eval()
+    prompts = prompt_features(model, device).float()
+    feats, loads = [], []
+    for i in range(0, len(data), batch_size):
+        x = normalize_scan(data.pixels[i : i + batch_size].to(device))
+        with _autocast(device):
+            f, routing = model.encode_image_with_routing(x)
+        feats.append(f.float().cpu())
+        if "token_img" in routing:
+            loads.append(routing["token_img"].kept[:, 1:].float().mean(1).cpu())  # (B, M1)
+    features = torch.cat(feats)
+    return Encoded(
+        features.numpy(),
+        (features @ prompts.cpu().T).numpy(),
+        torch.cat(loads).numpy() if loads else None,
+    )
+
+
 def evaluate_cosines(
     model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
 ) -> np.ndarray:
     """(N, 2) cosine similarities of each scan to the two prompts (index 1: glaucoma)."""
-    model.eval()
-    prompts = prompt_features(model, device)
-    out = []
-    for i in range(0, len(data), batch_size):
-        x = normalize_scan(data.pixels[i : i + batch_size].to(device))
-        with _autocast(device):
-            f = model.encode_image(x)
-        out.append((f.float() @ prompts.float().T).cpu())
-    return torch.cat(out).numpy()
+    return encode_split(model, data, device, batch_size).cosines
+
+
+def ood_reference(features: np.ndarray, quantile: float = 0.99) -> dict[str, Any]:
+    """Per-dimension mean/std of validation embeddings and the quantile of their z-distance.
+
+    The app flags a scan whose RMS z-score distance exceeds this threshold as unlike training.
+    """
+    mean, std = features.mean(0), features.std(0) + 1e-6
+    dist = np.sqrt((((features - mean) / std) ** 2).mean(1))
+    return {
+        "mean": mean.round(6).tolist(),
+        "std": std.round(6).tolist(),
+        "threshold": float(np.quantile(dist, quantile)),
+        "quantile": quantile,
+    }
 
 
 def glaucoma_probability(cosines: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -177,6 +220,25 @@ def _autocast(device: torch.device):
 
 
 # ----------------------------------------------------------------------------- the loss of one step
+
+
+def _training_text(
+    cfg: TrainConfig,
+    data: SplitTensors,
+    idx: torch.Tensor,
+    prompts: torch.Tensor,
+    rng: np.random.Generator,
+) -> torch.Tensor:
+    """Token ids of the batch's training texts, per ``cfg.text_source``."""
+    tokens = data.tokens[idx]
+    if cfg.text_source == "note":
+        return tokens
+    labels = data.labels[idx].to(prompts.device)
+    as_prompt = prompts[labels]  # (B, 77): "A photo of [non-]glaucoma"
+    if cfg.text_source == "label":
+        return as_prompt
+    mask = torch.from_numpy(rng.random(len(idx)) < cfg.prompt_mix).to(tokens.device)
+    return torch.where(mask[:, None], as_prompt, tokens)
 
 
 class _Gates(NamedTuple):
@@ -370,7 +432,10 @@ def train(
     ddp_model = model
     if world > 1:
         ddp_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            # an expert that keeps no token of a local batch gets no gradient
+            find_unused_parameters=spec.moe,
         )
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
@@ -378,6 +443,7 @@ def train(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(total, max(1, int(cfg.warmup_fraction * total)))
     )
+    prompt_tokens = tok(list(PROMPTS)).to(train_data.tokens.device)  # (2, 77)
     group_index = [
         np.flatnonzero(train_data.attribute(a).cpu().numpy() == c)
         for a in cfg.attributes
@@ -414,14 +480,14 @@ def train(
             local = np.array_split(batch, world)[rank]
             li = torch.from_numpy(local).to(train_data.pixels.device)
             x = normalize_scan(train_data.pixels[li].to(device))
-            tokens = train_data.tokens[li].to(device)
+            tokens = _training_text(cfg, train_data, li, prompt_tokens, rng).to(device)
             with _autocast(device):
                 out = ddp_model(x, tokens)
             # Gathered across ranks with gradients: the loss sees the whole global batch.
             img, txt = _gather(out.image_features.float()), _gather(out.text_features.float())
             scale = out.logit_scale.float()
             loss = losses.clip_contrastive_loss(img, txt, scale)
-            parts = {"clip": float(loss)}
+            parts = {"clip": float(loss.detach())}
             if spec.distance or spec.gate_variance:
                 routing = {k: _gather(r.weights.float()) for k, r in out.routing.items()}
                 groups = _group_sides(
@@ -447,7 +513,7 @@ def train(
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             if rank == 0 and step % 10 == 0:
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         train_t += time.perf_counter() - tick
         images_seen += steps_per_epoch * cfg.batch_size
         cos = evaluate_cosines(model, val_data, device, cfg.eval_batch_size)
@@ -482,9 +548,11 @@ def train(
                 save_file(best["state"], resume_dir / "best.safetensors")
     if best["state"] is not None:
         model.load_state_dict(best["state"])
-    val_cos = evaluate_cosines(model, val_data, device, cfg.eval_batch_size)
+    val_enc = encode_split(model, val_data, device, cfg.eval_batch_size)
+    val_cos = val_enc.cosines
     temperature = fit_temperature(val_cos, val_data.labels.numpy())
-    test_cos = evaluate_cosines(model, test_data, device, cfg.eval_batch_size)
+    test_enc = encode_split(model, test_data, device, cfg.eval_batch_size)
+    test_cos = test_enc.cosines
     test_p = glaucoma_probability(test_cos, temperature)
     test_report = metrics.evaluate(test_data.labels.numpy(), test_p, _attrs_dict(test_data))
     val_report = metrics.evaluate(
@@ -500,55 +568,49 @@ def train(
         "train_seconds": train_t,
         "images_per_second": images_seen / train_t if train_t > 0 else None,
         "data_load_seconds": load_s,
+        "ood": ood_reference(val_enc.features),
     }
     if rank == 0:
+        splits = {"training": train_data, "validation": val_data, "test": test_data}
         _write_outputs(
-            cfg,
-            model,
-            model_cfg,
-            out_dir,
-            name,
-            result,
-            test_data,
-            test_cos,
-            test_p,
-            train_data,
-            val_data,
-            device,
+            cfg, model, model_cfg, out_dir, name, result, splits, test_enc, test_p, device
         )
     return result
 
 
+def _write_scores(path: Path, data: SplitTensors, enc: Encoded, probability: np.ndarray) -> None:
+    """Test-set scores: id, label, calibrated score, raw cosines, attributes, expert loads."""
+    loads = enc.loads if enc.loads is not None else np.zeros((len(data), 0))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            ["id", "label", "score", "cos_non_glaucoma", "cos_glaucoma", *ATTRIBUTE_NAMES]
+            + [f"load_e{e}" for e in range(loads.shape[1])]
+        )
+        for i, sid in enumerate(data.ids):
+            w.writerow(
+                [sid, int(data.labels[i]), f"{probability[i]:.6f}"]
+                + [f"{c:.6f}" for c in enc.cosines[i]]
+                + [int(v) for v in data.attrs[i]]
+                + [f"{v:.4f}" for v in loads[i]]
+            )
+
+
 def _write_outputs(
-    cfg,
-    model,
-    model_cfg,
-    out_dir,
-    name,
-    result,
-    test_data,
-    test_cos,
-    test_p,
-    train_data,
-    val_data,
-    device,
+    cfg: TrainConfig,
+    model: torch.nn.Module,
+    model_cfg: Any,
+    out_dir: Path,
+    name: str,
+    result: dict[str, Any],
+    splits: dict[str, SplitTensors],
+    test_enc: Encoded,
+    test_p: np.ndarray,
+    device: torch.device,
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = out_dir / f"{name}.scores.csv"
-    with scores.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["id", "label", "score", "cos_non_glaucoma", "cos_glaucoma", *ATTRIBUTE_NAMES])
-        for i, sid in enumerate(test_data.ids):
-            w.writerow(
-                [
-                    sid,
-                    int(test_data.labels[i]),
-                    f"{test_p[i]:.6f}",
-                    f"{test_cos[i, 0]:.6f}",
-                    f"{test_cos[i, 1]:.6f}",
-                    *[int(v) for v in test_data.attrs[i]],
-                ]
-            )
+    _write_scores(scores, splits["test"], test_enc, test_p)
     resolved = {"train": dataclasses.asdict(cfg), "model": dataclasses.asdict(model_cfg)}
     (out_dir / f"{name}.config.json").write_text(json.dumps(resolved, indent=2))
     (out_dir / f"{name}.metrics.json").write_text(json.dumps(result, indent=2))
@@ -562,11 +624,8 @@ def _write_outputs(
         "train_config": dataclasses.asdict(cfg),
         "calibration": {"temperature": result["temperature"], "fitted_on": "validation"},
         "best_epoch": result["best_epoch"],
-        "data": {
-            "training": train_data.summary,
-            "validation": val_data.summary,
-            "test": test_data.summary,
-        },
+        "data": {k: v.summary for k, v in splits.items()},
+        "ood": result["ood"],
         "metrics": {"test": result["test"], "validation": result["validation"]},
         "device": dev,
         "world_size": _world()[1],

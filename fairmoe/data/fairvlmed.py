@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ __all__ = [
     "Split",
     "find_split_dir",
     "normalize_scan",
+    "parse_npz",
     "preprocess_scan",
     "read_npz",
     "read_summary",
@@ -112,7 +113,7 @@ def read_summary(root: str | Path) -> dict[str, dict[str, str]]:
         raise DataError(f"{path}: not a readable CSV ({e})") from None
 
 
-def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
+def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path | str) -> int:
     value = np.asarray(data[key])
     if value.size != 1 or not np.issubdtype(value.dtype, np.number):
         raise DataError(
@@ -121,7 +122,7 @@ def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path) -> int:
     return int(value.reshape(()).item())
 
 
-def _attr_code(data: np.lib.npyio.NpzFile, name: str, path: Path) -> int:
+def _attr_code(data: np.lib.npyio.NpzFile, name: str, path: Path | str) -> int:
     attr = ATTRIBUTES[name]
     for key in attr.npz_keys:
         if key in data.files:
@@ -156,10 +157,16 @@ def scan_to_uint8(array: np.ndarray, source: str = "scan") -> np.ndarray:
     return np.clip(a + 0.5, 0, 255).astype(np.uint8)
 
 
-def _parse_npz(path: Path, *, with_image: bool) -> dict[str, object]:
-    """Validate one sample file; npz members load lazily, so metadata reads skip the image."""
+def parse_npz(
+    source: Path | BinaryIO, *, with_image: bool, name: str | None = None
+) -> dict[str, object]:
+    """Validate one sample file, given as a path or an open binary file (``name`` labels messages).
+
+    npz members load lazily, so metadata reads skip the image. Never unpickles.
+    """
+    path = name or str(source)  # for messages only
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with np.load(source, allow_pickle=False) as data:
             for key in ("slo_fundus", LABEL):
                 if key not in data.files:
                     raise DataError(f"{path}: missing key {key!r}")
@@ -184,12 +191,12 @@ def _parse_npz(path: Path, *, with_image: bool) -> dict[str, object]:
 
 def read_npz(path: str | Path) -> dict[str, object]:
     """Read and validate one sample file: image (uint8 HxW), label, attrs, note."""
-    return _parse_npz(Path(path), with_image=True)
+    return parse_npz(Path(path), with_image=True)
 
 
 def _read_meta(path: Path, summary: dict[str, dict[str, str]]) -> Record:
     """One file's record, without decoding its image."""
-    meta = _parse_npz(path, with_image=False)
+    meta = parse_npz(path, with_image=False)
     row = summary.get(path.name)
     if row is None:
         raise DataError(f"{path}: no row for {path.name} in {SUMMARY_FILE}")

@@ -127,15 +127,15 @@ _PRESETS: dict[str, ModelConfig] = {
             # weights at 64.1 MiB, over the 64 MB asset budget; 1d keeps them near 60 MiB.
             feature_moe=FeatureMoEConfig(hidden_ratio=1.0),
         ),
-        # Reduced `demo` for training on 2 CPU cores when no GPU is lent: 128 px at patch 16
-        # (8x8 grid, 4x fewer tokens than demo), narrower towers; ~17M parameters as plain CLIP.
+        # Reduced `demo` for training on 2 CPU cores when no GPU is lent: 96 px at patch 12 (an
+        # 8x8 grid for the expert maps), narrow towers; ~9M parameters as plain CLIP.
         ModelConfig(
             name="small",
-            embed_dim=192,
+            embed_dim=128,
             vision=VisionConfig(
-                image_size=128, width=192, layers=4, head_width=64, pool_type="avg"
+                image_size=96, patch_size=12, width=128, layers=4, head_width=64, pool_type="avg"
             ),
-            text=TextConfig(width=192, heads=3, layers=3),
+            text=TextConfig(width=128, heads=2, layers=3),
             feature_moe=FeatureMoEConfig(hidden_ratio=1.0),
         ),
         # The paper's backbone: OpenAI ViT-B/16 (loadable from a local weights file).
