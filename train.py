@@ -123,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=seed,
                 limit=args.limit,
                 text_source=args.text_source,
+                pretrained=str(args.pretrained) if args.pretrained else None,
                 prompt_mix=args.prompt_mix,
             )
             name = args.name if args.name and len(args.seed) == 1 else None

@@ -16,6 +16,7 @@ __all__ = [
     "MARITAL_STATUS",
     "PROMPTS",
     "SPLITS",
+    "SUMMARY_COLUMNS",
     "UNKNOWN",
     "Attribute",
     "attribute",
@@ -84,6 +85,21 @@ SPLITS: dict[str, tuple[str, ...]] = {
     "validation": ("Validation",),
     "test": ("Test", "Testing"),
 }
+
+# data_summary.csv columns, in the real file's order
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "filename",
+    "age",
+    "gender",
+    "race",
+    "ethnicity",
+    "language",
+    "maritalstatus",
+    "note",
+    "gpt4_summary",
+    "glaucoma",
+    "use",
+)
 
 # Zero-shot prompts of FairCLIP / Fair-MoE: index 1 is the glaucoma class.
 PROMPTS: tuple[str, str] = ("A photo of non-glaucoma", "A photo of glaucoma")

@@ -78,6 +78,7 @@ class TrainConfig:
     # of each batch. A CLIP trained from scratch in a few hundred CPU steps never links notes to
     # the zero-shot prompts on its own; mixing anchors them (used for the CPU-trained assets).
     text_source: Literal["note", "label", "mixed"] = "note"
+    pretrained: str | None = None  # local OpenAI/open_clip weights file (vit-b-16), never a hub
     prompt_mix: float = 0.5
     seed: int = 0
     limit: int | None = None  # cap samples per split (smoke runs)
@@ -418,7 +419,9 @@ def train(
     np.random.seed(cfg.seed)
     spec = METHOD_SPECS[cfg.method]
     model_cfg = get_config(cfg.model)
-    model = create_model(model_cfg, method=cfg.method, n_groups=cfg.n_groups).to(device)
+    model = create_model(
+        model_cfg, method=cfg.method, n_groups=cfg.n_groups, pretrained=cfg.pretrained
+    ).to(device)
     tok = model.tokenizer()
     size = model_cfg.vision.image_size
     t0 = time.perf_counter()

@@ -18,7 +18,15 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL, SPLITS, UNKNOWN, attribute
+from fairmoe.schema import (
+    ATTRIBUTE_NAMES,
+    ATTRIBUTES,
+    LABEL,
+    SPLITS,
+    SUMMARY_COLUMNS,
+    UNKNOWN,
+    attribute,
+)
 
 __all__ = [
     "CLIP_MEAN",
@@ -39,19 +47,6 @@ __all__ = [
 
 Split = Literal["training", "validation", "test"]
 SUMMARY_FILE = "data_summary.csv"
-SUMMARY_COLUMNS = (
-    "filename",
-    "age",
-    "gender",
-    "race",
-    "ethnicity",
-    "language",
-    "maritalstatus",
-    "note",
-    "gpt4_summary",
-    "glaucoma",
-    "use",
-)
 NOTE_MAX_CHARS = 180  # FairCLIP's truncate_note: the GPT-4 summary is cut to 180 characters
 # OpenAI CLIP normalisation: the backbone configs and any pretrained ViT-B/16 weights expect it.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)

@@ -52,7 +52,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
 
-from fairmoe.schema import ATTRIBUTES, LABEL_CSV, MARITAL_STATUS, SPLITS, UNKNOWN
+from fairmoe.schema import ATTRIBUTES, LABEL_CSV, MARITAL_STATUS, SPLITS, SUMMARY_COLUMNS, UNKNOWN
 
 __all__ = [
     "Acquisition",
@@ -78,20 +78,7 @@ _DOS_TIME = (0, (1980 - 1980) << 9 | 1 << 5 | 1)  # 1980-01-01 00:00: np.savez s
 _DEMOGRAPHICS, _LABEL, _ANATOMY, _ACQUISITION, _MARKER, _TEXT, _RENDER, _FIELD = range(8)
 _SPLIT_STREAM = 0x5E1  # stream of the split permutation, apart from every sample index
 _TRI_SD = 256 / math.sqrt(6)  # sd of the difference of two uniform bytes
-# data_summary.csv columns in the real order (fairmoe.data.fairvlmed checks the same names)
-CSV_COLUMNS = (
-    "filename",
-    "age",
-    "gender",
-    "race",
-    "ethnicity",
-    "language",
-    "maritalstatus",
-    "note",
-    "gpt4_summary",
-    "glaucoma",
-    "use",
-)
+CSV_COLUMNS = SUMMARY_COLUMNS  # data_summary.csv columns in the real order
 _LABEL_SPELLING = {code: word for word, code in LABEL_CSV.items()}  # 1 -> "yes"
 
 
