@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--method", choices=list(METHODS), default="fairmoe")
     m.add_argument("--attribute", choices=[*ATTRIBUTE_NAMES, "all"], default="race")
     m.add_argument("--config", choices=list_configs(), default="tiny")
+    m.add_argument("--pretrained", type=Path, help="local weights file to start from (vit-b-16)")
     m.add_argument(
         "--fairness-scale",
         type=float,

@@ -283,6 +283,9 @@ class Predictor:
         tr = routing.get("token_img")
         if tr is not None:
             w, kept = tr.weights[0].float(), tr.kept[0]  # (T, E)
+            k1 = self.model.token_moe_img.cfg.top_k
+            top = tr.probs[0].topk(k1, dim=-1).indices  # (T, k1): the token's chosen experts
+            chosen = torch.zeros_like(kept).scatter_(-1, top, True)
             for e in range(w.shape[1]):
                 k = kept[:, e]
                 out["experts"].append(
@@ -292,6 +295,8 @@ class Predictor:
                         "keeps_cls": bool(k[0]),
                         "gate_mean": float(w[k, e].mean()) if bool(k.any()) else 0.0,
                         "kept": self._grid(k.int()),
+                        # chosen by top-k but over this expert's capacity: filtered here
+                        "capacity_dropped": self._grid((chosen[:, e] & ~k).int()),
                         "weights": self._grid(w[:, e]),
                     }
                 )

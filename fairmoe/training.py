@@ -269,7 +269,7 @@ def _fairness_loss(
     distance = losses.fairclip_distance(
         batch.dist, group_dists, blur=lc.blur, normalize_groups=lc.normalize_groups
     )
-    return lc.lambda_distance * weight * distance, {"distance": float(distance)}
+    return lc.lambda_distance * weight * distance, {"distance": float(distance.detach())}
 
 
 class _Side(NamedTuple):
@@ -610,6 +610,7 @@ def _write_outputs(
     test_enc: Encoded,
     test_p: np.ndarray,
     device: torch.device,
+    data_root: str | Path,
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     scores = out_dir / f"{name}.scores.csv"
@@ -628,6 +629,7 @@ def _write_outputs(
         "calibration": {"temperature": result["temperature"], "fitted_on": "validation"},
         "best_epoch": result["best_epoch"],
         "data": {k: v.summary for k, v in splits.items()},
+        "data_synthetic": (Path(data_root) / "SYNTHETIC.md").is_file(),
         "ood": result["ood"],
         "metrics": {"test": result["test"], "validation": result["validation"]},
         "device": dev,

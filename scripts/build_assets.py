@@ -176,8 +176,11 @@ def build(runs_dir: Path, out: Path, reading: Path | None) -> None:
             "test": summarise(metrics.evaluate(y, s, attrs)),
         })  # fmt: skip
     meta_default = json.loads((runs_dir / f"{DEFAULT}.json").read_text())
-    for f in [f"{DEFAULT}.json", *meta_default["files"]]:
+    for f in meta_default["files"]:
         shutil.copy(runs_dir / f, out / "model" / f)
+    # runs trained before the flag existed: the metadata (not hashed itself) records it
+    meta_default.setdefault("data_synthetic", (data / "SYNTHETIC.md").is_file())
+    (out / "model" / f"{DEFAULT}.json").write_text(json.dumps(meta_default, indent=2))
     examples = pick_examples(runs_dir, data, out / "examples")
     (out / "examples" / "examples.json").write_text(json.dumps(examples, indent=1))
     runs.sort(key=lambda r: (r["role"] != "app", r["attribute"], r["method"], r["seed"],

@@ -180,7 +180,13 @@ def parse_npz(
             return out
     except DataError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, IndexError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):  # object arrays: never unpickled, for safety
+            raise DataError(
+                f"{path}: not an npz archive of plain arrays (pickled content is never loaded)"
+            ) from None
+        raise DataError(f"{path}: unreadable npz ({e})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError, IndexError) as e:
         raise DataError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
 
 

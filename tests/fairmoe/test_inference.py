@@ -20,8 +20,10 @@ from fairmoe.model import create_model, get_config
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     torch.manual_seed(0)
-    model = create_model("tiny", method="fairmoe", n_groups=3)
-    meta = {"config": get_config("tiny").to_dict(), "method": "fairmoe", "n_groups": 3,
+    # average pooling, as `small` and `demo`: with CLS pooling patch tokens never reach the score
+    cfg = get_config("tiny", **{"vision.pool_type": "avg"})
+    model = create_model(cfg, method="fairmoe", n_groups=3)
+    meta = {"config": cfg.to_dict(), "method": "fairmoe", "n_groups": 3,
             "attribute": "race", "calibration": {"temperature": 0.05}}  # fmt: skip
     path = save_checkpoint(model, tmp_path_factory.mktemp("ckpt"), "m", metadata=meta)
     return Predictor(path)
@@ -47,6 +49,7 @@ def test_predict_contract(predictor: Predictor) -> None:
     for e in r["experts"]:
         assert 0 <= e["kept_patches"] <= cap
         assert np.array(e["kept"]).shape == (4, 4)
+        assert not (np.array(e["kept"]) & np.array(e["capacity_dropped"])).any()
     kept_any = np.max([np.array(e["kept"]) for e in r["experts"]], axis=0)
     assert np.array_equal(np.array(r["dropped_patches"]), 1 - kept_any)
     assert len(r["feature_gates"]["image"]) == 3

@@ -142,7 +142,7 @@ def test_missing_key_unreadable_file_empty_split(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="missing key 'race'"):
         read_npz(tmp_path / "Training" / "data_00002.npz")
     (tmp_path / "Training" / "data_00003.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="data_00003.npz: unreadable"):
+    with pytest.raises(DataError, match="data_00003.npz: not an npz archive"):
         read_npz(tmp_path / "Training" / "data_00003.npz")
     (tmp_path / "Validation").mkdir()
     _summary(tmp_path, [(1, "training", "s")])
