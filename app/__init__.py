@@ -1,0 +1,27 @@
+"""Fair-MoE Studio's Gradio app: UI only; all model and metric work is done by ``fairmoe``.
+
+Importing the package sets the offline environment (no analytics, no hub look-ups) before gradio is
+imported by any submodule.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+__all__ = ["build_demo", "launch_kwargs", "load_runtime"]
+
+
+def __getattr__(name: str):  # lazy: `import app` stays cheap until the UI is needed
+    if name in ("build_demo", "launch_kwargs"):
+        from app import ui
+
+        return getattr(ui, name)
+    if name == "load_runtime":
+        from app.runtime import load_runtime
+
+        return load_runtime
+    raise AttributeError(f"module 'app' has no attribute {name!r}")

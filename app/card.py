@@ -1,0 +1,109 @@
+"""The header and the Model card tab: checkpoint metadata and assets/REPORT.md as markdown."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from app.runtime import Runtime
+from app.text import disclaimer, method_label
+from fairmoe.metrics import format_report_table
+from fairmoe.schema import ATTRIBUTE_NAMES
+
+__all__ = ["header_markdown", "model_card", "report_markdown"]
+
+
+def header_markdown(rt: Runtime) -> str:
+    m = rt.meta
+    cfg = (m.get("config") or {}).get("name", "")
+    n_par = m.get("n_parameters")
+    size = f" · {n_par / 1e6:.1f} M parameters" if n_par else ""
+    trained = f" for *{rt.predictor.attribute}*" if rt.predictor.method != "clip" else ""
+    return (
+        f"# Fair-MoE Studio\n"
+        f"**Model:** {rt.model_name} ({method_label(rt.predictor.method)}{trained}, config "
+        f"{cfg}{size})  \n"
+        f"<span class='disclaimer'>{disclaimer(m)}</span>"
+    )
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    return "| Field | Value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+
+
+def _data_summary(data: dict[str, Any]) -> str:
+    lines = [
+        "| Split | n | glaucoma | race | gender | ethnicity | language |",
+        "|---|---:|---:|---|---|---|---|",
+    ]
+    for split, s in data.items():
+        if not isinstance(s, dict) or "n" not in s:
+            continue
+        groups = [
+            ", ".join(f"{k} {v}" for k, v in (s.get(a) or {}).items()) for a in ATTRIBUTE_NAMES
+        ]
+        lines.append(
+            f"| {split} | {s['n']} | {s.get('n_glaucoma', '')} | " + " | ".join(groups) + " |"
+        )
+    return "\n".join(lines)
+
+
+def model_card(rt: Runtime) -> str:
+    """Markdown model card from the checkpoint metadata (+ assets/REPORT.md if present)."""
+    m = rt.meta
+    device = str(m.get("device", "unknown"))
+    cpu = device.lower() == "cpu"
+    cal = m.get("calibration") or {}
+    train = m.get("train_config") or {}
+    rows = [
+        ("Name", rt.model_name),
+        ("Method", method_label(str(m.get("method", "?")))),
+        ("Trained for attribute", m.get("attribute", "n/a")),
+        ("Model config", (m.get("config") or {}).get("name", "n/a")),
+        ("Parameters", f"{m['n_parameters']:,}" if m.get("n_parameters") else "n/a"),
+        ("Trained on", f"**{device}**" + (" (CPU-trained: a small, quick model)" if cpu else "")),
+        (
+            "Epochs / best epoch (on validation)",
+            f"{train.get('epochs', '?')} / {m.get('best_epoch', '?')}",
+        ),
+        ("Fairness-loss scale", train.get("fairness_scale", "n/a")),
+        ("Seed", m.get("seed", "n/a")),
+        (
+            "Calibration temperature",
+            f"{cal['temperature']:.4g} (fitted on {cal.get('fitted_on', '?')})"
+            if "temperature" in cal
+            else "n/a",
+        ),
+        ("Operating point", f"{rt.predictor.threshold:.2f} on the calibrated probability"),
+        ("Training time", f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "n/a"),
+        ("Checkpoint", f"`{rt.checkpoint.name}`"),
+    ]
+    parts = [f"## Model card\n\n{disclaimer(m)}\n\n" + _table(rows)]
+    if cpu:
+        parts.append(
+            "> **This model was trained on a CPU.** It is a small model trained briefly; its "
+            "numbers show how the method behaves, not what the paper's ViT-B/16 reaches."
+        )
+    if m.get("data"):
+        parts.append("### Training data\n\n" + _data_summary(m["data"]))
+    test = (m.get("metrics") or {}).get("test")
+    if test:
+        parts.append("### Test metrics (threshold 0.5)\n\n" + format_report_table(test))
+    if rt.skipped:
+        parts.append("### Left out at start-up\n\n" + "\n".join(f"- {s}" for s in rt.skipped))
+    return "\n\n".join(parts)
+
+
+def report_markdown(rt: Runtime) -> str:
+    """assets/REPORT.md with relative image links served from the assets folder."""
+    if not rt.report_md:
+        return "*No assets/REPORT.md yet.*"
+
+    def link(mt: re.Match) -> str:
+        target = mt.group(2)
+        if "://" in target or target.startswith("/"):
+            return mt.group(0)
+        path = (rt.assets / target).resolve()
+        return f"{mt.group(1)}(/gradio_api/file={path})"
+
+    return re.sub(r"(!\[[^\]]*\])\(([^)\s]+)\)", link, rt.report_md)

@@ -1,0 +1,290 @@
+"""What the app loads once: the Predictor, the cached scores of every run, examples, the report.
+
+Per-user choices never live here (they are ``gr.State`` in the UI); this object is read-only after
+:func:`load_runtime` apart from memo caches inside each :class:`~app.scoreset.ScoreSet`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.scoreset import ScoresError, ScoreSet
+from app.text import method_label
+from fairmoe.checkpoint import CheckpointError
+from fairmoe.inference import InputError, Predictor
+from fairmoe.schema import ATTRIBUTE_NAMES
+
+__all__ = [
+    "DEFAULT_ASSETS",
+    "Example",
+    "RunInfo",
+    "Runtime",
+    "StartupError",
+    "load_runtime",
+]
+
+DEFAULT_ASSETS = Path(__file__).resolve().parents[1] / "assets"
+OUTPUT_MAX_AGE_S = 3600  # overlay PNGs and cohort CSVs older than this are deleted
+
+
+class StartupError(RuntimeError):
+    """The app cannot start with what it was given (bad checkpoint, missing runs.json)."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One entry of runs.json, with its scores loaded."""
+
+    name: str
+    method: str
+    attribute: str
+    seed: int | None
+    fairness_scale: float
+    config: str
+    device: str
+    scores: ScoreSet = field(compare=False, repr=False)
+    test: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """Dropdown label: method, attribute it was trained for, config, FOL weight, seed."""
+        parts = [method_label(self.method)]
+        if self.method != "clip":
+            parts.append(self.attribute)
+        if self.config:
+            parts.append(self.config)
+        if self.fairness_scale != 1:
+            parts.append(f"fairness x{self.fairness_scale:g}")
+        if self.seed is not None:
+            parts.append(f"seed {self.seed}")
+        return " · ".join(parts)
+
+    @property
+    def series(self) -> str:
+        """Method, trained attribute and model config: what a fairness-weight sweep varies."""
+        base = method_label(self.method)
+        if self.method != "clip":
+            base += f" ({self.attribute})"
+        return f"{base} [{self.config}]" if self.config else base
+
+    @property
+    def family(self) -> str:
+        """Runs that differ only in seed share a family (mean +- std in the comparison)."""
+        return self.series + (f" x{self.fairness_scale:g}" if self.fairness_scale != 1 else "")
+
+
+@dataclass(frozen=True)
+class Example:
+    """A one-click case from examples.json."""
+
+    id: str
+    title: str
+    file: Path  # PNG (preferred) or npz
+    note: str
+    attrs: dict[str, int]
+    label: int | None
+
+
+@dataclass
+class Runtime:
+    """The loaded model and everything the app reads but never changes."""
+
+    assets: Path
+    checkpoint: Path
+    predictor: Predictor
+    runs: dict[str, RunInfo]
+    default_run: str | None  # the run of the loaded checkpoint, if its scores are known
+    examples: list[Example]
+    report_md: str | None
+    out_dir: Path  # per-process folder for overlay PNGs and cohort CSVs
+    skipped: list[str] = field(default_factory=list)  # runs/examples left out, with reasons
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.predictor.meta
+
+    @property
+    def model_name(self) -> str:
+        return str(self.meta.get("name") or self.checkpoint.stem)
+
+    @property
+    def model_scores(self) -> ScoreSet | None:
+        return self.runs[self.default_run].scores if self.default_run else None
+
+    def run(self, name: str) -> RunInfo:
+        """A run by name or label, with an error that lists the valid names."""
+        if name in self.runs:
+            return self.runs[name]
+        for r in self.runs.values():
+            if name == r.label:
+                return r
+        raise KeyError(f"unknown model {name!r}; choose one of {', '.join(self.runs) or '(none)'}")
+
+    def new_output_path(self, stem: str, suffix: str) -> Path:
+        """A fresh file path in the output folder; old outputs are pruned on the way."""
+        now = time.time()
+        for p in self.out_dir.iterdir():
+            try:
+                if now - p.stat().st_mtime > OUTPUT_MAX_AGE_S:
+                    p.unlink()
+            except OSError:
+                pass
+        return Path(tempfile.mkstemp(prefix=f"{stem}-", suffix=suffix, dir=self.out_dir)[1])
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise StartupError(f"{path}: cannot read {what} ({e})") from None
+
+
+def _load_runs(assets: Path, manifest: dict[str, Any], skipped: list[str]) -> dict[str, RunInfo]:
+    runs: dict[str, RunInfo] = {}
+    for entry in manifest.get("runs", []):
+        try:
+            name = str(entry["name"])
+            scores = ScoreSet.from_csv(assets / entry["scores"], name)
+            runs[name] = RunInfo(
+                name=name,
+                method=str(entry.get("method", "?")),
+                attribute=str(entry.get("attribute", "race")),
+                seed=entry.get("seed"),
+                fairness_scale=float(entry.get("fairness_scale", 1.0)),
+                config=str(entry.get("config", "")),
+                device=str(entry.get("device", "")),
+                scores=scores,
+                test=entry.get("test") or {},
+            )
+        except (KeyError, TypeError, ScoresError) as e:
+            skipped.append(
+                f"run {entry.get('name', '?') if isinstance(entry, dict) else entry}: {e}"
+            )
+    return runs
+
+
+def _load_examples(assets: Path, skipped: list[str]) -> list[Example]:
+    path = assets / "examples" / "examples.json"
+    if not path.is_file():
+        return []
+    out = []
+    for e in _read_json(path, "examples"):
+        try:
+            rel = e.get("file") or e.get("npz")
+            file = assets / rel
+            if not file.is_file():
+                raise FileNotFoundError(f"{file} missing")
+            attrs = {k: int(v) for k, v in (e.get("attrs") or {}).items() if k in ATTRIBUTE_NAMES}
+            out.append(
+                Example(
+                    id=str(e.get("id", file.stem)),
+                    title=str(e.get("title") or e.get("id") or file.stem),
+                    file=file,
+                    note=str(e.get("note") or ""),
+                    attrs=attrs,
+                    label=e.get("label"),
+                )
+            )
+        except (KeyError, TypeError, ValueError, FileNotFoundError) as err:
+            skipped.append(f"example {e.get('id', '?') if isinstance(e, dict) else e}: {err}")
+    return out
+
+
+def _model_run(
+    predictor: Predictor, checkpoint: Path, runs: dict[str, RunInfo], skipped: list[str]
+) -> str | None:
+    """The run of the loaded checkpoint: by name in runs.json, else its scores file beside it."""
+    meta = predictor.meta
+    name = str(meta.get("name") or checkpoint.stem)
+    if name in runs:
+        return name
+    scores_file = meta.get("scores_file")
+    if scores_file and (checkpoint.parent / scores_file).is_file():
+        try:
+            scores = ScoreSet.from_csv(checkpoint.parent / scores_file, name)
+        except ScoresError as e:
+            skipped.append(f"scores of the loaded checkpoint: {e}")
+            return None
+        runs[name] = RunInfo(
+            name=name,
+            method=predictor.method,
+            attribute=predictor.attribute,
+            seed=meta.get("seed"),
+            fairness_scale=float((meta.get("train_config") or {}).get("fairness_scale", 1.0)),
+            config=str((meta.get("config") or {}).get("name", "")),
+            device=str(meta.get("device", "")),
+            scores=scores,
+            test=(meta.get("metrics") or {}).get("test") or {},
+        )
+        return name
+    return None
+
+
+def _warm_up(predictor: Predictor) -> None:
+    """One predict and one explain, so the first user does not pay for lazy initialisation."""
+    rng = np.random.default_rng(0)
+    image = (rng.random((predictor.image_size, predictor.image_size)) * 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        predictor.explain(image, "warm-up note", n_steps=4)
+
+
+def load_runtime(
+    assets: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    *,
+    warm_up: bool = True,
+) -> Runtime:
+    """Load the model once, plus the scores of every run in ``assets/runs.json``.
+
+    Raises :class:`StartupError` with one clear line for anything the user can fix.
+    """
+    assets = Path(assets) if assets is not None else DEFAULT_ASSETS
+    runs_path = assets / "runs.json"
+    manifest: dict[str, Any] = {}
+    if runs_path.is_file():
+        manifest = _read_json(runs_path, "the run list")
+        if not isinstance(manifest, dict):
+            raise StartupError(f"{runs_path}: expected a JSON object with 'default' and 'runs'")
+    if checkpoint is None:
+        if not manifest.get("default"):
+            raise StartupError(
+                f"no model to load: {runs_path} is missing or names no 'default' checkpoint; "
+                "pass --checkpoint PATH or --assets DIR"
+            )
+        checkpoint = assets / manifest["default"]
+    checkpoint = Path(checkpoint)
+    try:
+        predictor = Predictor(checkpoint)
+    except (CheckpointError, InputError, OSError) as e:
+        raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
+    skipped: list[str] = []
+    runs = _load_runs(assets, manifest, skipped)
+    default_run = _model_run(predictor, checkpoint, runs, skipped)
+    examples = _load_examples(assets, skipped)
+    report = assets / "REPORT.md"
+    out_dir = Path(tempfile.mkdtemp(prefix="fairmoe-app-"))
+    atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
+    if warm_up:
+        _warm_up(predictor)
+    return Runtime(
+        assets=assets,
+        checkpoint=checkpoint,
+        predictor=predictor,
+        runs=runs,
+        default_run=default_run,
+        examples=examples,
+        report_md=report.read_text(encoding="utf-8") if report.is_file() else None,
+        out_dir=out_dir,
+        skipped=skipped,
+    )

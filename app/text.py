@@ -1,0 +1,117 @@
+"""Words the app shows: method names, metric definitions, the operating point, disclaimers.
+
+Kept in one place so the UI, the API docs and the tests use the same definitions.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+__all__ = [
+    "METHOD_LABELS",
+    "METRIC_HELP",
+    "STRATEGY_HELP",
+    "STRATEGY_LABELS",
+    "disclaimer",
+    "glossary_markdown",
+    "help_span",
+    "method_label",
+    "operating_point_text",
+]
+
+METHOD_LABELS = {"clip": "CLIP", "fairclip": "FairCLIP", "fairmoe": "Fair-MoE"}
+
+METRIC_HELP: dict[str, str] = {
+    "AUC": "Area under the ROC curve: the chance that a random glaucoma case scores higher than a "
+    "random non-glaucoma case. 0.5 = guessing, 1 = perfect. Does not depend on the threshold.",
+    "Group AUC": "AUC computed within one group only.",
+    "ES-AUC": "Equity-scaled AUC (FairCLIP): AUC / (1 + sum over groups of |AUC - group AUC|). "
+    "Equals the AUC when every group is served equally well; lower means larger gaps.",
+    "DPD": "Demographic parity difference (fairlearn): largest minus smallest selection rate "
+    "across groups at the threshold. 0 = every group is flagged equally often.",
+    "DEOdds": "Equalized odds difference (fairlearn, worst case): the larger of the TPR gap and the "
+    "FPR gap across groups at the threshold. 0 = equal error rates.",
+    "TPR": "True positive rate (sensitivity): share of glaucoma cases the model flags.",
+    "FPR": "False positive rate (1 - specificity): share of healthy eyes the model flags.",
+    "Selection rate": "Share of all cases in a group the model flags as glaucoma.",
+    "Accuracy": "Share of cases the model classifies correctly at the threshold.",
+    "n": "Number of test cases in the group (cases with an unknown value are left out of groups).",
+    "Threshold": "A case is called glaucoma when its calibrated probability is at or above this "
+    "value. 0.5 is the model's operating point.",
+    "Cost ratio": "Cost of a missed glaucoma case (false negative) divided by the cost of a false "
+    "alarm (false positive); 4 means a miss is four times as costly. Used by the strategies.",
+    "95% CI": "Percentile bootstrap interval over 1,000 resamples of the test cases "
+    "(fairmoe.metrics.bootstrap_ci). Wide intervals mean small groups: read gaps with care.",
+}
+
+STRATEGY_LABELS: dict[str, str] = {
+    "single": "Single threshold",
+    "group": "Group thresholds",
+    "demographic_parity": "Demographic parity",
+    "equal_opportunity": "Equal opportunity",
+    "equal_accuracy": "Equal accuracy",
+}
+
+STRATEGY_HELP: dict[str, str] = {
+    "single": "One threshold for everyone, the one with the least cost.",
+    "group": "Each group gets its own least-cost threshold.",
+    "demographic_parity": "Thresholds that flag every group at the same rate, at the least cost.",
+    "equal_opportunity": "Thresholds that give every group the same TPR, at the least cost.",
+    "equal_accuracy": "Thresholds that give every group the same accuracy, at the least cost.",
+}
+
+
+def method_label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def help_span(term: str, label: str | None = None) -> str:
+    """``label`` with its definition as a hover title (HTML allowed by gr.Markdown)."""
+    text = METRIC_HELP.get(term, "")
+    shown = html.escape(label or term)
+    if not text:
+        return shown
+    # "|" would end a markdown table cell even inside an attribute
+    title = html.escape(text, quote=True).replace("|", "&#124;")
+    return f'<abbr title="{title}">{shown}</abbr>'
+
+
+def glossary_markdown() -> str:
+    rows = "\n".join(f"| **{k}** | {v} |" for k, v in METRIC_HELP.items())
+    strategies = "\n".join(f"| **{STRATEGY_LABELS[k]}** | {v} |" for k, v in STRATEGY_HELP.items())
+    return (
+        "| Term | Definition |\n|---|---|\n"
+        + rows
+        + "\n\n| Strategy | What it does |\n|---|---|\n"
+        + strategies
+    )
+
+
+def operating_point_text(threshold: float) -> str:
+    return (
+        f"The operating point is **{threshold:.2f}**: a calibrated probability at or above it is "
+        "called *glaucoma*. The probability was calibrated on validation scans by temperature "
+        "scaling, which aims for this meaning: of the scans scored 0.7, about 7 in 10 have "
+        "glaucoma. Near the operating point the model is not sure; far from it, it is more "
+        "confident, but it can still be wrong, and for patients unlike the training data the "
+        "calibration may not hold."
+    )
+
+
+def disclaimer(meta: dict[str, Any]) -> str:
+    """One line: research tool, and how the model was trained when the metadata says so."""
+    parts = ["Research tool, not for clinical use."]
+    device = str(meta.get("device", "")).lower()
+    synthetic = _trained_on_synthetic(meta)
+    if device == "cpu" and synthetic:
+        parts.append("This model was trained on a CPU on synthetic data.")
+    elif device == "cpu":
+        parts.append("This model was trained on a CPU.")
+    elif synthetic:
+        parts.append("This model was trained on synthetic data.")
+    return " ".join(parts)
+
+
+def _trained_on_synthetic(meta: dict[str, Any]) -> bool:
+    return bool(meta.get("data_synthetic", False))  # written by fairmoe.training

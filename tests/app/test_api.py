@@ -1,0 +1,246 @@
+"""The launched app through gradio_client: every public endpoint, bad inputs, and `python -m app`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+from gradio_client import handle_file
+from gradio_client.exceptions import AppError
+
+from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
+from tests.app.conftest import REPO, free_port
+
+pytestmark = pytest.mark.slow
+DEFAULT = "fairmoe-race-tiny-s0"
+
+
+def test_api_lists_the_documented_endpoints(client):
+    info = client.view_api(return_format="dict", print_info=False)
+    named = info["named_endpoints"]
+    assert {"/predict", "/explain", "/fairness", "/cohort", "/models"} <= set(named)
+    params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
+    assert params["/predict"] == ["image", "note"]
+    assert params["/explain"] == ["image", "note"]
+    assert params["/fairness"] == ["model", "attribute", "threshold"]
+    assert params["/cohort"] == ["upload"]
+    assert len(named["/explain"]["returns"]) == 2  # JSON + overlay images
+    assert len(named["/cohort"]["returns"]) == 2  # JSON + CSV
+    assert not info["unnamed_endpoints"]
+    # the internal UI events stay out of the documented API
+    assert set(named) == {"/predict", "/explain", "/fairness", "/cohort", "/models"}
+
+
+def test_api_doc_matches_the_app():
+    doc = (REPO / "app" / "API.md").read_text()
+    for name in ("/predict", "/explain", "/fairness", "/cohort", "/models"):
+        assert f'api_name="{name}"' in doc
+
+
+def test_predict_and_explain(client, assets_dir, runtime):
+    png = assets_dir / "examples" / "case2.png"
+    r = client.predict(handle_file(str(png)), "IOP 25 mmHg", api_name="/predict")
+    direct = runtime.predictor.predict(png, "IOP 25 mmHg")
+    assert r["probability"] == pytest.approx(direct["probability"])
+    assert r["decision"] in ("glaucoma", "no glaucoma") and r["threshold"] == 0.5
+    assert [e["kept_patches"] for e in r["experts"]] == [
+        e["kept_patches"] for e in direct["experts"]
+    ]
+    assert set(r["feature_gates"]) >= {"image", "text", "names"}
+    r_kw = client.predict(
+        image=handle_file(str(assets_dir / "examples" / "case2.npz")), note="", api_name="/predict"
+    )
+    assert r_kw["npz"]["label"] == 1
+    note_left_out = client.predict(handle_file(str(png)), api_name="/predict")  # note optional
+    assert note_left_out["probability"] == pytest.approx(
+        runtime.predictor.predict(png)["probability"]
+    )
+    result, gallery = client.predict(handle_file(str(png)), "IOP 25", api_name="/explain")
+    assert result["probability"] == pytest.approx(r["probability"])
+    assert len(result["attributions"]["experts"]) == 10
+    assert len(gallery) == 11 and all(Path(g["image"]).is_file() for g in gallery)
+    assert gallery[0]["caption"] == "All experts (sum)"
+
+
+def test_fairness_and_models(client, runtime):
+    runs = client.predict(api_name="/models")
+    assert {r["name"] for r in runs} == set(runtime.runs)
+    assert [r["name"] for r in runs if r["loaded"]] == [DEFAULT]
+    out = client.predict(DEFAULT, "race", 0.6, api_name="/fairness")
+    from app import callbacks as cb
+
+    assert out == json.loads(json.dumps(cb.fairness(runtime, DEFAULT, "race", 0.6)))
+    assert {"auc", "es_auc", "dpd", "deodds", "groups"} <= set(out)
+    assert {"n", "auc", "tpr", "fpr"} <= set(out["groups"][0])
+    default_args = client.predict(model=DEFAULT, api_name="/fairness")
+    assert default_args["attribute"] == "race" and default_args["threshold"] == 0.5
+
+
+def test_cohort_endpoint(client, data_dir, tmp_path):
+    upload = tmp_path / "cohort.zip"
+    with zipfile.ZipFile(upload, "w") as zf:
+        for p in sorted((data_dir / "Test").glob("*.npz"))[:5]:
+            zf.write(p, f"Test/{p.name}")
+        zf.writestr("Test/broken.npz", b"garbage")
+    summary, csv_path = client.predict(handle_file(str(upload)), api_name="/cohort")
+    assert summary["n_scored"] == 5 and summary["n_bad"] == 1
+    assert summary["bad_rows"][0]["file"] == "Test/broken.npz"
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 6
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [("text", "not an image"), ("empty", "empty"), ("truncated", "corrupt"), ("bomb", "too large")],
+)
+def test_bad_scans_through_the_client(client, bad_files, assets_dir, kind, words):
+    with pytest.raises(AppError, match=words):
+        client.predict(handle_file(str(bad_files[kind])), "", api_name="/predict")
+    # the server keeps serving
+    ok = client.predict(
+        handle_file(str(assets_dir / "examples" / "case1.png")), "", api_name="/predict"
+    )
+    assert 0 <= ok["probability"] <= 1
+
+
+def test_bad_notes_and_bad_cohorts_through_the_client(client, assets_dir, tmp_path):
+    png = handle_file(str(assets_dir / "examples" / "case1.png"))
+    with pytest.raises(AppError, match="characters"):
+        client.predict(png, "a" * 20_000, api_name="/predict")
+    with pytest.raises(AppError, match="binary"):
+        client.predict(png, "\x00\x01\x02\x03 \x04\x05", api_name="/explain")
+    with pytest.raises(AppError, match="Upload a scan first"):
+        client.predict(None, "note", api_name="/predict")
+    txt = tmp_path / "notes.txt"
+    txt.write_text("not a scan")
+    with pytest.raises(AppError, match="Invalid file type"):  # refused by gr.File's file_types
+        client.predict(handle_file(str(txt)), "", api_name="/predict")
+    layout = tmp_path / "layout.zip"
+    with zipfile.ZipFile(layout, "w") as zf:
+        zf.writestr("hello.txt", "not a cohort")
+    with pytest.raises(AppError, match="neither"):
+        client.predict(handle_file(str(layout)), api_name="/cohort")
+    not_zip = tmp_path / "scan.zip"
+    not_zip.write_bytes(b"\x89PNG not a zip")
+    with pytest.raises(AppError, match="not a readable zip"):
+        client.predict(handle_file(str(not_zip)), api_name="/cohort")
+    with pytest.raises(AppError, match="unknown model"):
+        client.predict("nope", "race", 0.5, api_name="/fairness")
+
+
+def test_queue_is_configured_deliberately(runtime):
+    from app.ui import build_demo
+
+    demo = build_demo(runtime)
+    model_fns = [f for f in demo.fns.values() if f.concurrency_id == MODEL_QUEUE]
+    assert {f.api_name for f in model_fns if f.api_visibility == "public"} == {
+        "predict",
+        "explain",
+        "cohort",
+    }
+    assert all(f.concurrency_limit == 1 for f in model_fns)
+    # every public event has an explicit name; the rest are private
+    public = [f for f in demo.fns.values() if f.api_visibility == "public"]
+    assert sorted(f.api_name for f in public) == [
+        "cohort",
+        "explain",
+        "fairness",
+        "models",
+        "predict",
+    ]
+    assert demo._queue.max_size == QUEUE_MAX_SIZE
+    assert demo._queue.default_concurrency_limit == QUEUE_CONCURRENCY > 1
+    sliders = [f for f in demo.fns.values() if f.name == "update"]  # fairness slider events
+    assert sliders and all(
+        f.trigger_mode == "always_last" and f.show_progress == "hidden" for f in sliders
+    )
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+    return env
+
+
+@pytest.mark.parametrize("bad", ["missing", "garbage", "tampered"])
+def test_bad_checkpoint_exits_2_with_one_line(tmp_path, assets_dir, bad):
+    if bad == "missing":
+        ckpt = tmp_path / "nope.json"
+    elif bad == "garbage":
+        ckpt = tmp_path / "garbage.json"
+        ckpt.write_text("{ not json")
+    else:  # a copy whose weights no longer match the recorded sha256
+        meta = json.loads((assets_dir / "model" / f"{DEFAULT}.json").read_text())
+        for fname in meta["files"]:
+            data = bytearray((assets_dir / "model" / fname).read_bytes())
+            data[-1] ^= 0xFF
+            (tmp_path / fname).write_bytes(bytes(data))
+        ckpt = tmp_path / f"{DEFAULT}.json"
+        ckpt.write_text(json.dumps(meta))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--checkpoint",
+            str(ckpt),
+            "--assets",
+            str(assets_dir),
+            "--port",
+            str(free_port()),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cannot load checkpoint")
+    assert "Traceback" not in proc.stderr
+
+
+def test_python_m_app_serves(assets_dir):
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "--assets",
+            str(assets_dir),
+            "--port",
+            str(port),
+            "--no-warm-up",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as r:
+                    config = json.loads(r.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.monotonic() < deadline, "app did not answer within 120 s"
+                time.sleep(0.3)
+        assert config["title"] == "Fair-MoE Studio"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
