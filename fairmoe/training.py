@@ -576,7 +576,17 @@ def train(
     if rank == 0:
         splits = {"training": train_data, "validation": val_data, "test": test_data}
         _write_outputs(
-            cfg, model, model_cfg, out_dir, name, result, splits, test_enc, test_p, device
+            cfg,
+            model,
+            model_cfg,
+            out_dir,
+            name,
+            result,
+            splits,
+            test_enc,
+            test_p,
+            device,
+            data_root,
         )
     return result
 

@@ -80,7 +80,7 @@ def test_end_to_end_learns_and_writes_outputs(easy_data: Path, tmp_path: Path) -
 def test_fairness_methods_train(data: Path, tmp_path: Path, method: str, extra: list[str]) -> None:
     argv = _args(data, tmp_path, "--method", method, "--epochs", "1", "--batch-size", "32", *extra)
     assert train.main(argv) == 0
-    meta_file = next(tmp_path.glob(f"{method}-*.json"))
+    meta_file = next(tmp_path.glob(f"{method}-*-tiny-s0.json"))
     meta = json.loads(meta_file.read_text())
     assert meta["method"] == method
     assert np.isfinite(meta["metrics"]["test"]["auc"])

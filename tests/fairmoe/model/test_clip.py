@@ -40,8 +40,8 @@ def _tiny(method: str = "fairmoe", seed: int = 0, **overrides: object) -> FairMo
 
 
 def test_presets_listed() -> None:
-    assert list_configs() == ["tiny", "demo", "vit-b-16"]
-    with pytest.raises(ValueError, match="tiny, demo, vit-b-16"):
+    assert list_configs() == ["tiny", "demo", "small", "vit-b-16"]
+    with pytest.raises(ValueError, match="tiny, demo, small, vit-b-16"):
         get_config("vit-l-14")
 
 
