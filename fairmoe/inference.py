@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,17 +90,13 @@ def _load_npz(data: bytes, name: str) -> ScanInput:
 def _load_image(data: bytes, name: str) -> ScanInput:
     notes: list[str] = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_IMAGE_PIXELS
-            try:
-                img = Image.open(io.BytesIO(data))
-                if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise Image.DecompressionBombError("too many pixels")
-                img.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # open() reads only the header, so the size is checked before any pixel is decoded; no
+        # process-wide PIL setting is changed (requests are served from several threads).
+        img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError("too many pixels")
+        img.load()
+    except Image.DecompressionBombError:
         raise InputError(
             f"{name}: the image is too large to decode safely (over {MAX_IMAGE_PIXELS:,} pixels); "
             "upload the scan at its native resolution"

@@ -124,12 +124,6 @@ def _gather(t: torch.Tensor) -> torch.Tensor:
 # ----------------------------------------------------------------------------- evaluation
 
 
-@torch.no_grad()
-def prompt_features(model: torch.nn.Module, device: torch.device) -> torch.Tensor:
-    tokens = model.tokenizer()(list(PROMPTS)).to(device)
-    return model.encode_text(tokens)  # (2, E) normalised
-
-
 @dataclass
 class Encoded:
     """A split encoded by the image tower: features, prompt cosines, expert loads."""
@@ -144,7 +138,7 @@ def encode_split(
     model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
 ) -> Encoded:
     model.eval()
-    prompts = prompt_features(model, device).float()
+    prompts = model.encode_prompts().float()  # (2, E)
     feats, loads = [], []
     for i in range(0, len(data), batch_size):
         x = normalize_scan(data.pixels[i : i + batch_size].to(device))

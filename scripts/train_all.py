@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     from fairmoe.model import create_model, get_config
 
     cache = args.out / "cache"
+    tok = create_model("tiny", method="clip").tokenizer()  # the same tokenizer for every config
     for size in sorted({get_config(r["model"]).vision.image_size for r in runs}):
-        tok = create_model("tiny", method="clip").tokenizer()
         for split in ("training", "validation", "test"):
             load_split(data, split, image_size=size, tokenizer=tok, cache_dir=cache)
     done_file = args.out / "runs_done.jsonl"
