@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
         return 2
+    from app.privacy import use_private_cache
+
+    use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder
     import torch
 
     torch.set_num_threads(args.threads)

@@ -54,6 +54,7 @@ __all__ = [
     "numpy_free",
     "predict",
     "preview",
+    "upload_path",
 ]
 
 MAX_GROUPS = max(a.n_groups for a in ATTRIBUTES.values())  # per-group sliders the UI pre-builds
@@ -63,6 +64,13 @@ PREVIEW_PX = 224  # smaller model inputs are upscaled for display
 
 def _error(message: str) -> gr.Error:
     return gr.Error(message, print_exception=False)
+
+
+def upload_path(value: Any) -> str | None:
+    """The server-side path of an uploaded file value (str, or a client payload dict)."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    return str(value) if value else None
 
 
 def _source(image: Any) -> str:

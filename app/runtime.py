@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from app.privacy import cache_dir
 from app.scoreset import ScoresError, ScoreSet
 from app.text import method_label
 from fairmoe.checkpoint import CheckpointError
@@ -106,7 +107,7 @@ class Runtime:
     default_run: str | None  # the run of the loaded checkpoint, if its scores are known
     examples: list[Example]
     report_md: str | None
-    out_dir: Path  # per-process folder for overlay PNGs and cohort CSVs
+    out_dir: Path  # per-process folder for overlay and preview PNGs and cohort CSVs
     skipped: list[str] = field(default_factory=list)  # runs/examples left out, with reasons
 
     @property
@@ -273,7 +274,10 @@ def load_runtime(
     default_run = _model_run(predictor, checkpoint, runs, skipped)
     examples = _load_examples(assets, skipped)
     report = assets / "REPORT.md"
-    out_dir = Path(tempfile.mkdtemp(prefix="fairmoe-app-"))
+    # Inside Gradio's cache folder, so Gradio serves outputs in place rather than copying them.
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(tempfile.mkdtemp(prefix="fairmoe-app-", dir=cache))
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     if warm_up:
         _warm_up(predictor)

@@ -16,9 +16,11 @@ from functools import partial  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from app import callbacks as cb  # noqa: E402
 from app import card  # noqa: E402
+from app.privacy import CLEAN_EVERY_S, SESSION_MAX_AGE_S, SessionFiles, cache_dir  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown  # noqa: E402
 from app.theme import CSS, theme  # noqa: E402
@@ -119,7 +121,7 @@ def _case_tab(rt: Runtime) -> dict[str, Any]:
                 with gr.Column(min_width=200):
                     c["preview"] = gr.Image(
                         show_label=False,
-                        type="numpy",
+                        type="filepath",
                         interactive=False,
                         height=230,
                         buttons=[],
@@ -315,11 +317,21 @@ def _cohort_tab() -> dict[str, Any]:
     return k
 
 
-def build_demo(rt: Runtime) -> gr.Blocks:
-    """The whole app over one loaded runtime (model loaded once, shared by all users)."""
-    with gr.Blocks(title="Fair-MoE Studio", analytics_enabled=False) as demo:
-        case_state = gr.State(None)  # per user: last explanation + the pixels it refers to
-        cohort_state = gr.State(None)  # per user: ScoreSet of the cohort they scored
+def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
+    """The whole app over one loaded runtime (model loaded once, shared by all users).
+
+    ``files`` records each session's uploads and outputs, deleted when the session ends.
+    """
+    files = files if files is not None else SessionFiles([cache_dir(), rt.out_dir])
+    with gr.Blocks(
+        title="Fair-MoE Studio",
+        analytics_enabled=False,
+        delete_cache=(CLEAN_EVERY_S, SESSION_MAX_AGE_S),
+    ) as demo:
+        # per user: last explanation + the pixels it refers to; cohort ScoreSet. Dropped when the
+        # session ends (unload below), at the latest SESSION_MAX_AGE_S after they were set.
+        case_state = gr.State(None, time_to_live=SESSION_MAX_AGE_S)
+        cohort_state = gr.State(None, time_to_live=SESSION_MAX_AGE_S)
         gr.Markdown(card.header_markdown(rt), elem_id="header")
         with gr.Tabs():
             with gr.Tab("Case", id="case"):
@@ -334,9 +346,14 @@ def build_demo(rt: Runtime) -> gr.Blocks:
                 gr.Markdown(card.model_card(rt), elem_id="model-card")
                 with gr.Accordion("Report (assets/REPORT.md)", open=rt.report_md is not None):
                     gr.Markdown(card.report_markdown(rt), elem_id="report")
-        _wire_case(rt, c, e, case_state)
+        _wire_case(rt, c, e, case_state, files)
         _wire_fairness(rt, f, demo)
-        _wire_cohort(rt, k, cohort_state)
+        _wire_cohort(rt, k, cohort_state, files)
+
+        def end_session(request: gr.Request) -> None:
+            _end_session(files, request)
+
+        demo.unload(end_session)
         gr.api(partial_api(cb.fairness, rt), api_name="fairness")
         gr.api(partial_api(cb.models, rt), api_name="models")
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
@@ -366,15 +383,57 @@ def partial_api(fn: Any, rt: Runtime) -> Any:
     return models
 
 
-def _wire_case(rt: Runtime, c: dict, e: dict, state: gr.State) -> None:
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def _end_session(files: SessionFiles, request: gr.Request) -> None:
+    """Unload (tab closed, API client gone): delete the session's files and per-user state."""
+    session = _session(request)
+    files.end(session)
+    # Gradio would keep a closed session's gr.State an hour in case the tab comes back; the
+    # state holds the last explanation (note included), so it goes now.
+    app = getattr(getattr(request, "request", None), "app", None)
+    holder = getattr(app, "state_holder", None)
+    if session and holder is not None:
+        holder.delete_state(session)
+
+
+def _preview_png(rt: Runtime, pixels: Any) -> str | None:
+    """The preview as a PNG in the output folder (a numpy value would be copied into Gradio's
+    cache where no session owns it)."""
+    if pixels is None:
+        return None
+    path = rt.new_output_path("preview", ".png")
+    Image.fromarray(pixels).save(path)
+    return str(path)
+
+
+def _wire_case(rt: Runtime, c: dict, e: dict, state: gr.State, files: SessionFiles) -> None:
     attrs = c["attrs"]
 
-    def predict(image: str | None, note: str | None = None) -> dict:
+    def predict(image: str | None, note: str | None = None, request: gr.Request = None) -> dict:
+        files.track(_session(request), cb.upload_path(image))
         return cb.numpy_free(cb.predict(rt, image, note))
 
-    def explain(image: str | None, note: str | None = None) -> tuple:
+    def explain(image: str | None, note: str | None = None, request: gr.Request = None) -> tuple:
+        files.track(_session(request), cb.upload_path(image))
         result, gallery, st = cb.explain(rt, image, note)
+        files.track(_session(request), *(path for path, _ in gallery))
         return cb.numpy_free(result), gallery, st
+
+    def inspect_upload(image: str | None, request: gr.Request = None) -> tuple:
+        files.track(_session(request), cb.upload_path(image))
+        pixels, *rest = cb.inspect_upload(rt, image)
+        png = _preview_png(rt, pixels)
+        files.track(_session(request), png)
+        return png, *rest
+
+    def preview(image: str | None, request: gr.Request = None) -> str | None:
+        files.track(_session(request), cb.upload_path(image))
+        png = _preview_png(rt, cb.preview(rt, image))
+        files.track(_session(request), png)
+        return png
 
     def case_view(result: dict | None, *values: Any) -> tuple:
         return cb.case_view(rt, result, *values)
@@ -439,13 +498,13 @@ def _wire_case(rt: Runtime, c: dict, e: dict, state: gr.State) -> None:
             loaded.then(clear, None, clear_out, queue=False, api_visibility="private"), public=False
         )
     c["scan"].upload(
-        partial(cb.inspect_upload, rt),
+        inspect_upload,
         [c["scan"]],
         [c["preview"], c["note"], *attrs, c["upload_info"]],
         api_visibility="private",
     )
     c["scan"].change(
-        partial(cb.preview, rt),
+        preview,
         [c["scan"]],
         [c["preview"]],
         api_visibility="private",
@@ -517,9 +576,15 @@ def _wire_fairness(rt: Runtime, f: dict, demo: gr.Blocks) -> None:
         )
 
 
-def _wire_cohort(rt: Runtime, k: dict, state: gr.State) -> None:
-    def cohort(upload: str | None, progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008
+def _wire_cohort(rt: Runtime, k: dict, state: gr.State, files: SessionFiles) -> None:
+    def cohort(
+        upload: str | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+        request: gr.Request = None,
+    ) -> tuple:
+        files.track(_session(request), cb.upload_path(upload))
         summary, csv_path, ss = cb.cohort(rt, upload, lambda x, d: progress(x, desc=d))
+        files.track(_session(request), csv_path)
         return cb.numpy_free(summary), csv_path, ss
 
     def view(ss: Any, attr: str, threshold: float) -> tuple:
