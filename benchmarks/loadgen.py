@@ -1,0 +1,241 @@
+"""Many concurrent gradio_client users against a launched ``python -m app``: shared by the load
+test (tests/app/test_load.py) and the benchmark (benchmarks/bench_load.py).
+
+Each simulated user owns one ``Client`` (its own session) and sends a fixed, seeded mix of
+/predict, /explain and /fairness requests back to back; all users start together. Answers are
+checked for consistency: the same scan and note must give the same probability whichever user
+asked and whatever else was running, and the same fairness query the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+KINDS = ("predict", "explain", "fairness")
+OFFLINE_ENV = {
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+}
+
+__all__ = ["KINDS", "AppProcess", "LoadResult", "percentile", "run_load", "start_app"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class AppProcess:
+    """A ``python -m app`` child process on 127.0.0.1."""
+
+    proc: subprocess.Popen
+    port: int
+    log: Path  # its stdout and stderr
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def _status(self, key: str) -> int:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{key} not in /proc/{self.proc.pid}/status")
+
+    def rss(self) -> int:
+        """Resident memory now, in bytes (Linux)."""
+        return self._status("VmRSS")
+
+    def peak_rss(self) -> int:
+        """Largest resident memory so far, in bytes (Linux)."""
+        return self._status("VmHWM")
+
+    def stop(self, timeout: float = 60) -> int:
+        self.proc.terminate()
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+def start_app(
+    assets: Path,
+    *,
+    port: int | None = None,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    timeout: float = 180,
+) -> AppProcess:
+    """Start ``python -m app --assets ASSETS`` and wait until it answers."""
+    port = port or _free_port()
+    log = Path(tempfile.mkstemp(prefix="fairmoe-app-log-", suffix=".txt")[1])
+    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    cmd = [sys.executable, "-m", "app", "--assets", str(assets), "--port", str(port), *args]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+    app = AppProcess(proc, port, log)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(app.url + "config", timeout=2).read()
+            return app
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"python -m app exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
+                ) from None
+            if time.monotonic() > deadline:
+                app.stop()
+                raise RuntimeError(f"python -m app did not answer within {timeout:.0f} s") from None
+            time.sleep(0.3)
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    requests_per_client: int
+    wall_s: float
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # s
+    errors: list[str] = field(default_factory=list)
+    inconsistent: list[str] = field(default_factory=list)
+
+    @property
+    def n_ok(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def all_latencies(self) -> list[float]:
+        return [t for v in self.latencies.values() for t in v]
+
+    def table(self) -> list[tuple[str, int, float, float, float]]:
+        """(kind, n, p50 ms, p95 ms, max ms) per kind, then for all requests."""
+        rows = []
+        for kind, values in [*sorted(self.latencies.items()), ("all", self.all_latencies())]:
+            if values:
+                rows.append(
+                    (
+                        kind,
+                        len(values),
+                        percentile(values, 50) * 1000,
+                        percentile(values, 95) * 1000,
+                        max(values) * 1000,
+                    )
+                )
+        return rows
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), without numpy."""
+    s = sorted(values)
+    if len(s) == 1:
+        return s[0]
+    pos = (len(s) - 1) * q / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def _plan(client: int, requests: int, seed: int, n_cases: int, n_runs: int) -> list[tuple]:
+    """The user's requests: an even mix of kinds, in a seeded order, over the cases and runs."""
+    rng = random.Random(seed * 1000 + client)
+    kinds = [KINDS[(client + i) % len(KINDS)] for i in range(requests)]
+    rng.shuffle(kinds)
+    plan = []
+    for kind in kinds:
+        if kind == "fairness":
+            attr = rng.choice(("race", "gender", "ethnicity", "language"))
+            plan.append((kind, rng.randrange(n_runs), attr, rng.choice((0.3, 0.5, 0.7))))
+        else:
+            plan.append((kind, rng.randrange(n_cases)))
+    return plan
+
+
+def run_load(
+    url: str,
+    cases: Sequence[tuple[Path, str]],
+    runs: Sequence[str],
+    *,
+    clients: int = 32,
+    requests: int = 10,
+    seed: int = 0,
+) -> LoadResult:
+    """``clients`` users x ``requests`` each, all started together; see the module docstring."""
+    from gradio_client import Client, handle_file
+
+    downloads = Path(tempfile.mkdtemp(prefix="fairmoe-load-"))
+
+    def connect(_: int) -> Any:
+        return Client(url, verbose=False, analytics_enabled=False, download_files=str(downloads))
+
+    with ThreadPoolExecutor(clients) as pool:
+        users = list(pool.map(connect, range(clients)))
+    result = LoadResult(clients, requests, 0.0)
+    answers: dict[tuple, list[Any]] = defaultdict(list)
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+
+    def user(index: int) -> None:
+        client = users[index]
+        plan = _plan(index, requests, seed, len(cases), len(runs))
+        start.wait()
+        for step in plan:
+            kind = step[0]
+            t0 = time.perf_counter()
+            try:
+                if kind == "fairness":
+                    key = (kind, runs[step[1]], step[2], step[3])
+                    out = client.predict(*key[1:], api_name="/fairness")
+                    answer: Any = out
+                else:
+                    path, note = cases[step[1]]
+                    key = (kind, step[1])
+                    out = client.predict(handle_file(str(path)), note, api_name=f"/{kind}")
+                    answer = (out[0] if kind == "explain" else out)["probability"]
+            except Exception as e:  # every failure is counted and reported, none is fatal
+                with lock:
+                    result.errors.append(f"user {index} {kind}: {type(e).__name__}: {e}")
+                continue
+            elapsed = time.perf_counter() - t0
+            with lock:
+                result.latencies[kind].append(elapsed)
+                answers[key].append(answer)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    result.wall_s = time.perf_counter() - t0
+    for c in users:
+        c.close()
+    for key, values in answers.items():
+        first = values[0]
+        same = all(
+            (abs(v - first) < 1e-9 if isinstance(first, float) else v == first) for v in values
+        )
+        if not same:
+            result.inconsistent.append(f"{key}: {len(set(map(str, values)))} different answers")
+    shutil.rmtree(downloads, ignore_errors=True)
+    return result
