@@ -17,6 +17,10 @@ import argparse  # noqa: E402
 import signal  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +47,16 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) - 1)
 
 
+def startup_warnings(rt: Runtime) -> list[str]:
+    """One line per thing the app could not verify or had to leave out at start."""
+    out = []
+    if not rt.manifest.present:
+        out.append(f"warning: {rt.assets} has no MANIFEST.json; files not verified")
+    out += [f"warning: MANIFEST.json: {p}" for p in rt.manifest.problems.values()]
+    out += [f"warning: left out {reason}" for reason in rt.skipped]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads < 1:
@@ -63,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from app.ui import build_demo, launch_kwargs
 
-    for reason in rt.skipped:
-        print(f"warning: left out {reason}", file=sys.stderr)
+    for line in startup_warnings(rt):
+        print(line, file=sys.stderr)
     demo = build_demo(rt)
     # SIGTERM (systemd, docker stop, tests) exits normally, so atexit removes the output folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -89,9 +89,22 @@ def model_card(rt: Runtime) -> str:
     test = (m.get("metrics") or {}).get("test")
     if test:
         parts.append("### Test metrics (threshold 0.5)\n\n" + format_report_table(test))
+    parts.append("### Integrity\n\n" + integrity_text(rt))
     if rt.skipped:
         parts.append("### Left out at start-up\n\n" + "\n".join(f"- {s}" for s in rt.skipped))
     return "\n\n".join(parts)
+
+
+def integrity_text(rt: Runtime) -> str:
+    """What was verified at start: the assets' MANIFEST.json and the checkpoint's own hashes."""
+    check = rt.manifest
+    text = "Checkpoint weights matched the sha256 in their metadata. "
+    if not check.present:
+        return text + f"`{rt.assets}` has no MANIFEST.json: the other files were not verified."
+    text += f"{len(check.verified)} files matched `MANIFEST.json` (size and sha256)."
+    if check.problems:
+        text += " Mismatches:\n" + "\n".join(f"- {p}" for p in check.problems.values())
+    return text
 
 
 def report_markdown(rt: Runtime) -> str:

@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
 from app.scoreset import ScoresError, ScoreSet
 from app.text import method_label
-from fairmoe.checkpoint import CheckpointError
+from fairmoe.checkpoint import CheckpointError, read_metadata
 from fairmoe.inference import InputError, Predictor
 from fairmoe.schema import ATTRIBUTE_NAMES
 
@@ -109,6 +110,7 @@ class Runtime:
     report_md: str | None
     out_dir: Path  # per-process folder for overlay and preview PNGs and cohort CSVs
     skipped: list[str] = field(default_factory=list)  # runs/examples left out, with reasons
+    manifest: ManifestCheck = field(default_factory=lambda: ManifestCheck(present=False))
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -150,11 +152,15 @@ def _read_json(path: Path, what: str) -> Any:
         raise StartupError(f"{path}: cannot read {what} ({e})") from None
 
 
-def _load_runs(assets: Path, manifest: dict[str, Any], skipped: list[str]) -> dict[str, RunInfo]:
+def _load_runs(
+    assets: Path, manifest: dict[str, Any], check: ManifestCheck, skipped: list[str]
+) -> dict[str, RunInfo]:
     runs: dict[str, RunInfo] = {}
     for entry in manifest.get("runs", []):
         try:
             name = str(entry["name"])
+            if problem := check.status(entry["scores"]):
+                raise ScoresError(problem)
             scores = ScoreSet.from_csv(assets / entry["scores"], name)
             runs[name] = RunInfo(
                 name=name,
@@ -174,9 +180,12 @@ def _load_runs(assets: Path, manifest: dict[str, Any], skipped: list[str]) -> di
     return runs
 
 
-def _load_examples(assets: Path, skipped: list[str]) -> list[Example]:
+def _load_examples(assets: Path, check: ManifestCheck, skipped: list[str]) -> list[Example]:
     path = assets / "examples" / "examples.json"
     if not path.is_file():
+        return []
+    if problem := check.status("examples/examples.json"):
+        skipped.append(f"all examples: {problem}")
         return []
     out = []
     for e in _read_json(path, "examples"):
@@ -185,6 +194,9 @@ def _load_examples(assets: Path, skipped: list[str]) -> list[Example]:
             file = assets / rel
             if not file.is_file():
                 raise FileNotFoundError(f"{file} missing")
+            for other in {rel, e.get("npz")} - {None}:
+                if problem := check.status(other):
+                    raise ValueError(problem)
             attrs = {k: int(v) for k, v in (e.get("attrs") or {}).items() if k in ATTRIBUTE_NAMES}
             out.append(
                 Example(
@@ -265,15 +277,19 @@ def load_runtime(
             )
         checkpoint = assets / manifest["default"]
     checkpoint = Path(checkpoint)
+    check = _verify_assets(assets, runs_path, checkpoint)
     try:
         predictor = Predictor(checkpoint)
     except (CheckpointError, InputError, OSError) as e:
         raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
     skipped: list[str] = []
-    runs = _load_runs(assets, manifest, skipped)
+    runs = _load_runs(assets, manifest, check, skipped)
     default_run = _model_run(predictor, checkpoint, runs, skipped)
-    examples = _load_examples(assets, skipped)
+    examples = _load_examples(assets, check, skipped)
     report = assets / "REPORT.md"
+    if report.is_file() and (problem := check.status("REPORT.md")):
+        skipped.append(f"the report: {problem}")
+        report = assets / "(report not trusted)"
     # Inside Gradio's cache folder, so Gradio serves outputs in place rather than copying them.
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -291,4 +307,31 @@ def load_runtime(
         report_md=report.read_text(encoding="utf-8") if report.is_file() else None,
         out_dir=out_dir,
         skipped=skipped,
+        manifest=check,
     )
+
+
+def _verify_assets(assets: Path, runs_path: Path, checkpoint: Path) -> ManifestCheck:
+    """Check MANIFEST.json; a changed run list or model file inside the assets stops the start."""
+    try:
+        check = check_manifest(assets)
+    except ManifestError as e:
+        raise StartupError(str(e)) from None
+    if not check.present:
+        return check
+    must = [runs_path] if runs_path.is_file() else []
+    ckpt = checkpoint.resolve()
+    if ckpt.is_relative_to(assets.resolve()) and ckpt.is_file():
+        try:
+            files = read_metadata(ckpt).get("files") or {}
+        except CheckpointError as e:
+            raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
+        must += [ckpt, *(ckpt.parent / f for f in files)]
+    for f in must:
+        rel = f.resolve().relative_to(assets.resolve()).as_posix()
+        if problem := check.status(rel):
+            raise StartupError(
+                f"{assets / MANIFEST}: {problem}. The shipped assets were changed: restore them "
+                "(git checkout -- assets) or rebuild them with scripts/build_assets.py"
+            )
+    return check
