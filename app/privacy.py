@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shutil
 import tempfile
@@ -63,31 +64,43 @@ class SessionFiles:
     """Which session uploaded or was sent which file; a file goes when its last session ends.
 
     Two sessions that upload the same bytes share one cached file (Gradio names it by content), so
-    files are reference-counted. Only files inside ``roots`` are ever deleted: an example scan the
-    app serves from ``assets/`` is never touched.
+    files are reference-counted, and a file re-uploaded after a session recorded it (its ctime
+    changed) is left to the session that uploaded it last. Copies of the ``public`` files (the
+    shipped examples, which every user may pick at once) are not patient data and never tracked.
+    Only files inside ``roots`` are ever deleted.
     """
 
-    def __init__(self, roots: Iterable[str | Path]) -> None:
+    def __init__(self, roots: Iterable[str | Path], public: Iterable[str | Path] = ()) -> None:
         self.roots = [Path(r).resolve() for r in roots]
-        self._by_session: dict[str, set[Path]] = {}
+        self._public = {_fingerprint(Path(p)) for p in public if Path(p).is_file()}
+        self._public_sizes = {size for size, _ in self._public}
+        self._by_session: dict[str, dict[Path, int]] = {}  # path -> st_ctime_ns when recorded
         self._lock = threading.Lock()
 
     def _deletable(self, path: Path) -> bool:
         return any(path != root and path.is_relative_to(root) for root in self.roots)
 
+    def _is_public(self, path: Path, size: int) -> bool:
+        return size in self._public_sizes and _fingerprint(path) in self._public
+
     def track(self, session: str | None, *paths: str | Path | None) -> None:
         """Remember files of ``session`` (None: a call without a session, nothing to remember)."""
         if not session:
             return
-        keep = set()
+        keep = {}
         for p in paths:
-            if p:
-                path = Path(p).resolve()
-                if self._deletable(path):
-                    keep.add(path)
+            if not p:
+                continue
+            path = Path(p).resolve()
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if self._deletable(path) and not self._is_public(path, st.st_size):
+                keep[path] = st.st_ctime_ns
         if keep:
             with self._lock:
-                self._by_session.setdefault(session, set()).update(keep)
+                self._by_session.setdefault(session, {}).update(keep)
 
     def files(self, session: str) -> set[Path]:
         with self._lock:
@@ -98,13 +111,19 @@ class SessionFiles:
         if not session:
             return 0
         with self._lock:
-            mine = self._by_session.pop(session, set())
+            mine = self._by_session.pop(session, {})
             held = set().union(*self._by_session.values()) if self._by_session else set()
         n = 0
-        for path in mine - held:
-            with contextlib.suppress(FileNotFoundError):
+        for path, ctime in mine.items():
+            if path in held:
+                continue
+            try:
+                if path.stat().st_ctime_ns != ctime:
+                    continue  # uploaded again since: that session's to delete
                 path.unlink()
                 n += 1
+            except FileNotFoundError:
+                pass
             self._remove_empty_parent(path)
         return n
 
@@ -114,3 +133,11 @@ class SessionFiles:
         if self._deletable(parent) and parent not in self.roots:
             with contextlib.suppress(OSError):
                 parent.rmdir()  # only succeeds when empty
+
+
+def _fingerprint(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return path.stat().st_size, h.hexdigest()

@@ -322,7 +322,11 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
 
     ``files`` records each session's uploads and outputs, deleted when the session ends.
     """
-    files = files if files is not None else SessionFiles([cache_dir(), rt.out_dir])
+    if files is None:
+        examples = [ex.file for ex in rt.examples] + [
+            ex.file.with_suffix(".npz") for ex in rt.examples
+        ]
+        files = SessionFiles([cache_dir(), rt.out_dir], public=examples)
     with gr.Blocks(
         title="Fair-MoE Studio",
         analytics_enabled=False,

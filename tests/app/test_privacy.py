@@ -230,3 +230,25 @@ def test_private_cache_respects_an_explicit_folder(tmp_path, monkeypatch):
     made = use_private_cache()
     assert made.parent == tmp_path.resolve() and made.name.startswith("fairmoe-studio-")
     assert os.environ["GRADIO_TEMP_DIR"] == str(made)
+
+
+def test_session_files_skip_public_examples_and_re_uploads(tmp_path):
+    cache = tmp_path / "cache"
+    example = tmp_path / "assets" / "case1.png"
+    example.parent.mkdir()
+    example.write_bytes(b"public example")
+    copy = cache / "h1" / "case1.png"  # Gradio's cached copy of the example a user picked
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(example.read_bytes())
+    upload = cache / "h2" / "scan.png"
+    upload.parent.mkdir()
+    upload.write_bytes(b"patient scan")
+    files = SessionFiles([cache], public=[example])
+    files.track("a", copy, upload)
+    assert files.files("a") == {upload.resolve()}
+    # another user uploads the same bytes before their request runs: Gradio replaces the file
+    replacement = cache / "h2" / "incoming.tmp"
+    replacement.write_bytes(b"patient scan")
+    time.sleep(0.01)
+    os.replace(replacement, upload)
+    assert files.end("a") == 0 and upload.exists() and copy.exists()
