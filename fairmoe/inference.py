@@ -7,8 +7,10 @@ tokens the text experts kept. Patient attributes are never model inputs.
 
 from __future__ import annotations
 
+import html
 import io
 import math
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +45,11 @@ __all__ = [
 
 MAX_FILE_BYTES = 50 * 2**20  # larger uploads are refused before decoding
 MAX_IMAGE_PIXELS = 40_000_000  # decompression-bomb guard: a real SLO scan has 0.34 M pixels
+MAX_NPZ_BYTES = MAX_IMAGE_PIXELS  # unpacked .npz: a uint8 scan at the pixel limit (real: 0.4 MB)
 MIN_SIDE = 64  # below this a scan holds no usable optic-disc detail
 MAX_NOTE_CHARS = 5_000  # real notes are a few hundred characters; the model reads 180
 NOTE_CHARS = 180  # what the text encoder saw in training (truncate_note)
+_SPECIAL_TOKENS = re.compile(r"<\s*(start|end)_of_text\s*>", re.IGNORECASE)
 
 
 class InputError(ValueError):
@@ -80,7 +84,7 @@ def _read_bytes(source: str | Path | bytes) -> tuple[bytes, str]:
 
 def _load_npz(data: bytes, name: str) -> ScanInput:
     try:
-        rec = parse_npz(io.BytesIO(data), with_image=True, name=name)
+        rec = parse_npz(io.BytesIO(data), with_image=True, name=name, max_bytes=MAX_NPZ_BYTES)
     except DataError as e:
         raise InputError(f"not a usable FairVLMed .npz: {e}") from None
     attrs = {a: int(c) for a, c in zip(ATTRIBUTE_NAMES, rec["attrs"], strict=True)}
@@ -107,7 +111,13 @@ def _load_image(data: bytes, name: str) -> ScanInput:
         ) from None
     except (OSError, ValueError, SyntaxError) as e:
         raise InputError(f"{name}: the image file is corrupt or truncated ({e})") from None
-    img = ImageOps.exif_transpose(img)
+    try:
+        img = ImageOps.exif_transpose(img)
+    except Exception as e:  # PIL parses and rewrites the EXIF block: damage fails in many ways
+        raise InputError(
+            f"{name}: the image's EXIF metadata is corrupt ({type(e).__name__}: {e}); "
+            "re-export the scan without metadata"
+        ) from None
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         background = Image.new("RGBA", img.size, (0, 0, 0, 255))
@@ -123,7 +133,8 @@ def _load_image(data: bytes, name: str) -> ScanInput:
             )
         array = np.asarray(img.convert("L"))
     else:
-        array = np.asarray(img)  # L, I;16, I, F: scan_to_uint8 rescales wide ranges
+        # L, I;16, I, F: scan_to_uint8 rescales wide ranges; 1-bit would read as bool
+        array = np.asarray(img.convert("L") if img.mode == "1" else img)
     try:
         image = scan_to_uint8(array, name)
     except DataError as e:
@@ -174,6 +185,14 @@ def check_note(note: str | None) -> tuple[str, list[str]]:
         raise InputError("the note contains binary data; paste the clinical note as plain text")
     clean = " ".join(note.split())
     notes = []
+    # The tokenizer unescapes HTML twice and then treats these strings as its own markers: an
+    # <end_of_text> inside a note would end the text feature there.
+    unescaped = html.unescape(html.unescape(clean))
+    if _SPECIAL_TOKENS.search(unescaped):
+        clean = " ".join(_SPECIAL_TOKENS.sub(" ", unescaped).split())
+        notes.append(
+            "Removed tokenizer control markers (<start_of_text>, <end_of_text>) from the note."
+        )
     if len(clean) > NOTE_CHARS:
         notes.append(
             f"The model reads the first {NOTE_CHARS} characters of the note, as in training."

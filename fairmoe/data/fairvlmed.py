@@ -7,7 +7,11 @@ shipped model exercise the path that real data takes.
 from __future__ import annotations
 
 import csv
+import lzma
+import math
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +55,24 @@ NOTE_MAX_CHARS = 180  # FairCLIP's truncate_note: the GPT-4 summary is cut to 18
 # OpenAI CLIP normalisation: the backbone configs and any pretrained ViT-B/16 weights expect it.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+# What a damaged or hostile archive raises from zipfile, its decompressors and numpy's header
+# parser (RuntimeError covers encrypted members, NotImplementedError and RecursionError; MemoryError
+# a header that declares an absurd shape).
+_UNREADABLE = (
+    OSError,
+    EOFError,
+    KeyError,
+    IndexError,
+    RuntimeError,
+    SyntaxError,
+    MemoryError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    tokenize.TokenError,
+)
 
 
 class DataError(ValueError):
@@ -110,11 +132,14 @@ def read_summary(root: str | Path) -> dict[str, dict[str, str]]:
 
 def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path | str) -> int:
     value = np.asarray(data[key])
-    if value.size != 1 or not np.issubdtype(value.dtype, np.number):
+    if value.size != 1 or value.dtype.kind not in "iuf":  # not complex, timedelta or bool
         raise DataError(
             f"{path}: key {key!r} must be a numeric scalar, got {value.dtype} {value.shape}"
         )
-    return int(value.reshape(()).item())
+    number = value.reshape(()).item()
+    if not math.isfinite(number):
+        raise DataError(f"{path}: key {key!r} is {number}, expected an integer code")
+    return int(number)
 
 
 def _attr_code(data: np.lib.npyio.NpzFile, name: str, path: Path | str) -> int:
@@ -133,14 +158,14 @@ def _attr_code(data: np.lib.npyio.NpzFile, name: str, path: Path | str) -> int:
 def scan_to_uint8(array: np.ndarray, source: str = "scan") -> np.ndarray:
     """A 2-D uint8 grayscale image from an SLO array (uint8, uint16 or float in [0,1] or [0,255])."""
     a = np.asarray(array)
+    if a.dtype.kind not in "iuf":  # checked first: the channel mean below needs numbers
+        raise DataError(f"{source}: image dtype {a.dtype} is not numeric")
     if a.ndim == 3 and a.shape[-1] in (1, 3, 4):
         a = a[..., :3].mean(axis=-1) if a.shape[-1] > 1 else a[..., 0]
     if a.ndim != 2 or min(a.shape) < 8:
         raise DataError(f"{source}: expected a 2-D grayscale image, got shape {a.shape}")
     if a.dtype == np.uint8:
         return a
-    if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-        raise DataError(f"{source}: image dtype {a.dtype} is not numeric")
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
         raise DataError(f"{source}: image holds NaN or infinite values")
@@ -153,15 +178,27 @@ def scan_to_uint8(array: np.ndarray, source: str = "scan") -> np.ndarray:
 
 
 def parse_npz(
-    source: Path | BinaryIO, *, with_image: bool, name: str | None = None
+    source: Path | BinaryIO,
+    *,
+    with_image: bool,
+    name: str | None = None,
+    max_bytes: int | None = None,
 ) -> dict[str, object]:
     """Validate one sample file, given as a path or an open binary file (``name`` labels messages).
 
-    npz members load lazily, so metadata reads skip the image. Never unpickles.
+    npz members load lazily, so metadata reads skip the image. Never unpickles. ``max_bytes``
+    refuses an archive whose members unpack to more (a decompression-bomb guard for uploads);
+    zipfile never unpacks a member past the size the archive declares for it.
     """
     path = name or str(source)  # for messages only
     try:
         with np.load(source, allow_pickle=False) as data:
+            unpacked = sum(info.file_size for info in data.zip.infolist()) if max_bytes else 0
+            if max_bytes is not None and unpacked > max_bytes:
+                raise DataError(
+                    f"{path}: the archive unpacks to {unpacked / 2**20:.1f} MB, over the "
+                    f"{max_bytes / 2**20:.0f} MB limit for one sample"
+                )
             for key in ("slo_fundus", LABEL):
                 if key not in data.files:
                     raise DataError(f"{path}: missing key {key!r}")
@@ -186,7 +223,7 @@ def parse_npz(
                 f"{path}: not an npz archive of plain arrays (pickled content is never loaded)"
             ) from None
         raise DataError(f"{path}: unreadable npz ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError, IndexError) as e:
+    except _UNREADABLE as e:
         raise DataError(f"{path}: unreadable npz ({type(e).__name__}: {e})") from None
 
 

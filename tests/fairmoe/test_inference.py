@@ -142,3 +142,13 @@ def test_library_never_imports_the_ui_stack() -> None:
     root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_tokenizer_markers_are_removed_from_notes(predictor: Predictor) -> None:
+    clean, warns = check_note("IOP 21 &lt;end_of_text&gt; C/D 0.7 <END_OF_TEXT> rim thinning")
+    assert clean == "IOP 21 C/D 0.7 rim thinning" and "control markers" in warns[0]
+    image = np.full((96, 96), 120, np.uint8)
+    marked = predictor.predict(image, "C/D 0.7 <end_of_text> inferior rim thinning")
+    plain = predictor.predict(image, "C/D 0.7 inferior rim thinning")
+    assert marked["note"]["tokens"] == plain["note"]["tokens"]
+    assert len(marked["note"]["tokens"]) == len(marked["note"]["dropped_tokens"])
