@@ -395,12 +395,16 @@ def _end_session(files: SessionFiles, request: gr.Request) -> None:
     """Unload (tab closed, API client gone): delete the session's files and per-user state."""
     session = _session(request)
     files.end(session)
-    # Gradio would keep a closed session's gr.State an hour in case the tab comes back; the
-    # state holds the last explanation (note included), so it goes now.
+    # Gradio would keep a closed session's gr.State an hour in case the tab comes back, and its
+    # per-session copy of the page config until 10,000 newer sessions push it out. The state holds
+    # the last explanation (note included): it goes now, and the session with it.
     app = getattr(getattr(request, "request", None), "app", None)
     holder = getattr(app, "state_holder", None)
     if session and holder is not None:
         holder.delete_state(session)
+        with holder.lock:
+            holder.session_data.pop(session, None)
+            holder.time_last_used.pop(session, None)
 
 
 def _preview_png(rt: Runtime, pixels: Any) -> str | None:
