@@ -41,6 +41,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MALLOC_ARENAS = 2
+_M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+
+
+def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
+    """Cap glibc's malloc arenas, unless MALLOC_ARENA_MAX is set; False off glibc.
+
+    Gradio serves sync handlers from a pool of up to 40 threads and glibc gives each thread its
+    own arena, which keeps freed pages: under 32 concurrent users the server's memory climbed
+    ~470 MiB over four rounds and levelled off; with 2 arenas it rose 63 MiB, at the same latency
+    (benchmarks/bench_load.py, README: Reliability).
+    """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False  # glibc read it at start-up
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, n) == 1
+    except (OSError, AttributeError):
+        return False
+
+
 def default_threads() -> int:
     """All cores but one: on a busy 2-core machine, 2 torch threads that share their cores with
     the web server (or anything else) spin-wait, and explain() swings from 0.3 s to 5 s."""
@@ -62,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
         return 2
+    limit_malloc_arenas()  # before the server's threads exist
     from app.privacy import use_private_cache
 
     use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder

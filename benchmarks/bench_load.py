@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--requests", type=int, default=10, help="per user")
     p.add_argument("--rounds", type=int, default=2, help="load rounds (memory must level off)")
+    p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra environment for the server, e.g. MALLOC_ARENA_MAX=2")  # fmt: skip
     args = p.parse_args(argv)
     assets = _assets(args.assets)
     from app.runtime import load_runtime
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = [(ex.file, ex.note) for ex in rt.examples]
     runs = list(rt.runs)
     del rt
-    app = start_app(assets)
+    app = start_app(assets, env=dict(kv.split("=", 1) for kv in args.server_env))
     mib = 2**20
     try:
         print(f"assets {assets}; server pid {app.proc.pid}; RSS at start {app.rss() / mib:.0f} MiB")
