@@ -79,6 +79,11 @@ def _source(image: Any) -> str:
         image = image.get("path")
     if image is None or str(image).strip() == "":
         raise _error("Upload a scan first: PNG, JPEG or TIFF, or a FairVLMed .npz file.")
+    if not Path(image).exists():  # uploads go when their session ends or after an hour
+        raise _error(
+            f"{Path(image).name} is no longer on the server (uploads are deleted when a session "
+            "ends, and after an hour); upload it again."
+        )
     return str(image)
 
 

@@ -102,6 +102,8 @@ def test_bad_scans_give_clear_errors(runtime, bad_files, kind, words):
 def test_missing_scan_and_bad_notes(runtime, assets_dir):
     with pytest.raises(gr.Error, match="Upload a scan first"):
         cb.predict(runtime, None, "note")
+    with pytest.raises(gr.Error, match="no longer on the server.*upload it again"):
+        cb.explain(runtime, str(assets_dir / "gone" / "scan.png"), "note")
     png = str(assets_dir / "examples" / "case1.png")
     with pytest.raises(gr.Error, match="characters"):
         cb.predict(runtime, png, "x" * 6000)
