@@ -141,6 +141,9 @@ def test_shipped_assets_verify_clean(shipped_copy):
     assert rt.manifest.ok and not rt.skipped
     files = json.loads((shipped_copy / "MANIFEST.json").read_text())["files"]
     assert rt.manifest.verified == set(files)
+    from app.card import model_card
+
+    assert f"{len(files)} files matched `MANIFEST.json`" in model_card(rt)
 
 
 def test_changed_model_stops_the_start_even_with_consistent_metadata(shipped_copy):
@@ -184,6 +187,9 @@ def test_changed_scores_and_examples_are_left_out(shipped_copy, tmp_path, monkey
     text = "\n".join(rt.skipped)
     assert victim["name"] in text and "differs from the manifest" in text
     assert "case01.png missing" in text and "the report" in text
+    from app.card import model_card
+
+    assert "Mismatches:" in model_card(rt) and "### Left out at start-up" in model_card(rt)
     # python -m app starts anyway and says, one line each, what it could not trust
     lines = startup_warnings(rt)
     assert sum(ln.startswith("warning: MANIFEST.json") for ln in lines) == 3, lines
