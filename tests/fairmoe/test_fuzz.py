@@ -27,7 +27,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fairmoe.checkpoint import save_checkpoint
 from fairmoe.inference import (
     MAX_NOTE_CHARS,
     MIN_SIDE,
@@ -38,7 +37,6 @@ from fairmoe.inference import (
     check_note,
     load_scan,
 )
-from fairmoe.model import create_model, get_config
 from fairmoe.schema import ATTRIBUTES, LABEL, UNKNOWN
 
 N_EXAMPLES = 1_000  # the issue asks for at least 1,000 generated inputs per path
@@ -519,17 +517,6 @@ def test_fuzz_check_note() -> None:
 
     run()
     assert count >= N_EXAMPLES
-
-
-@pytest.fixture(scope="module")
-def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
-    """An untrained tiny model, as in test_inference: the note path, not its accuracy, is tested."""
-    torch.manual_seed(0)
-    cfg = get_config("tiny", **{"vision.pool_type": "avg"})
-    model = create_model(cfg, method="fairmoe", n_groups=3)
-    meta = {"config": cfg.to_dict(), "method": "fairmoe", "n_groups": 3,
-            "attribute": "race", "calibration": {"temperature": 0.05}}  # fmt: skip
-    return Predictor(save_checkpoint(model, tmp_path_factory.mktemp("ckpt"), "m", metadata=meta))
 
 
 @pytest.fixture

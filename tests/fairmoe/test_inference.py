@@ -9,24 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from fairmoe.checkpoint import save_checkpoint
 from fairmoe.inference import InputError, Predictor, check_note, load_scan
-from fairmoe.model import create_model, get_config
-
-
-@pytest.fixture(scope="module")
-def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
-    torch.manual_seed(0)
-    # average pooling, as `small` and `demo`: with CLS pooling patch tokens never reach the score
-    cfg = get_config("tiny", **{"vision.pool_type": "avg"})
-    model = create_model(cfg, method="fairmoe", n_groups=3)
-    meta = {"config": cfg.to_dict(), "method": "fairmoe", "n_groups": 3,
-            "attribute": "race", "calibration": {"temperature": 0.05}}  # fmt: skip
-    path = save_checkpoint(model, tmp_path_factory.mktemp("ckpt"), "m", metadata=meta)
-    return Predictor(path)
 
 
 def _png(array: np.ndarray, mode: str | None = None) -> bytes:
