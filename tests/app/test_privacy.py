@@ -46,6 +46,8 @@ def _listening_addresses(port: int) -> set[str]:
     """Local addresses of LISTEN sockets on ``port`` (Linux /proc/net/tcp{,6})."""
     out = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):  # no IPv6 in this kernel or container
+            continue
         with open(table) as f:
             for line in f.readlines()[1:]:
                 local, state = line.split()[1], line.split()[3]
