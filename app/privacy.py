@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+
+from fairmoe.checkpoint import sha256_file
 
 __all__ = [
     "CACHE_ENV",
@@ -136,8 +137,4 @@ class SessionFiles:
 
 
 def _fingerprint(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return path.stat().st_size, h.hexdigest()
+    return path.stat().st_size, sha256_file(path)

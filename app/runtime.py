@@ -287,9 +287,10 @@ def load_runtime(
     default_run = _model_run(predictor, checkpoint, runs, skipped)
     examples = _load_examples(assets, check, skipped)
     report = assets / "REPORT.md"
-    if report.is_file() and (problem := check.status("REPORT.md")):
+    report_md = report.read_text(encoding="utf-8") if report.is_file() else None
+    if report_md is not None and (problem := check.status("REPORT.md")):
         skipped.append(f"the report: {problem}")
-        report = assets / "(report not trusted)"
+        report_md = None
     # Inside Gradio's cache folder, so Gradio serves outputs in place rather than copying them.
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
@@ -304,7 +305,7 @@ def load_runtime(
         runs=runs,
         default_run=default_run,
         examples=examples,
-        report_md=report.read_text(encoding="utf-8") if report.is_file() else None,
+        report_md=report_md,
         out_dir=out_dir,
         skipped=skipped,
         manifest=check,

@@ -432,10 +432,8 @@ def _wire_case(rt: Runtime, c: dict, e: dict, state: gr.State, files: SessionFil
 
     def inspect_upload(image: str | None, request: gr.Request = None) -> tuple:
         files.track(_session(request), cb.upload_path(image))
-        pixels, *rest = cb.inspect_upload(rt, image)
-        png = _preview_png(rt, pixels)
-        files.track(_session(request), png)
-        return png, *rest
+        _, *rest = cb.inspect_upload(rt, image)  # the preview itself comes from scan.change
+        return tuple(rest)
 
     def preview(image: str | None, request: gr.Request = None) -> str | None:
         files.track(_session(request), cb.upload_path(image))
@@ -508,7 +506,7 @@ def _wire_case(rt: Runtime, c: dict, e: dict, state: gr.State, files: SessionFil
     c["scan"].upload(
         inspect_upload,
         [c["scan"]],
-        [c["preview"], c["note"], *attrs, c["upload_info"]],
+        [c["note"], *attrs, c["upload_info"]],
         api_visibility="private",
     )
     c["scan"].change(

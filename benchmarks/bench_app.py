@@ -16,18 +16,17 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse  # noqa: E402
-import socket  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import urllib.request  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from benchmarks.loadgen import free_port, start_app  # noqa: E402
 
 
 def _assets(arg: Path | None) -> Path:
@@ -55,35 +54,13 @@ def _median_ms(fn: Callable[[int], object], repeats: int, warm: int = 1) -> floa
     return statistics.median(times) * 1000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _cold_start(assets: Path) -> float:
     """Seconds from `python -m app` to the first HTTP answer."""
-    port = _free_port()
     t = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--assets", str(assets), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
-                return time.perf_counter() - t
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"python -m app exited with {proc.returncode}") from None
-                time.sleep(0.1)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    app = start_app(assets)
+    elapsed = time.perf_counter() - t
+    app.stop()
+    return elapsed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.launch(
         **launch_kwargs(rt),
         server_name="127.0.0.1",
-        server_port=_free_port(),
+        server_port=free_port(),
         prevent_thread_lock=True,
         quiet=True,
     )

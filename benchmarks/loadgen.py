@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 KINDS = ("predict", "explain", "fairness")
 OFFLINE_ENV = {
@@ -33,12 +36,11 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
 
-__all__ = ["KINDS", "AppProcess", "LoadResult", "percentile", "run_load", "start_app"]
+__all__ = ["KINDS", "AppProcess", "LoadResult", "free_port", "percentile", "run_load", "start_app"]
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -70,13 +72,17 @@ class AppProcess:
         """Largest resident memory so far, in bytes (Linux)."""
         return self._status("VmHWM")
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 60, *, keep_log: bool = False) -> int:
+        """SIGTERM, then the exit code; the log file goes unless ``keep_log``."""
         self.proc.terminate()
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            code = self.proc.wait()
+        if not keep_log:
+            self.log.unlink(missing_ok=True)
+        return code
 
 
 def start_app(
@@ -84,13 +90,17 @@ def start_app(
     *,
     port: int | None = None,
     args: Sequence[str] = (),
-    env: dict[str, str] | None = None,
+    env: dict[str, str | None] | None = None,
     timeout: float = 180,
 ) -> AppProcess:
-    """Start ``python -m app --assets ASSETS`` and wait until it answers."""
-    port = port or _free_port()
+    """Start ``python -m app --assets ASSETS`` and wait until it answers.
+
+    ``env`` adds to this process's environment; a value of None removes that variable.
+    """
+    port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="fairmoe-app-log-", suffix=".txt")[1])
-    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    merged = {**os.environ, **OFFLINE_ENV, **(env or {})}
+    full_env = {k: v for k, v in merged.items() if v is not None}
     cmd = [sys.executable, "-m", "app", "--assets", str(assets), "--port", str(port), *args]
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env)
@@ -102,13 +112,15 @@ def start_app(
             return app
         except OSError:
             if proc.poll() is not None:
+                tail = log.read_text()[-2000:]
+                log.unlink()
                 raise RuntimeError(
-                    f"python -m app exited with {proc.returncode}:\n{log.read_text()[-2000:]}"
+                    f"python -m app exited with {proc.returncode}:\n{tail}"
                 ) from None
             if time.monotonic() > deadline:
                 app.stop()
                 raise RuntimeError(f"python -m app did not answer within {timeout:.0f} s") from None
-            time.sleep(0.3)
+            time.sleep(0.1)
 
 
 @dataclass
@@ -145,14 +157,7 @@ class LoadResult:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (numpy's default), without numpy."""
-    s = sorted(values)
-    if len(s) == 1:
-        return s[0]
-    pos = (len(s) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    return float(np.percentile(values, q))
 
 
 def _plan(client: int, requests: int, seed: int, n_cases: int, n_runs: int) -> list[tuple]:

@@ -22,7 +22,6 @@ import importlib.util  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -31,6 +30,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from benchmarks.loadgen import free_port  # noqa: E402, F401  (re-exported for the app tests)
 
 # As `python -m app` does on 2 cores: one torch thread, one core left for the server and client.
 torch.set_num_threads(1)
@@ -209,12 +210,6 @@ def real_assets() -> Path:
     if not (assets / "runs.json").is_file():
         pytest.skip("the repo's assets/runs.json does not exist yet")
     return assets
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

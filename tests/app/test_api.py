@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
+from benchmarks.loadgen import start_app
 from tests.app.conftest import REPO, free_port
 
 pytestmark = pytest.mark.slow
@@ -211,36 +211,10 @@ def test_bad_checkpoint_exits_2_with_one_line(tmp_path, assets_dir, bad):
 
 
 def test_python_m_app_serves(assets_dir):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "app",
-            "--assets",
-            str(assets_dir),
-            "--port",
-            str(port),
-            "--no-warm-up",
-        ],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env(),
-    )
+    app = start_app(assets_dir, args=["--no-warm-up"], timeout=120)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2) as r:
-                    config = json.loads(r.read())
-                break
-            except OSError:
-                assert proc.poll() is None, proc.stdout.read()
-                assert time.monotonic() < deadline, "app did not answer within 120 s"
-                time.sleep(0.3)
+        with urllib.request.urlopen(app.url + "config", timeout=10) as r:
+            config = json.loads(r.read())
         assert config["title"] == "Fair-MoE Studio"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        app.stop(timeout=30)

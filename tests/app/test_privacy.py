@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -21,25 +19,28 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from app.privacy import SessionFiles, use_private_cache
+from benchmarks.loadgen import OFFLINE_ENV, start_app
 from tests.app.conftest import REPO, free_port
 
 GUARD = REPO / "tests" / "netguard"
 MARKER = "ZQXJ7731"  # in every note sent; must never appear in a log or in a file left behind
 
 
-def _guarded_env(tmp: Path, log: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+def _guard(tmp: Path, log: Path) -> dict[str, str | None]:
+    """Environment changes that put the network guard into a child Python (None: unset)."""
     (tmp / "tmp").mkdir(exist_ok=True)
-    env.update(
-        TMPDIR=str(tmp / "tmp"),  # the app's private cache folder is made here, so we can find it
-        PYTHONPATH=os.pathsep.join([str(GUARD), str(REPO)]),
-        FAIRMOE_NETGUARD_LOG=str(log),
-        GRADIO_HEARTBEAT_INTERVAL="1",  # a closed client is noticed within a second or two
-        GRADIO_ANALYTICS_ENABLED="False",
-        HF_HUB_OFFLINE="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-    )
-    return env
+    return {
+        "GRADIO_TEMP_DIR": None,  # python -m app makes its own private cache folder ...
+        "TMPDIR": str(tmp / "tmp"),  # ... here, so the test can find it
+        "PYTHONPATH": os.pathsep.join([str(GUARD), str(REPO)]),
+        "FAIRMOE_NETGUARD_LOG": str(log),
+        "GRADIO_HEARTBEAT_INTERVAL": "1",  # a closed client is noticed within a second or two
+    }
+
+
+def _guarded_env(tmp: Path, log: Path) -> dict[str, str]:
+    merged = {**os.environ, **OFFLINE_ENV, **_guard(tmp, log)}
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -55,19 +56,6 @@ def _listening_addresses(port: int) -> set[str]:
                 if state == "0A" and int(port_hex, 16) == port:
                     out.add(addr)
     return out
-
-
-def _wait_ready(proc: subprocess.Popen, port: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=2).read()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError(f"python -m app exited with {proc.returncode}") from None
-            assert time.monotonic() < deadline, "the app did not answer within 120 s"
-            time.sleep(0.3)
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -97,16 +85,8 @@ def test_app_keeps_data_local_and_for_the_session_only(assets_dir, tmp_path):
     scan = tmp_path / "private-scan.png"
     Image.fromarray(pixels).save(scan)
     cohort = _cohort_zip(tmp_path / "cohort.zip", scan.read_bytes())
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "--assets", str(assets_dir), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_guarded_env(tmp_path, log),
-    )
+    app = start_app(assets_dir, port=port, env=_guard(tmp_path, log))
     try:
-        _wait_ready(proc, port)
         assert _listening_addresses(port) == {"0100007F"}, "must listen on 127.0.0.1 only"
         caches = list((tmp_path / "tmp").glob("fairmoe-studio-*"))
         assert len(caches) == 1, "python -m app makes one private cache folder"
@@ -135,13 +115,10 @@ def test_app_keeps_data_local_and_for_the_session_only(assets_dir, tmp_path):
         left = _files_under(cache)
         assert not left, f"files kept after the session ended: {left}"
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            output, _ = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-    assert proc.returncode == 0, output
+        code = app.stop(keep_log=True)  # SIGTERM, as systemd or docker would
+    output = app.log.read_text()
+    app.log.unlink()
+    assert code == 0, output
     assert MARKER not in output, "a note reached the app's output"
     assert not cache.exists(), "the private cache folder is removed at exit"
     assert not log.exists(), f"something tried to reach the network:\n{log.read_text()}"
