@@ -117,11 +117,11 @@ def test_app_keeps_data_local_and_for_the_session_only(assets_dir, tmp_path):
     finally:
         code = app.stop(keep_log=True)  # SIGTERM, as systemd or docker would
     output = app.log.read_text()
-    app.log.unlink()
     assert code == 0, output
-    assert MARKER not in output, "a note reached the app's output"
+    assert MARKER not in output, f"a note reached the app's output ({app.log})"
     assert not cache.exists(), "the private cache folder is removed at exit"
     assert not log.exists(), f"something tried to reach the network:\n{log.read_text()}"
+    app.log.unlink()  # kept above for a failure's post-mortem
 
 
 def test_network_guard_catches_a_real_attempt(tmp_path):
