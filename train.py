@@ -18,7 +18,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fairmoe.model import METHODS, list_configs
+    from fairmoe.methods import METHODS
+    from fairmoe.model import list_configs
     from fairmoe.schema import ATTRIBUTE_NAMES
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)

@@ -7,7 +7,6 @@ data; the ``*_view`` functions turn that data into what the UI shows. User mista
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,14 +17,14 @@ import numpy as np
 from PIL import Image
 
 from app import plots, views
-from app.cohort import CohortError, CohortResult, score_cohort
 from app.overlay import overlay_png
 from app.runtime import Runtime
-from app.scoreset import ScoreSet
 from app.text import STRATEGY_LABELS, operating_point_text
+from fairmoe.cohort import CohortError, CohortResult, score_cohort
 from fairmoe.inference import InputError, load_scan
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
+from fairmoe.scores import ScoreSet, write_scores
 
 __all__ = [
     "MAX_GROUPS",
@@ -132,7 +131,9 @@ def explain(rt: Runtime, image: Any, note: Any = None) -> tuple[dict[str, Any], 
     return result, gallery, {"result": result, "pixels": pixels}
 
 
-def fairness(rt: Runtime, model: str, attribute: str = "race", threshold: float = 0.5) -> dict:
+def fairness(
+    rt: Runtime, model: str, attribute: str = "race", threshold: float = OPERATING_POINT
+) -> dict:
     """AUC, ES-AUC, DPD, DEOdds and per-group n/AUC/TPR/FPR of a run's test scores."""
     try:
         run = rt.run(model)
@@ -169,18 +170,16 @@ def models(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
+    """The scores CSV of the scored rows, plus row, file, decision, warnings and every bad row
+    with its reason in ``error``."""
     path = rt.new_output_path("cohort-scores", ".csv")
-    fields = ["row", "file", "label", "score", "decision", *ATTRIBUTE_NAMES]
-    if result.rows:
-        fields += [k for k in result.rows[0] if k.startswith("load_e")]
-    fields += ["warnings", "error"]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        w.writeheader()
-        for r in result.rows:
-            w.writerow({**r, "score": f"{r['score']:.6f}"})
-        for b in result.bad:
-            w.writerow({"row": b["row"], "file": b["file"], "error": b["reason"]})
+    extra = {k: [r[k] for r in result.rows] for k in ("row", "file", "decision", "warnings")}
+    extra["error"] = [""] * len(result.rows)
+    failed = [
+        {"id": b["file"], "row": b["row"], "file": b["file"], "error": b["reason"]}
+        for b in result.bad
+    ]
+    write_scores(path, result.scores, extra=extra, failed=failed)
     return str(path)
 
 
@@ -411,7 +410,7 @@ def _group_slider_updates(attr: str, values: Sequence[float] | None = None) -> l
     out = []
     for j in range(MAX_GROUPS):
         if j < a.n_groups:
-            v = 0.5 if values is None else float(values[j])
+            v = OPERATING_POINT if values is None else float(values[j])
             out.append(gr.update(visible=True, label=f"Threshold: {a.groups[j]}", value=v))
         else:
             out.append(gr.update(visible=False))
@@ -463,7 +462,7 @@ def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: float)
         raise _error("The cost ratio must be a positive number (e.g. 4).") from None
     t = ss.choose(attr, strategy, cost)
     mode = "single" if strategy == "single" else "per group"
-    padded = [*t, *([0.5] * (MAX_GROUPS - len(t)))]
+    padded = [*t, *([OPERATING_POINT] * (MAX_GROUPS - len(t)))]
     return (
         mode,
         t[0],

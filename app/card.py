@@ -7,22 +7,26 @@ from typing import Any
 
 from app.runtime import Runtime
 from app.text import disclaimer, method_label
+from fairmoe.methods import METHODS
 from fairmoe.metrics import format_report_table
-from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
 
 __all__ = ["header_markdown", "model_card", "report_markdown"]
 
 
+def _trained_for(method: str, attribute: str) -> str:
+    uses = METHODS[method].uses_attribute if method in METHODS else True
+    return f" for *{attribute}*" if uses else ""
+
+
 def header_markdown(rt: Runtime) -> str:
     m = rt.meta
-    cfg = (m.get("config") or {}).get("name", "")
-    n_par = m.get("n_parameters")
-    size = f" · {n_par / 1e6:.1f} M parameters" if n_par else ""
-    trained = f" for *{rt.predictor.attribute}*" if rt.predictor.method != "clip" else ""
+    size = f" · {m.n_parameters / 1e6:.1f} M parameters" if m.n_parameters else ""
+    trained = _trained_for(m.method, m.attribute)
     return (
         f"# Fair-MoE Studio\n"
-        f"**Model:** {rt.model_name} ({method_label(rt.predictor.method)}{trained}, config "
-        f"{cfg}{size})  \n"
+        f"**Model:** {rt.model_name} ({method_label(m.method)}{trained}, config "
+        f"{m.config_name}{size})  \n"
         f"<span class='disclaimer'>{disclaimer(m)}</span>"
     )
 
@@ -51,31 +55,26 @@ def _data_summary(data: dict[str, Any]) -> str:
 def model_card(rt: Runtime) -> str:
     """Markdown model card from the checkpoint metadata (+ assets/REPORT.md if present)."""
     m = rt.meta
-    device = str(m.get("device", "unknown"))
+    device = m.device or "unknown"
     cpu = device.lower() == "cpu"
-    cal = m.get("calibration") or {}
-    train = m.get("train_config") or {}
+    train = m.train_config
+    fitted = f" (fitted on {m.calibration_fitted_on})" if m.calibration_fitted_on else ""
     rows = [
         ("Name", rt.model_name),
-        ("Method", method_label(str(m.get("method", "?")))),
-        ("Trained for attribute", m.get("attribute", "n/a")),
-        ("Model config", (m.get("config") or {}).get("name", "n/a")),
-        ("Parameters", f"{m['n_parameters']:,}" if m.get("n_parameters") else "n/a"),
+        ("Method", method_label(m.method)),
+        ("Trained for attribute", m.attribute or "n/a"),
+        ("Model config", m.config_name or "n/a"),
+        ("Parameters", f"{m.n_parameters:,}" if m.n_parameters else "n/a"),
         ("Trained on", f"**{device}**" + (" (CPU-trained: a small, quick model)" if cpu else "")),
         (
             "Epochs / best epoch (on validation)",
-            f"{train.get('epochs', '?')} / {m.get('best_epoch', '?')}",
+            f"{train.get('epochs', '?')} / {m.best_epoch if m.best_epoch is not None else '?'}",
         ),
         ("Fairness-loss scale", train.get("fairness_scale", "n/a")),
-        ("Seed", m.get("seed", "n/a")),
-        (
-            "Calibration temperature",
-            f"{cal['temperature']:.4g} (fitted on {cal.get('fitted_on', '?')})"
-            if "temperature" in cal
-            else "n/a",
-        ),
+        ("Seed", m.seed if m.seed is not None else "n/a"),
+        ("Calibration temperature", f"{m.temperature:.4g}{fitted}"),
         ("Operating point", f"{rt.predictor.threshold:.2f} on the calibrated probability"),
-        ("Training time", f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "n/a"),
+        ("Training time", f"{m.train_seconds:.0f} s" if m.train_seconds else "n/a"),
         ("Checkpoint", f"`{rt.checkpoint.name}`"),
     ]
     parts = [f"## Model card\n\n{disclaimer(m)}\n\n" + _table(rows)]
@@ -84,11 +83,13 @@ def model_card(rt: Runtime) -> str:
             "> **This model was trained on a CPU.** It is a small model trained briefly; its "
             "numbers show how the method behaves, not what the paper's ViT-B/16 reaches."
         )
-    if m.get("data"):
-        parts.append("### Training data\n\n" + _data_summary(m["data"]))
-    test = (m.get("metrics") or {}).get("test")
+    if m.data:
+        parts.append("### Training data\n\n" + _data_summary(m.data))
+    test = m.test_metrics
     if test:
-        parts.append("### Test metrics (threshold 0.5)\n\n" + format_report_table(test))
+        parts.append(
+            f"### Test metrics (threshold {OPERATING_POINT:g})\n\n" + format_report_table(test)
+        )
     parts.append("### Integrity\n\n" + integrity_text(rt))
     if rt.skipped:
         parts.append("### Left out at start-up\n\n" + "\n".join(f"- {s}" for s in rt.skipped))

@@ -1,7 +1,7 @@
 """What the app loads once: the Predictor, the cached scores of every run, examples, the report.
 
 Per-user choices never live here (they are ``gr.State`` in the UI); this object is read-only after
-:func:`load_runtime` apart from memo caches inside each :class:`~app.scoreset.ScoreSet`.
+:func:`load_runtime` apart from memo caches inside each :class:`~fairmoe.scores.ScoreSet`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 
 from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
-from app.scoreset import ScoresError, ScoreSet
-from app.text import method_label
-from fairmoe.checkpoint import CheckpointError, read_metadata
+from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
 from fairmoe.inference import InputError, Predictor
+from fairmoe.methods import METHODS, method_spec
 from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.scores import ScoresError, ScoreSet
 
 __all__ = [
     "DEFAULT_ASSETS",
@@ -58,10 +58,19 @@ class RunInfo:
     test: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
+    def method_label(self) -> str:
+        return METHODS[self.method].label if self.method in METHODS else self.method
+
+    @property
+    def uses_attribute(self) -> bool:
+        """Whether training read the attribute (CLIP's runs for any attribute are one model)."""
+        return self.method not in METHODS or method_spec(self.method).uses_attribute
+
+    @property
     def label(self) -> str:
         """Dropdown label: method, attribute it was trained for, config, FOL weight, seed."""
-        parts = [method_label(self.method)]
-        if self.method != "clip":
+        parts = [self.method_label]
+        if self.uses_attribute:
             parts.append(self.attribute)
         if self.config:
             parts.append(self.config)
@@ -74,8 +83,8 @@ class RunInfo:
     @property
     def series(self) -> str:
         """Method, trained attribute and model config: what a fairness-weight sweep varies."""
-        base = method_label(self.method)
-        if self.method != "clip":
+        base = self.method_label
+        if self.uses_attribute:
             base += f" ({self.attribute})"
         return f"{base} [{self.config}]" if self.config else base
 
@@ -113,12 +122,12 @@ class Runtime:
     manifest: ManifestCheck = field(default_factory=lambda: ManifestCheck(present=False))
 
     @property
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> RunMetadata:
         return self.predictor.meta
 
     @property
     def model_name(self) -> str:
-        return str(self.meta.get("name") or self.checkpoint.stem)
+        return self.meta.name or self.checkpoint.stem
 
     @property
     def model_scores(self) -> ScoreSet | None:
@@ -218,10 +227,10 @@ def _model_run(
 ) -> str | None:
     """The run of the loaded checkpoint: by name in runs.json, else its scores file beside it."""
     meta = predictor.meta
-    name = str(meta.get("name") or checkpoint.stem)
+    name = meta.name or checkpoint.stem
     if name in runs:
         return name
-    scores_file = meta.get("scores_file")
+    scores_file = meta.scores_file
     if scores_file and (checkpoint.parent / scores_file).is_file():
         try:
             scores = ScoreSet.from_csv(checkpoint.parent / scores_file, name)
@@ -232,12 +241,12 @@ def _model_run(
             name=name,
             method=predictor.method,
             attribute=predictor.attribute,
-            seed=meta.get("seed"),
-            fairness_scale=float((meta.get("train_config") or {}).get("fairness_scale", 1.0)),
-            config=str((meta.get("config") or {}).get("name", "")),
-            device=str(meta.get("device", "")),
+            seed=meta.seed,
+            fairness_scale=meta.fairness_scale,
+            config=meta.config_name,
+            device=meta.device,
             scores=scores,
-            test=(meta.get("metrics") or {}).get("test") or {},
+            test=meta.test_metrics,
         )
         return name
     return None
@@ -277,9 +286,15 @@ def load_runtime(
             )
         checkpoint = assets / manifest["default"]
     checkpoint = Path(checkpoint)
-    check = _verify_assets(assets, runs_path, checkpoint)
     try:
-        predictor = Predictor(checkpoint)
+        check = check_manifest(assets)
+    except ManifestError as e:
+        raise StartupError(str(e)) from None
+    _require_unchanged(assets, check, [runs_path] if runs_path.is_file() else [])
+    try:
+        meta = read_metadata(checkpoint)  # read once: verified here, loaded by the Predictor
+        _require_unchanged(assets, check, _model_files(assets, meta))
+        predictor = Predictor(meta)
     except (CheckpointError, InputError, OSError) as e:
         raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
     skipped: list[str] = []
@@ -312,27 +327,22 @@ def load_runtime(
     )
 
 
-def _verify_assets(assets: Path, runs_path: Path, checkpoint: Path) -> ManifestCheck:
-    """Check MANIFEST.json; a changed run list or model file inside the assets stops the start."""
-    try:
-        check = check_manifest(assets)
-    except ManifestError as e:
-        raise StartupError(str(e)) from None
+def _model_files(assets: Path, meta: RunMetadata) -> list[Path]:
+    """The checkpoint's metadata and weight files when they lie inside the assets folder."""
+    path = meta.path.resolve() if meta.path else None
+    if path is None or not path.is_relative_to(assets.resolve()):
+        return []
+    return [path, *(path.parent / f for f in meta.files)]
+
+
+def _require_unchanged(assets: Path, check: ManifestCheck, files: list[Path]) -> None:
+    """A changed run list or model file inside the assets stops the start (MANIFEST.json)."""
     if not check.present:
-        return check
-    must = [runs_path] if runs_path.is_file() else []
-    ckpt = checkpoint.resolve()
-    if ckpt.is_relative_to(assets.resolve()) and ckpt.is_file():
-        try:
-            files = read_metadata(ckpt).get("files") or {}
-        except CheckpointError as e:
-            raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
-        must += [ckpt, *(ckpt.parent / f for f in files)]
-    for f in must:
+        return
+    for f in files:
         rel = f.resolve().relative_to(assets.resolve()).as_posix()
         if problem := check.status(rel):
             raise StartupError(
                 f"{assets / MANIFEST}: {problem}. The shipped assets were changed: restore them "
                 "(git checkout -- assets) or rebuild them with scripts/build_assets.py"
             )
-    return check

@@ -6,10 +6,12 @@ Kept in one place so the UI, the API docs and the tests use the same definitions
 from __future__ import annotations
 
 import html
-from typing import Any
+
+from fairmoe.checkpoint import RunMetadata
+from fairmoe.methods import METHODS
+from fairmoe.schema import OPERATING_POINT
 
 __all__ = [
-    "METHOD_LABELS",
     "METRIC_HELP",
     "STRATEGY_HELP",
     "STRATEGY_LABELS",
@@ -19,8 +21,6 @@ __all__ = [
     "method_label",
     "operating_point_text",
 ]
-
-METHOD_LABELS = {"clip": "CLIP", "fairclip": "FairCLIP", "fairmoe": "Fair-MoE"}
 
 METRIC_HELP: dict[str, str] = {
     "AUC": "Area under the ROC curve: the chance that a random glaucoma case scores higher than a "
@@ -38,7 +38,7 @@ METRIC_HELP: dict[str, str] = {
     "Accuracy": "Share of cases the model classifies correctly at the threshold.",
     "n": "Number of test cases in the group (cases with an unknown value are left out of groups).",
     "Threshold": "A case is called glaucoma when its calibrated probability is at or above this "
-    "value. 0.5 is the model's operating point.",
+    f"value. {OPERATING_POINT:g} is the model's operating point.",
     "Cost ratio": "Cost of a missed glaucoma case (false negative) divided by the cost of a false "
     "alarm (false positive); 4 means a miss is four times as costly. Used by the strategies.",
     "95% CI": "Percentile bootstrap interval over 1,000 resamples of the test cases "
@@ -63,7 +63,7 @@ STRATEGY_HELP: dict[str, str] = {
 
 
 def method_label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    return METHODS[method].label if method in METHODS else method
 
 
 def help_span(term: str, label: str | None = None) -> str:
@@ -99,11 +99,11 @@ def operating_point_text(threshold: float) -> str:
     )
 
 
-def disclaimer(meta: dict[str, Any]) -> str:
+def disclaimer(meta: RunMetadata) -> str:
     """One line: research tool, and how the model was trained when the metadata says so."""
     parts = ["Research tool, not for clinical use."]
-    device = str(meta.get("device", "")).lower()
-    synthetic = _trained_on_synthetic(meta)
+    device = meta.device.lower()
+    synthetic = meta.data_synthetic
     if device == "cpu" and synthetic:
         parts.append("This model was trained on a CPU on synthetic data.")
     elif device == "cpu":
@@ -111,7 +111,3 @@ def disclaimer(meta: dict[str, Any]) -> str:
     elif synthetic:
         parts.append("This model was trained on synthetic data.")
     return " ".join(parts)
-
-
-def _trained_on_synthetic(meta: dict[str, Any]) -> bool:
-    return bool(meta.get("data_synthetic", False))  # written by fairmoe.training

@@ -1,6 +1,6 @@
 """Plain data and markdown for each view, from fairmoe.metrics reports (no metric maths here).
 
-Functions take a :class:`~app.scoreset.ScoreSet` (or several runs) and UI choices, and return
+Functions take a :class:`~fairmoe.scores.ScoreSet` (or several runs) and UI choices, and return
 JSON-ready dicts, markdown strings and figures from :mod:`app.plots`.
 """
 
@@ -11,14 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import plotly.graph_objects as go
 
 from app import plots
-from app.scoreset import ScoreSet
 from app.text import help_span
+from fairmoe.methods import METHODS
 from fairmoe.metrics import Thresholds
-from fairmoe.schema import ATTRIBUTE_NAMES, attribute
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
+from fairmoe.scores import ScoreSet
+from fairmoe.summary import headline_metrics, mean_std
 
 __all__ = [
     "COMPARE_METRICS",
@@ -225,41 +226,27 @@ def fairness_view(
 # ----------------------------------------------------------------------------- across runs
 
 
-def _mean_std(values: list[float | None]) -> dict[str, Any]:
-    v = [x for x in values if x is not None and not math.isnan(x)]
-    if not v:
-        return {"mean": None, "std": None, "k": 0}
-    return {
-        "mean": float(np.mean(v)),
-        "std": float(np.std(v, ddof=1)) if len(v) > 1 else None,
-        "k": len(v),
-    }
-
-
-def _run_metrics(ss: ScoreSet, attr: str, threshold: float = 0.5) -> dict[str, float | None]:
-    rep = ss.report(threshold)
-    sec = rep["attributes"][attr]
-    return {"AUC": rep["auc"], "ES-AUC": sec["es_auc"], "DPD": sec["dpd"], "DEOdds": sec["deodds"]}
-
-
 def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], str]:
     """Rows per model family (seeds pooled: mean and std) and a markdown table.
 
-    Only runs trained for ``attr`` (or for all attributes at once) take part; CLIP ignores the
-    attribute, so its runs for other attributes stand in when none was trained for ``attr``.
+    Only runs trained for ``attr`` (or for all attributes at once) take part; a method that
+    ignores the attribute (``MethodSpec.uses_attribute``) is one model for every attribute.
     """
     main = [r for r in runs if r.fairness_scale == 1]
-    clip_for_attr = any(r.method == "clip" and r.attribute == attr for r in main)
+    # A method that ignores the attribute trains one model whatever the attribute: its runs for
+    # other attributes stand in when none was trained for this one.
+    blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute == attr}
     families: dict[str, list[Any]] = {}
     for r in main:
-        if r.attribute in (attr, "all") or (r.method == "clip" and not clip_for_attr):
+        stand_in = not r.uses_attribute and r.method not in blind_for_attr
+        if r.attribute in (attr, "all") or stand_in:
             families.setdefault(r.family, []).append(r)
     rows = []
     for fam, members in families.items():
-        per_run = [_run_metrics(r.scores, attr) for r in members]
+        per_run = [headline_metrics(r.scores, attr) for r in members]
         row: dict[str, Any] = {"family": fam, "seeds": len(members)}
         for m in COMPARE_METRICS:
-            row[m] = _mean_std([p[m] for p in per_run])
+            row[m] = mean_std([p[m] for p in per_run])
         rows.append(row)
     head = ["Model", "Seeds", *(help_span(m) for m in COMPARE_METRICS)]
     lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(COMPARE_METRICS)]
@@ -272,10 +259,12 @@ def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], st
                 cell += f" ± {s['std']:.3f}"
             cells.append(cell)
         lines.append(f"| {row['family']} | {row['seeds']} | " + " | ".join(cells) + " |")
+    blind = [m.label for m in METHODS.values() if not m.uses_attribute]
+    ignores = f" ({', '.join(blind)} ignore the attribute)" if blind else ""
     note = (
-        f"\n\n<small>Test set, runs trained for *{attr}* (CLIP ignores the attribute), each at "
-        "its own operating point 0.5; mean ± standard deviation over seeds where there are "
-        "several. [config] is the model size.</small>"
+        f"\n\n<small>Test set, runs trained for *{attr}*{ignores}, each at "
+        f"its own operating point {OPERATING_POINT:g}; mean ± standard deviation over seeds where "
+        "there are several. [config] is the model size.</small>"
     )
     return rows, "\n".join(lines) + note
 
@@ -289,9 +278,9 @@ def tradeoff_points(runs: Sequence[Any], attr: str, metric: str) -> list[dict[st
             buckets.setdefault((r.series, r.fairness_scale), []).append(r)
     points = []
     for (series, scale), members in sorted(buckets.items(), key=lambda kv: kv[0][1]):
-        vals = [_run_metrics(r.scores, attr) for r in members]
-        x = _mean_std([v[metric] for v in vals])["mean"]
-        y = _mean_std([v["AUC"] for v in vals])["mean"]
+        vals = [headline_metrics(r.scores, attr) for r in members]
+        x = mean_std([v[metric] for v in vals])["mean"]
+        y = mean_std([v["AUC"] for v in vals])["mean"]
         if x is None or y is None:
             continue
         points.append(
@@ -308,7 +297,7 @@ def tradeoff_points(runs: Sequence[Any], attr: str, metric: str) -> list[dict[st
 
 def load_view(ss: ScoreSet, attr: str) -> go.Figure:
     loads = ss.mean_loads(attr)
-    sizes = {g["name"]: g["n"] for g in ss.report(0.5)["attributes"][attr]["groups"]}
+    sizes = {g["name"]: g["n"] for g in ss.report()["attributes"][attr]["groups"]}
     return plots.expert_load(loads or {}, sizes)
 
 

@@ -17,6 +17,7 @@ import json
 import platform
 import types
 import typing
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from safetensors.torch import load_file, save_file
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
+    "RunMetadata",
+    "check_state",
     "config_from_dict",
     "load_checkpoint",
     "read_metadata",
@@ -91,6 +94,89 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return candidate
 
 
+@dataclass(frozen=True)
+class RunMetadata:
+    """What a checkpoint's NAME.json says: enough to rebuild, calibrate and describe the model.
+
+    The JSON layout is format version 1 (``to_dict``/``from_dict`` round-trip it). ``config`` is
+    the model config as a dict (``fairmoe.model`` parses it); ``train_config`` the resolved
+    training config. Fields filled by :func:`save_checkpoint` (``files`` and below) are empty
+    until the weights are written.
+    """
+
+    method: str
+    config: dict[str, Any]  # ModelConfig.to_dict()
+    name: str = ""
+    attribute: str = "race"
+    n_groups: int = 3  # feature-MoE experts = groups of the attribute
+    seed: int | None = None
+    train_config: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0  # calibration: softmax(cos / T), fitted on validation
+    calibration_fitted_on: str | None = None
+    best_epoch: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)  # per-split summaries
+    data_synthetic: bool = False  # the data folder carried the generator's SYNTHETIC.md
+    ood: dict[str, Any] | None = None  # fairmoe.calibration.OODReference.to_dict()
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"test": report, "validation": ...}
+    device: str = ""
+    world_size: int = 1
+    train_seconds: float | None = None
+    scores_file: str | None = None
+    scores_sha256: str | None = None
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256
+    dtype: str | None = None
+    n_parameters: int | None = None
+    torch_version: str | None = None
+    python_version: str | None = None
+    format_version: int = FORMAT_VERSION
+    path: Path | None = field(default=None, compare=False)  # where it was read from (not saved)
+
+    @property
+    def config_name(self) -> str:
+        return str(self.config.get("name", ""))
+
+    @property
+    def fairness_scale(self) -> float:
+        return float(self.train_config.get("fairness_scale", 1.0))
+
+    @property
+    def test_metrics(self) -> dict[str, Any]:
+        return self.metrics.get("test") or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object written as NAME.json (format version 1)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for key in ("path", "temperature", "calibration_fitted_on"):
+            del out[key]
+        out["calibration"] = {"temperature": self.temperature}
+        if self.calibration_fitted_on is not None:
+            out["calibration"]["fitted_on"] = self.calibration_fitted_on
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, path: Path | None = None) -> RunMetadata:
+        """Parse NAME.json; CheckpointError names what is missing or wrong."""
+        where = path or "metadata"
+        missing = [k for k in ("format_version", "config", "method", "files") if k not in data]
+        if missing:
+            raise CheckpointError(f"{where}: metadata lacks {missing}; was it written by train.py?")
+        if data["format_version"] != FORMAT_VERSION:
+            raise CheckpointError(
+                f"{where}: format version {data['format_version']}, this code reads {FORMAT_VERSION}"
+            )
+        known = {f.name for f in dataclasses.fields(cls)} - {"path"}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        calibration = data.get("calibration") or {}
+        if not isinstance(data["config"], dict) or not isinstance(calibration, dict):
+            raise CheckpointError(f"{where}: 'config' and 'calibration' must be JSON objects")
+        kwargs["temperature"] = float(calibration.get("temperature", 1.0))
+        kwargs["calibration_fitted_on"] = calibration.get("fitted_on")
+        try:
+            return cls(**kwargs, path=path)
+        except TypeError as e:
+            raise CheckpointError(f"{where}: malformed metadata ({e})") from None
+
+
 PART = ".__part"
 
 
@@ -144,11 +230,11 @@ def save_checkpoint(
     directory: str | Path,
     name: str,
     *,
-    metadata: dict[str, Any],
+    metadata: RunMetadata,
     dtype: torch.dtype = torch.float16,
     shard_bytes: int = SHARD_BYTES,
 ) -> Path:
-    """Write weights and metadata; returns the metadata path. ``metadata`` must hold ``config``."""
+    """Write weights (sharded, hashed) and NAME.json; returns the metadata path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {
@@ -177,8 +263,8 @@ def save_checkpoint(
         index["weight_map"] = weight_map
         (directory / f"{name}.safetensors.index.json").write_text(json.dumps(index, indent=1))
         files.append(f"{name}.safetensors.index.json")
-    meta = dict(metadata)
-    meta.update(
+    meta = dataclasses.replace(
+        metadata,
         format_version=FORMAT_VERSION,
         name=name,
         dtype=str(dtype).removeprefix("torch."),
@@ -188,7 +274,7 @@ def save_checkpoint(
         files={f: sha256_file(directory / f) for f in files},
     )
     out = directory / f"{name}.json"
-    out.write_text(json.dumps(meta, indent=2, default=_json_default))
+    out.write_text(json.dumps(meta.to_dict(), indent=2, default=_json_default))
     return out
 
 
@@ -202,7 +288,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
+def read_metadata(path: str | Path) -> RunMetadata:
     """Metadata of a checkpoint, checked for the fields loading needs (no weights read)."""
     meta_path = resolve_checkpoint(path)
     try:
@@ -211,21 +297,14 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{meta_path}: not valid JSON metadata ({e})") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{meta_path}: metadata must be a JSON object")
-    missing = [k for k in ("format_version", "config", "method", "files") if k not in meta]
-    if missing:
-        raise CheckpointError(f"{meta_path}: metadata lacks {missing}; was it written by train.py?")
-    if meta["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{meta_path}: format version {meta['format_version']}, this code reads {FORMAT_VERSION}"
-        )
-    meta["_path"] = str(meta_path)
-    return meta
+    return RunMetadata.from_dict(meta, path=meta_path)
 
 
-def _load_state(meta_path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor]:
+def _load_state(meta: RunMetadata) -> dict[str, torch.Tensor]:
+    meta_path = meta.path or Path(f"{meta.name}.json")
     directory = meta_path.parent
     state: dict[str, torch.Tensor] = {}
-    for fname, digest in meta["files"].items():
+    for fname, digest in meta.files.items():
         f = directory / fname
         if Path(fname).name != fname:
             raise CheckpointError(f"{meta_path}: file entry {fname!r} must be a plain file name")
@@ -237,7 +316,7 @@ def _load_state(meta_path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor
                 f"{f}: sha256 {actual[:12]}... does not match the metadata ({digest[:12]}...); "
                 "the file is corrupt or was modified"
             )
-    for fname in meta["files"]:
+    for fname in meta.files:
         if fname.endswith(".safetensors"):
             try:
                 state.update(load_file(directory / fname, device="cpu"))
@@ -251,20 +330,21 @@ def _load_state(meta_path: Path, meta: dict[str, Any]) -> dict[str, torch.Tensor
 
 
 def load_checkpoint(
-    path: str | Path, *, device: str | torch.device = "cpu"
-) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """Build the model its metadata describes and load the weights (fp32), after hash checks."""
-    from fairmoe.model import ModelConfig, create_model
+    checkpoint: str | Path | RunMetadata,
+) -> tuple[dict[str, torch.Tensor], RunMetadata]:
+    """Weights (as stored, e.g. fp16) and metadata, after every file's hash was checked.
 
-    meta = read_metadata(path)
-    meta_path = Path(meta["_path"])
-    try:
-        cfg = config_from_dict(ModelConfig, meta["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{meta_path}: config does not describe a model ({e})") from None
-    state = _load_state(meta_path, meta)
-    model = create_model(cfg, method=meta["method"], n_groups=int(meta.get("n_groups", 3)))
-    expected = model.state_dict()
+    Like open_clip's ``load_checkpoint``, this only reads state: the caller builds the model
+    (``fairmoe.model.load_model`` does both). ``checkpoint`` may be metadata already read.
+    """
+    meta = checkpoint if isinstance(checkpoint, RunMetadata) else read_metadata(checkpoint)
+    return _load_state(meta), meta
+
+
+def check_state(
+    expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], meta: RunMetadata
+) -> None:
+    """Refuse weights whose keys or shapes differ from the model the metadata describes."""
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -274,6 +354,4 @@ def load_checkpoint(
             for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape", wrong))
             if keys
         )
-        raise CheckpointError(f"{meta_path}: weights do not match the config ({detail})")
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-    return model.to(device).eval(), meta
+        raise CheckpointError(f"{meta.path}: weights do not match the config ({detail})")

@@ -9,36 +9,37 @@ why they share one colour scale. Plain CLIP checkpoints get one map, from IG on 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
-if TYPE_CHECKING:
-    from fairmoe.inference import Predictor
+from fairmoe.calibration import glaucoma_logit
+from fairmoe.model import FairMoECLIP
+from fairmoe.model.clip import EOT, SOT
 
-__all__ = ["attribute_experts", "attribute_note", "glaucoma_logit"]
-
-SOT, EOT = 49406, 49407  # open_clip SimpleTokenizer special tokens
-
-
-def glaucoma_logit(
-    features: torch.Tensor, prompts: torch.Tensor, temperature: float
-) -> torch.Tensor:
-    """Calibrated log-odds of glaucoma, (B,): (cos_glaucoma - cos_non) / T."""
-    cos = features @ prompts.T  # (B, 2)
-    return (cos[:, 1] - cos[:, 0]) / temperature
+__all__ = ["attribute_experts", "attribute_note"]
 
 
-def _maps(pred: Predictor, attr: torch.Tensor) -> list[list[list[float]]]:
+def _maps(model: FairMoECLIP, attr: torch.Tensor) -> list[list[list[float]]]:
     """(E, T) token attributions -> E patch grids (CLS dropped)."""
-    g = pred.grid
+    g = model.grid
     return attr[:, 1:].reshape(attr.shape[0], g, g).tolist()
 
 
-def attribute_experts(pred: Predictor, x: torch.Tensor, *, n_steps: int = 16) -> dict[str, Any]:
-    """IG of the calibrated glaucoma logit w.r.t. each image expert's contribution, per patch."""
-    model, prompts, temp = pred.model, pred.prompts, pred.temperature
+def attribute_experts(
+    model: FairMoECLIP,
+    x: torch.Tensor,
+    *,
+    prompts: torch.Tensor,
+    temperature: float,
+    n_steps: int = 16,
+) -> dict[str, Any]:
+    """IG of the calibrated glaucoma logit w.r.t. each image expert's contribution, per patch.
+
+    ``x`` (1, 3, S, S) is the normalised scan, ``prompts`` (2, E) the prompt features.
+    """
+    temp = temperature
     with torch.no_grad():
         h = model.image_trunk(x)  # (1, T, D)
     if model.token_moe_img is None:
@@ -51,7 +52,7 @@ def attribute_experts(pred: Predictor, x: torch.Tensor, *, n_steps: int = 16) ->
             h, baselines=torch.zeros_like(h), n_steps=n_steps, return_convergence_delta=True
         )
         total = attr[0].sum(-1, keepdim=True).T  # (1, T)
-        grid = _maps(pred, total)[0]
+        grid = _maps(model, total)[0]
         scale = max(abs(v) for row in grid for v in row) or 1.0
         return {
             "experts": [],
@@ -76,8 +77,8 @@ def attribute_experts(pred: Predictor, x: torch.Tensor, *, n_steps: int = 16) ->
         return_convergence_delta=True,
     )
     per_expert = attr[0].sum(-1)  # (E, T): channels summed, sign kept
-    experts = _maps(pred, per_expert)
-    total = _maps(pred, per_expert.sum(0, keepdim=True))[0]
+    experts = _maps(model, per_expert)
+    total = _maps(model, per_expert.sum(0, keepdim=True))[0]
     scale = float(per_expert[:, 1:].abs().max()) or 1.0  # one scale for all experts
     with torch.no_grad():
         full = glaucoma_logit(model.image_head(h)[0], prompts, temp)
@@ -98,10 +99,9 @@ def attribute_experts(pred: Predictor, x: torch.Tensor, *, n_steps: int = 16) ->
 
 
 def attribute_note(
-    pred: Predictor, x: torch.Tensor, tokens: torch.Tensor, *, n_steps: int = 16
+    model: FairMoECLIP, x: torch.Tensor, tokens: torch.Tensor, *, n_steps: int = 16
 ) -> list[tuple[str, float]]:
     """IG over the note's token embeddings of its cosine similarity to the scan."""
-    model = pred.model
     with torch.no_grad():
         image = model.encode_image(x)  # (1, E)
 
@@ -113,6 +113,6 @@ def attribute_note(
     attr = lig.attribute(tokens, baselines=baseline, n_steps=n_steps, internal_batch_size=n_steps)
     values = attr[0].sum(-1)  # (77,)
     ids = tokens[0].tolist()
-    pieces = pred.token_strings(tokens)
+    pieces = model.token_strings(tokens)
     positions = [i for i, t in enumerate(ids) if t not in (0, SOT, EOT)]
     return [(p, float(values[i])) for p, i in zip(pieces, positions, strict=True)]

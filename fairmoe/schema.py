@@ -14,6 +14,7 @@ __all__ = [
     "LABEL",
     "LABEL_CSV",
     "MARITAL_STATUS",
+    "OPERATING_POINT",
     "PROMPTS",
     "SPLITS",
     "SUMMARY_COLUMNS",
@@ -103,6 +104,10 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
 
 # Zero-shot prompts of FairCLIP / Fair-MoE: index 1 is the glaucoma class.
 PROMPTS: tuple[str, str] = ("A photo of non-glaucoma", "A photo of glaucoma")
+
+# Decision threshold on the glaucoma probability: FairCLIP's `preds >= 0.5`. Temperature
+# calibration keeps this boundary (it rescales cos_glaucoma - cos_non around 0).
+OPERATING_POINT = 0.5
 
 
 def attribute(name: str) -> Attribute:

@@ -48,7 +48,7 @@ def predictor():
 
 def test_default_checkpoint_reproduces_example_scores(predictor) -> None:
     meta = read_metadata(ASSETS / RUNS["default"])
-    assert meta["method"] == "fairmoe" and meta["device"]
+    assert meta.method == "fairmoe" and meta.device
     examples = json.loads((ASSETS / "examples" / "examples.json").read_text())
     assert 6 <= len(examples) <= 8
     labels = {e["label"] for e in examples}

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from fairmoe.model.clip import (
-    METHODS,
     FairMoECLIP,
-    Method,
     ModelOutput,
     Routing,
     create_model,
-    glaucoma_probability,
+    load_model,
     load_pretrained_weights,
 )
 from fairmoe.model.config import (
@@ -24,12 +22,10 @@ from fairmoe.model.config import (
 from fairmoe.model.moe import FeatureMoE, FeatureRouting, TokenMoE, TokenRouting
 
 __all__ = [
-    "METHODS",
     "FairMoECLIP",
     "FeatureMoE",
     "FeatureMoEConfig",
     "FeatureRouting",
-    "Method",
     "ModelConfig",
     "ModelOutput",
     "MoEConfig",
@@ -40,7 +36,7 @@ __all__ = [
     "VisionConfig",
     "create_model",
     "get_config",
-    "glaucoma_probability",
     "list_configs",
+    "load_model",
     "load_pretrained_weights",
 ]

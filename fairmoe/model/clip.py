@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import open_clip
 import torch
@@ -25,23 +25,29 @@ from open_clip.model import CLIPTextCfg, CLIPVisionCfg, resize_pos_embed
 from open_clip.transformer import text_global_pool
 from torch import Tensor, nn
 
+from fairmoe.checkpoint import (
+    CheckpointError,
+    RunMetadata,
+    check_state,
+    config_from_dict,
+    load_checkpoint,
+)
+from fairmoe.methods import Method, method_spec
 from fairmoe.model.config import ModelConfig, get_config
 from fairmoe.model.moe import FeatureMoE, FeatureRouting, TokenMoE, TokenRouting
 from fairmoe.schema import PROMPTS
 
+SOT, EOT = 49406, 49407  # open_clip SimpleTokenizer's start/end-of-text ids (0 pads)
+
 __all__ = [
-    "METHODS",
     "FairMoECLIP",
-    "Method",
     "ModelOutput",
     "Routing",
     "create_model",
-    "glaucoma_probability",
+    "load_model",
     "load_pretrained_weights",
 ]
 
-Method = Literal["clip", "fairclip", "fairmoe"]
-METHODS: tuple[str, ...] = get_args(Method)  # clip and fairclip differ only in their loss
 Routing = dict[str, TokenRouting | FeatureRouting]  # keys token_img, token_txt, feat_img, feat_txt
 
 
@@ -51,15 +57,6 @@ class ModelOutput:
     text_features: Tensor  # (B, E) L2-normalised
     logit_scale: Tensor  # () already exponentiated: logits = logit_scale * cos
     routing: Routing = field(default_factory=dict)  # empty for plain CLIP
-
-
-def glaucoma_probability(cosines: Tensor, *, temperature: float = 1.0) -> Tensor:
-    """P(glaucoma) = softmax(cos / temperature)[:, 1] over the two prompts' cosines (B, 2).
-
-    The references use temperature 1 on raw cosines, so their probabilities stay near 0.5; a
-    temperature fitted on validation calibrates them without moving the 0.5 boundary or any AUC.
-    """
-    return (cosines / temperature).softmax(dim=-1)[:, 1]
 
 
 @functools.cache
@@ -179,8 +176,7 @@ class FairMoECLIP(nn.Module):
         pretrained: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        spec = method_spec(method)  # raises for an unknown method, listing the valid ones
         if n_groups < 1:
             raise ValueError(f"n_groups must be >= 1 (groups of the attribute), got {n_groups}")
         self.config = config
@@ -191,10 +187,11 @@ class FairMoECLIP(nn.Module):
             load_pretrained_weights(self.clip, pretrained, config_name=config.name)
         self.feat_moe_img: FeatureMoE | None = None
         self.feat_moe_txt: FeatureMoE | None = None
-        if method == "fairmoe":
+        if spec.token_moe:
             # Installed after loading weights so that the experts start from the trained MLPs.
             for blocks in (self.clip.visual.transformer.resblocks, self.clip.transformer.resblocks):
                 blocks[-1].mlp = TokenMoE.from_mlp(blocks[-1].mlp, config.moe)
+        if spec.feature_moe:
             self.feat_moe_img = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
             self.feat_moe_txt = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
 
@@ -217,6 +214,17 @@ class FairMoECLIP(nn.Module):
     def tokenizer(self) -> open_clip.SimpleTokenizer:
         """open_clip's SimpleTokenizer (bundled BPE, offline), padding to the context length."""
         return _tokenizer(self.config.text.context_length)
+
+    def token_strings(self, tokens: Tensor) -> list[str]:
+        """Readable BPE pieces of one tokenised text, without SOT/EOT/padding."""
+        ids = [int(t) for t in tokens.reshape(-1) if int(t) not in (0, SOT, EOT)]
+        dec = self.tokenizer().decoder
+        return [dec.get(i, "?").replace("</w>", " ") for i in ids]
+
+    @property
+    def grid(self) -> int:
+        """Patches per side of the image (8 for 96 px at patch 12)."""
+        return self.config.vision.image_size // self.config.vision.patch_size
 
     def metadata(self) -> dict[str, Any]:
         """What a checkpoint needs to rebuild this model."""
@@ -340,3 +348,19 @@ def create_model(
     """Build a model from a preset name or a ModelConfig. ``pretrained``: a local weights file."""
     cfg = get_config(config) if isinstance(config, str) else config
     return FairMoECLIP(cfg, method=method, n_groups=n_groups, pretrained=pretrained)
+
+
+def load_model(
+    checkpoint: str | Path | RunMetadata, *, device: str | torch.device = "cpu"
+) -> tuple[FairMoECLIP, RunMetadata]:
+    """Build the model a checkpoint's metadata describes and load its weights (fp32), eval mode."""
+    state, meta = load_checkpoint(checkpoint)
+    try:
+        cfg = config_from_dict(ModelConfig, meta.config)
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{meta.path}: config does not describe a model ({e})") from None
+    model = create_model(cfg, method=meta.method, n_groups=meta.n_groups)
+    expected = model.state_dict()
+    check_state(expected, state, meta)
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model.to(device).eval(), meta

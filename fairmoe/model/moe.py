@@ -32,6 +32,10 @@ class TokenRouting(NamedTuple):
     kept: Tensor  # (B, T, E) bool: expert e processes token t
     dropped: Tensor  # (B, T) bool: no expert kept the token, its expert output is zero
 
+    def patch_load(self) -> Tensor:
+        """(B, E) share of the patch tokens (CLS excluded) each expert kept: its load."""
+        return self.kept[:, 1:].float().mean(dim=1)
+
 
 class FeatureRouting(NamedTuple):
     """Gate decisions of a ``FeatureMoE`` for one batch."""

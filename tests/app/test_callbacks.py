@@ -21,7 +21,7 @@ from sklearn.metrics import roc_auc_score
 from app import callbacks as cb
 from app import card, plots, views
 from app.overlay import overlay_rgb
-from app.scoreset import ScoreSet
+from fairmoe.scores import ScoreSet
 from fairmoe.metrics import choose_thresholds, evaluate
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 
@@ -456,7 +456,7 @@ def test_cohort_rejects_non_zip_empty_and_bombs(runtime, tmp_path, monkeypatch):
         zf.writestr(info, "/etc/passwd")
     with pytest.raises(gr.Error, match="symbolic link"):
         cb.cohort(runtime, str(link))
-    import app.cohort as cohort_mod
+    import fairmoe.cohort as cohort_mod
 
     many = _zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(6)})
     monkeypatch.setattr(cohort_mod, "MAX_ENTRIES", 5)
@@ -487,8 +487,8 @@ def test_header_and_model_card(runtime):
     assert "Research tool, not for clinical use" in header and "trained on a CPU" in header
     text = card.model_card(runtime)
     meta = runtime.meta
-    assert f"{meta['calibration']['temperature']:.4g}" in text
-    assert f"{meta['n_parameters']:,}" in text
+    assert f"{meta.temperature:.4g}" in text
+    assert f"{meta.n_parameters:,}" in text
     assert "This model was trained on a CPU" in text
     assert "| Attribute | ES-AUC | ES-ACC | DPD | DEOdds | Unknown |" in text
     report = card.report_markdown(runtime)

@@ -153,7 +153,7 @@ def test_library_and_app_import_without_network(tmp_path):
     log = tmp_path / "network.log"
     code = (
         "import fairmoe.training, fairmoe.inference, fairmoe.explain, fairmoe.checkpoint\n"
-        "import app.ui, app.callbacks, app.cohort, app.__main__\n"
+        "import app.ui, app.callbacks, fairmoe.cohort, app.__main__\n"
         "import open_clip, captum.attr, fairlearn.metrics, geomloss, plotly.graph_objects\n"
     )
     proc = subprocess.run(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fairmoe.checkpoint import save_checkpoint
+from fairmoe.checkpoint import RunMetadata, save_checkpoint
 from fairmoe.inference import Predictor
 from fairmoe.model import create_model, get_config
 
@@ -17,6 +17,5 @@ def predictor(tmp_path_factory: pytest.TempPathFactory) -> Predictor:
     # average pooling, as `small` and `demo`: with CLS pooling patch tokens never reach the score
     cfg = get_config("tiny", **{"vision.pool_type": "avg"})
     model = create_model(cfg, method="fairmoe", n_groups=3)
-    meta = {"config": cfg.to_dict(), "method": "fairmoe", "n_groups": 3,
-            "attribute": "race", "calibration": {"temperature": 0.05}}  # fmt: skip
+    meta = RunMetadata(method="fairmoe", config=cfg.to_dict(), attribute="race", temperature=0.05)
     return Predictor(save_checkpoint(model, tmp_path_factory.mktemp("ckpt"), "m", metadata=meta))

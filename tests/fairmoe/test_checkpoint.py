@@ -9,14 +9,20 @@ from pathlib import Path
 import pytest
 import torch
 
-from fairmoe.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
-from fairmoe.model import create_model, get_config
+from fairmoe.checkpoint import (
+    CheckpointError,
+    RunMetadata,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+from fairmoe.model import create_model, get_config, load_model
 
 
 def _save(tmp_path: Path, method: str = "fairmoe", **kw) -> tuple[torch.nn.Module, Path]:
     torch.manual_seed(0)
     model = create_model("tiny", method=method, n_groups=3)
-    meta = {"config": get_config("tiny").to_dict(), "method": method, "n_groups": 3}
+    meta = RunMetadata(method=method, config=get_config("tiny").to_dict(), n_groups=3)
     return model, save_checkpoint(model, tmp_path, "m", metadata=meta, **kw)
 
 
@@ -31,8 +37,8 @@ def _outputs(model: torch.nn.Module) -> torch.Tensor:
 @pytest.mark.parametrize("method", ["clip", "fairmoe"])
 def test_round_trip_fp32(tmp_path: Path, method: str) -> None:
     model, path = _save(tmp_path, method, dtype=torch.float32)
-    loaded, meta = load_checkpoint(path)
-    assert meta["method"] == method and meta["n_parameters"] > 1e6
+    loaded, meta = load_model(path)
+    assert meta.method == method and meta.n_parameters > 1e6
     assert torch.allclose(_outputs(model), _outputs(loaded), atol=1e-6)
 
 
@@ -43,7 +49,7 @@ def test_fp16_sharded_with_index(tmp_path: Path) -> None:
     assert len(shards) >= 6 and all(s.stat().st_size <= 2**20 for s in shards)
     index = json.loads((tmp_path / "m.safetensors.index.json").read_text())
     assert set(index["weight_map"].values()) == {s.name for s in shards}
-    loaded, _ = load_checkpoint(tmp_path / "m.safetensors.index.json")
+    loaded, _ = load_model(tmp_path / "m.safetensors.index.json")
     assert torch.allclose(_outputs(model), _outputs(loaded), atol=2e-2)  # fp16 rounding
 
 
@@ -79,11 +85,11 @@ def test_config_mismatch_refused(tmp_path: Path) -> None:
     meta["config"]["vision"]["width"] = 96
     path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="do not match the config"):
-        load_checkpoint(path)
+        load_model(path)
     meta["config"]["vision"]["colour"] = 1
     path.write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="unknown fields"):
-        load_checkpoint(path)
+        load_model(path)
 
 
 def test_pickle_offered_as_checkpoint_is_never_unpickled(tmp_path: Path) -> None:

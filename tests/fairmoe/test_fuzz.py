@@ -27,12 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from fairmoe.inference import (
+from fairmoe.inference import Predictor
+from fairmoe.inputs import (
     MAX_NOTE_CHARS,
     MIN_SIDE,
     NOTE_CHARS,
     InputError,
-    Predictor,
     ScanInput,
     check_note,
     load_scan,

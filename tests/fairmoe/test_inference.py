@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fairmoe.inference import InputError, Predictor, check_note, load_scan
+from fairmoe.inference import Predictor
+from fairmoe.inputs import InputError, check_note, load_scan
 
 
 def _png(array: np.ndarray, mode: str | None = None) -> bytes:

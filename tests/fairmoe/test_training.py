@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from fairmoe.checkpoint import load_checkpoint
 from fairmoe.data.synthetic import SyntheticConfig, generate
+from fairmoe.model import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -62,7 +62,7 @@ def test_end_to_end_learns_and_writes_outputs(easy_data: Path, tmp_path: Path) -
     assert meta["device"] == "cpu" and meta["best_epoch"] >= 1
     assert 1 <= meta["best_epoch"] <= 20 and meta["calibration"]["temperature"] > 0
     assert meta["data"]["test"]["n"] == len(rows)
-    model, _ = load_checkpoint(tmp_path / f"{name}.json")
+    model, _ = load_model(tmp_path / f"{name}.json")
     assert model.method == "clip"
     assert (tmp_path / f"{name}.config.json").is_file()
     assert not (tmp_path / f"{name}.resume").exists()

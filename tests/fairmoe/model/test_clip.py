@@ -12,15 +12,15 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from fairmoe.calibration import glaucoma_probability
+from fairmoe.methods import METHODS
 from fairmoe.model import (
-    METHODS,
     FairMoECLIP,
     FeatureRouting,
     TokenMoE,
     TokenRouting,
     create_model,
     get_config,
-    glaucoma_probability,
     list_configs,
 )
 from fairmoe.schema import PROMPTS

@@ -1,8 +1,11 @@
-"""Cached test-set scores of one model (or one scored cohort), with fast fairness reports.
+"""The scores CSV (one row per case) and :class:`ScoreSet`, its in-memory form with fast reports.
 
-Every number comes from :mod:`fairmoe.metrics`; this module only reads the scores file, keeps one
-:class:`~fairmoe.metrics.ScoreTable` per score set and memoises reports and bootstrap intervals, so a
-threshold slider never touches the model and rarely recomputes anything.
+Written by training (the test split), by cohort scoring and by ``fairmoe.score``; read by the app,
+the audit and the report builder. Columns: ``id, label, score, cos_non_glaucoma, cos_glaucoma``,
+the four attributes as integer codes (-1 unknown), then optional ``load_e{k}`` (share of patch
+tokens image expert k kept) and any extra columns a writer adds (ignored by the reader).
+Every number a ScoreSet reports comes from :mod:`fairmoe.metrics`; this module memoises them so
+that a threshold slider never touches the model and rarely recomputes anything.
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from typing import Any
 import numpy as np
 
 from fairmoe.metrics import ScoreTable, Thresholds, bootstrap_ci, choose_thresholds
-from fairmoe.schema import ATTRIBUTE_NAMES, attribute
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
 
-__all__ = ["ScoreSet", "ScoresError", "threshold_key"]
+__all__ = [
+    "BASE_COLUMNS",
+    "ScoreSet",
+    "ScoresError",
+    "read_scores",
+    "threshold_key",
+    "write_scores",
+]
 
+BASE_COLUMNS = ("id", "label", "score", "cos_non_glaucoma", "cos_glaucoma", *ATTRIBUTE_NAMES)
 N_BOOT = 1000  # bootstrap resamples: about 0.1 s for 2,000 cases, and CIs stable to ~0.005
 REPORT_CACHE = 256  # reports kept per score set (a slider has ~1,000 positions)
 THRESHOLD_CI_METRICS = ("accuracy", "dpd", "deodds", "group_tpr", "group_fpr")
@@ -52,6 +63,7 @@ class ScoreSet:
     scores: np.ndarray  # (n,) calibrated P(glaucoma)
     attrs: dict[str, np.ndarray]  # attribute -> (n,) codes, -1 unknown
     loads: np.ndarray | None = None  # (n, E) share of patch tokens each image expert kept
+    cosines: np.ndarray | None = None  # (n, 2) raw cosines to the prompts, when known
     table: ScoreTable = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
     _cis: dict = field(init=False, default_factory=dict)
@@ -66,42 +78,10 @@ class ScoreSet:
 
     @classmethod
     def from_csv(cls, path: str | Path, name: str | None = None) -> ScoreSet:
-        """Read a ``*.scores.csv`` (id,label,score,...,race,gender,ethnicity,language[,load_e*])."""
-        path = Path(path)
-        if not path.is_file():
-            raise ScoresError(f"{path}: scores file not found")
-        try:
-            with path.open(newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                cols = reader.fieldnames or []
-                rows = list(reader)
-        except (UnicodeDecodeError, csv.Error) as e:
-            raise ScoresError(f"{path}: not a readable CSV ({e})") from None
-        missing = [c for c in ("label", "score", *ATTRIBUTE_NAMES) if c not in cols]
-        if missing:
-            raise ScoresError(f"{path}: missing columns {missing}")
-        if not rows:
-            raise ScoresError(f"{path}: no rows")
-        load_cols = sorted(
-            (c for c in cols if c.startswith("load_e") and c[6:].isdigit()),
-            key=lambda c: int(c[6:]),
-        )
-        try:
-            y = np.array([int(float(r["label"])) for r in rows])
-            s = np.array([float(r["score"]) for r in rows])
-            attrs = {a: np.array([int(float(r[a])) for r in rows]) for a in ATTRIBUTE_NAMES}
-            loads = (
-                np.array([[float(r[c]) for c in load_cols] for r in rows]) if load_cols else None
-            )
-        except (TypeError, ValueError) as e:
-            raise ScoresError(f"{path}: non-numeric value ({e})") from None
-        ids = [r.get("id") or str(i) for i, r in enumerate(rows)]
-        try:
-            return cls(name or path.name.removesuffix(".scores.csv"), ids, y, s, attrs, loads)
-        except ValueError as e:  # fairmoe.metrics input checks
-            raise ScoresError(f"{path}: {e}") from None
+        """Read a scores CSV (see the module docstring); :func:`read_scores`."""
+        return read_scores(path, name)
 
-    def report(self, threshold: Thresholds = 0.5) -> dict[str, Any]:
+    def report(self, threshold: Thresholds = OPERATING_POINT) -> dict[str, Any]:
         """``fairmoe.metrics.evaluate`` report at ``threshold``, memoised."""
         key = threshold_key(threshold)
         with self._lock:
@@ -118,7 +98,7 @@ class ScoreSet:
 
     def auc_ci(self, attr: str) -> dict[str, Any]:
         """Bootstrap CIs of AUC, ES-AUC and group AUCs (threshold-free), memoised."""
-        return self._ci(("auc", attr), attr, 0.5, AUC_CI_METRICS)
+        return self._ci(("auc", attr), attr, OPERATING_POINT, AUC_CI_METRICS)
 
     def threshold_ci(self, attr: str, threshold: Thresholds) -> dict[str, Any]:
         """Bootstrap CIs of accuracy, DPD, DEOdds, group TPR/FPR at ``threshold``, memoised."""
@@ -175,3 +155,83 @@ class ScoreSet:
             if m.any():
                 out[gname] = self.loads[m].mean(axis=0).tolist()
         return out
+
+
+def write_scores(
+    path: str | Path,
+    scores: ScoreSet,
+    *,
+    extra: Mapping[str, Sequence[Any]] | None = None,
+    failed: Sequence[Mapping[str, Any]] = (),
+) -> Path:
+    """Write ``scores`` as a scores CSV; ``extra`` adds columns (one value per case).
+
+    ``failed`` rows (cases that could not be scored) are appended with only the ``id`` and the
+    extra columns they name (e.g. ``error``), so a cohort's download lists every input row; the
+    reader skips rows without a score.
+    """
+    path = Path(path)
+    extra = dict(extra or {})
+    loads = scores.loads if scores.loads is not None else np.zeros((scores.n, 0))
+    cos = scores.cosines
+    header = [*BASE_COLUMNS, *(f"load_e{e}" for e in range(loads.shape[1]))]
+    header += [k for k in extra if k not in header]
+    header += sorted({k for row in failed for k in row} - set(header))
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for i, sid in enumerate(scores.ids):
+            row = [sid, int(scores.y[i]), f"{scores.scores[i]:.6f}"]
+            row += [f"{c:.6f}" for c in cos[i]] if cos is not None else ["", ""]
+            row += [int(scores.attrs[a][i]) for a in ATTRIBUTE_NAMES]
+            row += [f"{v:.4f}" for v in loads[i]]
+            row += [extra[k][i] for k in header[len(row) :]] if extra else []
+            w.writerow(row)
+        for bad in failed:
+            w.writerow([bad.get(k, "") for k in header])
+    return path
+
+
+def _float_or_none(v: str | None) -> float | None:
+    return float(v) if v not in (None, "") else None
+
+
+def read_scores(path: str | Path, name: str | None = None) -> ScoreSet:
+    """Read a scores CSV into a :class:`ScoreSet`; :class:`ScoresError` names what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScoresError(f"{path}: scores file not found")
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            cols = reader.fieldnames or []
+            rows = [r for r in reader if (r.get("score") or "").strip()]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ScoresError(f"{path}: not a readable CSV ({e})") from None
+    missing = [c for c in ("label", "score", *ATTRIBUTE_NAMES) if c not in cols]
+    if missing:
+        raise ScoresError(f"{path}: missing columns {missing}")
+    if not rows:
+        raise ScoresError(f"{path}: no rows")
+    load_cols = sorted(
+        (c for c in cols if c.startswith("load_e") and c[6:].isdigit()), key=lambda c: int(c[6:])
+    )
+    try:
+        y = np.array([int(float(r["label"])) for r in rows])
+        s = np.array([float(r["score"]) for r in rows])
+        attrs = {a: np.array([int(float(r[a])) for r in rows]) for a in ATTRIBUTE_NAMES}
+        loads = np.array([[float(r[c]) for c in load_cols] for r in rows]) if load_cols else None
+        cos = [
+            (_float_or_none(r.get("cos_non_glaucoma")), _float_or_none(r.get("cos_glaucoma")))
+            for r in rows
+        ]
+    except (TypeError, ValueError) as e:
+        raise ScoresError(f"{path}: non-numeric value ({e})") from None
+    cosines = np.array(cos, dtype=np.float64) if all(None not in c for c in cos) else None
+    ids = [r.get("id") or str(i) for i, r in enumerate(rows)]
+    try:
+        return ScoreSet(
+            name or path.name.removesuffix(".scores.csv"), ids, y, s, attrs, loads, cosines
+        )
+    except ValueError as e:  # fairmoe.metrics input checks
+        raise ScoresError(f"{path}: {e}") from None

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from app.scoreset import ScoreSet
 from fairmoe.data.fairvlmed import DataError, read_npz, read_summary
 from fairmoe.inference import InputError, Predictor, ScanInput
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, code_from_csv
+from fairmoe.scores import ScoreSet
 
 __all__ = [
     "CSV_COLUMNS",
@@ -289,7 +289,6 @@ def score_cohort(
         safe_extract(upload, root)
         layout, cases = find_cases(root)
         rows, bad = [], []
-        n_patches = predictor.grid**2
         for i, case in enumerate(cases):
             if progress and (i % 8 == 0 or i == len(cases) - 1):
                 progress(i / max(len(cases), 1), f"scoring {i + 1}/{len(cases)}")
@@ -310,9 +309,10 @@ def score_cohort(
                 "file": case.file,
                 "label": case.label,
                 "score": res["probability"],
+                "cosines": res["raw_cosines"],
                 "decision": res["decision"],
                 **{a: case.attrs.get(a, UNKNOWN) for a in ATTRIBUTE_NAMES},
-                **{f"load_e{e['id']}": e["kept_patches"] / n_patches for e in res["experts"]},
+                **{f"load_e{e['id']}": e["load"] for e in res["experts"]},
                 "warnings": " | ".join(
                     w for w in res["warnings"] if not w.startswith("No clinical")
                 ),
@@ -333,5 +333,6 @@ def score_cohort(
             np.array([r["score"] for r in rows]),
             {a: np.array([r[a] for r in rows]) for a in ATTRIBUTE_NAMES},
             loads,
+            np.array([r["cosines"] for r in rows]),
         )
     return CohortResult(layout, rows, bad, scores)

@@ -1,0 +1,68 @@
+"""Encoding a split with the image tower and evaluating it: zero-shot cosines, reports, loads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from fairmoe import metrics
+from fairmoe.calibration import glaucoma_probability
+from fairmoe.data.fairvlmed import normalize_scan
+from fairmoe.data.tensors import SplitTensors
+from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.training.distributed import autocast
+
+__all__ = ["Encoded", "attrs_dict", "encode_split", "evaluate_cosines", "evaluate_split"]
+
+
+@dataclass
+class Encoded:
+    """A split encoded by the image tower: features, prompt cosines, expert loads."""
+
+    features: np.ndarray  # (N, E) normalised image embeddings
+    cosines: np.ndarray  # (N, 2) to the prompts; index 1 is glaucoma
+    loads: np.ndarray | None  # (N, M1) share of patch tokens each image expert kept (fairmoe)
+
+
+@torch.no_grad()
+def encode_split(
+    model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
+) -> Encoded:
+    model.eval()
+    prompts = model.encode_prompts().float()  # (2, E)
+    feats, loads = [], []
+    for i in range(0, len(data), batch_size):
+        x = normalize_scan(data.pixels[i : i + batch_size].to(device))
+        with autocast(device):
+            f, routing = model.encode_image_with_routing(x)
+        feats.append(f.float().cpu())
+        if "token_img" in routing:
+            loads.append(routing["token_img"].patch_load().cpu())  # (B, M1)
+    features = torch.cat(feats)
+    return Encoded(
+        features.numpy(),
+        (features @ prompts.cpu().T).numpy(),
+        torch.cat(loads).numpy() if loads else None,
+    )
+
+
+def evaluate_cosines(
+    model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
+) -> np.ndarray:
+    """(N, 2) cosine similarities of each scan to the two prompts (index 1: glaucoma)."""
+    return encode_split(model, data, device, batch_size).cosines
+
+
+def attrs_dict(data: SplitTensors) -> dict[str, np.ndarray]:
+    return {a: data.attribute(a).numpy() for a in ATTRIBUTE_NAMES}
+
+
+def evaluate_split(
+    data: SplitTensors, cosines: np.ndarray, temperature: float = 1.0
+) -> dict[str, Any]:
+    """The fairness report of a split's cosines at ``temperature``."""
+    p = glaucoma_probability(cosines, temperature=temperature)
+    return metrics.evaluate(data.labels.numpy(), p, attrs_dict(data))
