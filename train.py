@@ -72,65 +72,100 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _device(requested: str, local_rank: int, distributed: bool) -> str | None:
+    """The device of this process (joining the process group under torchrun); None if absent."""
     import torch
     import torch.distributed as dist
 
-    from fairmoe import losses, metrics
-    from fairmoe.training import TrainConfig, train
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if args.device == "auto":
+    if requested == "auto":
         device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
     else:
-        device = args.device
+        device = requested
     if device.startswith("cuda") and not torch.cuda.is_available():
-        print("error: --device cuda asked for but no CUDA device is available", file=sys.stderr)
-        return 2
+        return None
     if distributed:
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
         if device.startswith("cuda"):
             device = f"cuda:{local_rank}"
             torch.cuda.set_device(device)
-    rank = dist.get_rank() if distributed else 0
-    data = args.data
-    if args.synthetic is not None:
-        from fairmoe.data.synthetic import generate
+    return device
 
-        data = args.out / f"synthetic-{args.synthetic}-s{args.data_seed}-b{args.bias:g}"
-        if rank == 0 and not (data / "data_summary.csv").is_file():
-            generate(data, n=args.synthetic, seed=args.data_seed, bias=args.bias)
-        if distributed:
-            dist.barrier()
+
+def _synthetic_data(args: argparse.Namespace, rank: int, distributed: bool) -> Path:
+    """Generate the --synthetic data set once (rank 0) beside the outputs."""
+    import torch.distributed as dist
+
+    from fairmoe.data.synthetic import generate
+
+    data = args.out / f"synthetic-{args.synthetic}-s{args.data_seed}-b{args.bias:g}"
+    if rank == 0 and not (data / "data_summary.csv").is_file():
+        generate(data, n=args.synthetic, seed=args.data_seed, bias=args.bias)
+    if distributed:
+        dist.barrier()
+    return data
+
+
+def train_config(args: argparse.Namespace, seed: int):
+    """The TrainConfig of one seed from the parsed arguments."""
+    from fairmoe import losses
+    from fairmoe.training import TrainConfig
+
     loss_cfg = losses.LossConfig()
     if args.fol_variant:
         loss_cfg = dataclasses.replace(loss_cfg, fol_variant=args.fol_variant)
+    return TrainConfig(
+        method=args.method,
+        attribute=args.attribute,
+        model=args.config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        fairness_scale=args.fairness_scale,
+        group_batches=args.group_batches,
+        loss=loss_cfg,
+        select_on=args.select_on,
+        seed=seed,
+        limit=args.limit,
+        text_source=args.text_source,
+        pretrained=str(args.pretrained) if args.pretrained else None,
+        prompt_mix=args.prompt_mix,
+    )
+
+
+def _report(res: dict) -> None:
+    from fairmoe import metrics
+
+    print(
+        f"\n{res['name']}: best epoch {res['best_epoch']} on validation, "
+        f"temperature {res['temperature']:.4g}, {res['images_per_second'] or 0:.1f} images/s"
+    )
+    print(metrics.format_report_table(res["test"]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    import torch.distributed as dist
+
+    from fairmoe.data.fairvlmed import DataError
+    from fairmoe.training import train
+
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = _device(args.device, local_rank, distributed)
+    if device is None:
+        print("error: --device cuda asked for but no CUDA device is available", file=sys.stderr)
+        return 2
+    rank = dist.get_rank() if distributed else 0
     results = []
     try:
+        data = args.data
+        if args.synthetic is not None:
+            data = _synthetic_data(args, rank, distributed)
         for seed in args.seed:
-            cfg = TrainConfig(
-                method=args.method,
-                attribute=args.attribute,
-                model=args.config,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                lr=args.lr,
-                weight_decay=args.weight_decay,
-                fairness_scale=args.fairness_scale,
-                group_batches=args.group_batches,
-                loss=loss_cfg,
-                select_on=args.select_on,
-                seed=seed,
-                limit=args.limit,
-                text_source=args.text_source,
-                pretrained=str(args.pretrained) if args.pretrained else None,
-                prompt_mix=args.prompt_mix,
-            )
             name = args.name if args.name and len(args.seed) == 1 else None
             res = train(
-                cfg,
+                train_config(args, seed),
                 data,
                 args.out,
                 device=device,
@@ -141,25 +176,15 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.append(res)
             if rank == 0:
-                print(
-                    f"\n{res['name']}: best epoch {res['best_epoch']} on validation, "
-                    f"temperature {res['temperature']:.4g}, "
-                    f"{res['images_per_second'] or 0:.1f} images/s"
-                )
-                print(metrics.format_report_table(res["test"]))
-    except Exception as e:  # user-facing data errors get one clear line
-        from fairmoe.data.fairvlmed import DataError
-
-        if isinstance(e, DataError):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
+                _report(res)
+    except DataError as e:  # user-facing data errors get one clear line
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         if distributed:
             dist.destroy_process_group()
     if rank == 0:
-        summary = [{"name": r["name"], "test_auc": r["test"]["auc"]} for r in results]
-        print(json.dumps(summary))
+        print(json.dumps([{"name": r["name"], "test_auc": r["test"]["auc"]} for r in results]))
     return 0
 
 

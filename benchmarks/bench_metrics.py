@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fairmoe import metrics as M  # noqa: E402
 from fairmoe.schema import ATTRIBUTE_NAMES  # noqa: E402
 
-# FairVLMed group counts over all splits (DESIGN.md); the test split drops unknown attributes.
+# FairVLMed group counts over all splits (the published data set); the test split drops unknown attributes.
 PROPORTIONS = {
     "race": [819, 1491, 7690],
     "gender": [5631, 4369],

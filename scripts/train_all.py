@@ -41,7 +41,7 @@ class Profile:
 PROFILES = {
     # 2 CPU cores: the comparison table at `tiny`, the app's models at `small` (see REPORT.md).
     "cpu": Profile("tiny", "small", 5, 6, 64, 1e-3, 1e-3, "mixed"),
-    # one H100: everything at `demo` (the DESIGN.md probe: ~5,600 images/s at batch 256).
+    # one H100: everything at `demo` (~5,600 images/s at batch 256 measured for a 21M CLIP).
     "gpu": Profile("demo", "demo", 30, 30, 256, 1e-4, 1e-4, "mixed"),
 }
 ATTRS = ("race", "gender", "ethnicity", "language")

@@ -19,7 +19,7 @@ class TrainConfig:
     model: str = "tiny"  # a preset of fairmoe.model.list_configs()
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-4  # from-scratch CLIP collapsed at 5e-4 and learned at 1e-4 (DESIGN.md probe)
+    lr: float = 1e-4  # a from-scratch CLIP probe (GPU, batch 256) collapsed at 5e-4 and learned at 1e-4
     weight_decay: float = 0.1
     warmup_fraction: float = 0.1  # one-cycle: linear warm-up, then cosine decay
     group_batches: Literal["separate", "inbatch"] = "separate"  # reference: separate, no_grad
