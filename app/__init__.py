@@ -1,5 +1,9 @@
 """Fair-MoE Studio's Gradio app: UI only; all model and metric work is done by ``fairmoe``.
 
+:mod:`app.ui` builds the demo from one module per tab in :mod:`app.tabs` (layout and event
+wiring), whose handlers are in :mod:`app.callbacks`, views in :mod:`app.views` and figures in
+:mod:`app.plots`; :mod:`app.runtime` is what is loaded once, :mod:`app.events` how events queue.
+
 Importing the package sets the offline environment (no analytics, no hub look-ups) before gradio is
 imported by any submodule.
 """

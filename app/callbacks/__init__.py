@@ -1,0 +1,77 @@
+"""Event handlers as plain functions of (runtime, inputs): the tabs bind them, tests call them.
+
+One module per tab (:mod:`~app.callbacks.case_tab`, :mod:`~app.callbacks.experts_tab`,
+:mod:`~app.callbacks.fairness_tab`, :mod:`~app.callbacks.cohort_tab`), the view of the fairness
+panel both the Fairness and Cohort tabs show (:mod:`~app.callbacks.panel`) and what they share
+(:mod:`~app.callbacks.common`). Every name is re-exported here; the tab modules end in ``_tab`` so
+that ``app.callbacks.fairness`` and ``app.callbacks.cohort`` stay the endpoints, not modules.
+
+The public endpoints (``predict``, ``explain``, ``fairness``, ``models``, ``cohort``) return
+JSON-ready data; the ``*_view`` functions turn that data into what the UI shows. User mistakes
+become ``gr.Error`` with the Predictor's message; anything else is our bug and propagates.
+"""
+
+from __future__ import annotations
+
+from app.callbacks.case_tab import (
+    NOT_GIVEN,
+    PREVIEW_PX,
+    attribute_choices,
+    case_view,
+    context_view,
+    display_pixels,
+    inspect_upload,
+    load_example,
+    predict,
+    preview,
+)
+from app.callbacks.cohort_tab import bad_rows_table, cohort, cohort_view
+from app.callbacks.common import numpy_free, upload_path
+from app.callbacks.experts_tab import (
+    default_shown,
+    expert_choices,
+    experts_first_view,
+    experts_view,
+    explain,
+)
+from app.callbacks.fairness_tab import (
+    MAX_GROUPS,
+    fairness,
+    fairness_select,
+    fairness_strategy,
+    fairness_tradeoff,
+    fairness_update,
+    models,
+)
+from app.callbacks.panel import panel_view
+
+__all__ = [
+    "MAX_GROUPS",
+    "NOT_GIVEN",
+    "PREVIEW_PX",
+    "attribute_choices",
+    "bad_rows_table",
+    "case_view",
+    "cohort",
+    "cohort_view",
+    "context_view",
+    "default_shown",
+    "display_pixels",
+    "expert_choices",
+    "experts_first_view",
+    "experts_view",
+    "explain",
+    "fairness",
+    "fairness_select",
+    "fairness_strategy",
+    "fairness_tradeoff",
+    "fairness_update",
+    "inspect_upload",
+    "load_example",
+    "models",
+    "numpy_free",
+    "panel_view",
+    "predict",
+    "preview",
+    "upload_path",
+]

@@ -1,0 +1,59 @@
+"""What every tab's handlers share: user errors, uploaded file values, notes, JSON-safe output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+__all__ = ["clean_note", "numpy_free", "scan_source", "upload_path", "user_error"]
+
+
+def user_error(message: str) -> gr.Error:
+    """An error the user caused and can fix: shown as a message, no traceback in the log."""
+    return gr.Error(message, print_exception=False)
+
+
+def upload_path(value: Any) -> str | None:
+    """The server-side path of an uploaded file value (str, or a client payload dict)."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    return str(value) if value else None
+
+
+def scan_source(image: Any) -> str:
+    """The uploaded file's path (gr.File gives a str; a raw client payload may be a dict)."""
+    if isinstance(image, dict):
+        image = image.get("path")
+    if image is None or str(image).strip() == "":
+        raise user_error("Upload a scan first: PNG, JPEG or TIFF, or a FairVLMed .npz file.")
+    if not Path(image).exists():  # uploads go when their session ends or after an hour
+        raise user_error(
+            f"{Path(image).name} is no longer on the server (uploads are deleted when a session "
+            "ends, and after an hour); upload it again."
+        )
+    return str(image)
+
+
+def clean_note(note: Any) -> str | None:
+    """The clinical note as text, or None when there is none."""
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise user_error("The note must be text.")
+    return note if note.strip() else None
+
+
+def numpy_free(obj: Any) -> Any:
+    """JSON-safe copy (numpy scalars/arrays to Python) for gr.JSON outputs."""
+    if isinstance(obj, dict):
+        return {k: numpy_free(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [numpy_free(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj

@@ -1,0 +1,30 @@
+"""Every plotly figure of the app, one module per place it is shown; each has an explicit height.
+
+Builders take plain data (lists, dicts, numpy arrays) computed elsewhere: no metrics here.
+:mod:`~app.plots.style` (template, colours, grids), :mod:`~app.plots.case`,
+:mod:`~app.plots.experts`, :mod:`~app.plots.panel` (the fairness panel of the Fairness and Cohort
+tabs) and :mod:`~app.plots.fairness` (comparisons across runs).
+"""
+
+from __future__ import annotations
+
+from app.plots.case import probability_bar
+from app.plots.experts import attribution_overlays, feature_gates, routing_maps
+from app.plots.fairness import model_comparison, tradeoff
+from app.plots.panel import confusion_matrices, expert_load, group_rates, roc_curves
+from app.plots.style import GROUP_COLOURS, empty_figure
+
+__all__ = [
+    "GROUP_COLOURS",
+    "attribution_overlays",
+    "confusion_matrices",
+    "empty_figure",
+    "expert_load",
+    "feature_gates",
+    "group_rates",
+    "model_comparison",
+    "probability_bar",
+    "roc_curves",
+    "routing_maps",
+    "tradeoff",
+]

@@ -1,0 +1,204 @@
+"""Figures of the fairness panel (Fairness and Cohort tabs): ROC, confusion, rates, expert load.
+
+Builders take plain data computed by :mod:`app.views` from ``fairmoe`` reports: no metrics here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from app.plots.style import EXPERT_COLOURS, colour, empty_figure, layout, small_multiples
+
+__all__ = ["confusion_matrices", "expert_load", "group_rates", "roc_curves"]
+
+
+def _roc_traces(i: int, cv: Mapping[str, Any]) -> list[go.Scatter]:
+    """One group's ROC curve and its operating point."""
+    col = colour(cv.get("index", i))
+    auc = cv.get("auc")
+    label = (
+        f"{cv['name']} (n={cv['n']}, AUC {auc:.2f})"
+        if auc is not None
+        else (f"{cv['name']} (n={cv['n']}, AUC n/a)")
+    )
+    traces = []
+    if cv.get("fpr"):
+        traces.append(
+            go.Scatter(
+                x=cv["fpr"],
+                y=cv["tpr"],
+                mode="lines",
+                name=label,
+                line={"color": col, "width": 2},
+                legendgroup=cv["name"],
+            )
+        )
+    pt = cv.get("point")
+    if pt is not None and None not in pt:
+        traces.append(
+            go.Scatter(
+                x=[pt[0]],
+                y=[pt[1]],
+                mode="markers",
+                showlegend=False,
+                legendgroup=cv["name"],
+                marker={"size": 13, "color": col, "line": {"color": "white", "width": 2}},
+                hovertemplate=f"{cv['name']}<br>threshold {cv.get('threshold', 0):.3f}"
+                "<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
+            )
+        )
+    return traces
+
+
+def roc_curves(curves: Sequence[Mapping[str, Any]], overall: Mapping[str, Any] | None) -> go.Figure:
+    """ROC curve per group with its operating point; ``curves``: name, fpr, tpr, point, auc, n."""
+    fig = go.Figure(
+        layout=layout(
+            400,
+            xaxis={"title": "False positive rate", "range": [-0.01, 1.01], "constrain": "domain"},
+            yaxis={"title": "True positive rate", "range": [-0.01, 1.01], "scaleanchor": "x"},
+            legend={"orientation": "v", "x": 1.02, "y": 0.0, "yanchor": "bottom"},
+            title={"text": "ROC by group, operating points marked", "font": {"size": 14}},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#bbb"},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    if overall and overall.get("fpr"):
+        fig.add_trace(
+            go.Scatter(
+                x=overall["fpr"],
+                y=overall["tpr"],
+                mode="lines",
+                name="everyone",
+                line={"color": "#888", "dash": "dash", "width": 1.5},
+            )
+        )
+    for i, cv in enumerate(curves):
+        for trace in _roc_traces(i, cv):
+            fig.add_trace(trace)
+    return fig
+
+
+def confusion_matrices(groups: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """One 2x2 confusion matrix per group (rows: truth, columns: prediction)."""
+    if not groups:
+        return empty_figure("No group has members in this set.", height=260)
+    titles = [f"{g['name']} (n={g['n']}, t={g['threshold']:.3f})" for g in groups]
+    panels, refs = small_multiples(1, len(groups), titles, hgap=0.08)
+    traces = []
+    for i, (g, (xr, yr)) in enumerate(zip(groups, refs, strict=True)):
+        z = [[g["tn"], g["fp"]], [g["fn"], g["tp"]]]
+        n = max(g["n"], 1)
+        text = [[f"{v}<br>{v / n:.0%}" for v in row] for row in z]
+        traces.append(
+            go.Heatmap(
+                z=z,
+                x=["pred. no", "pred. yes"],
+                y=["true no", "true yes"],
+                text=text,
+                texttemplate="%{text}",
+                colorscale=[[0, "#F7FBFF"], [1, colour(i)]],
+                showscale=False,
+                xaxis=xr,
+                yaxis=yr,
+                hovertemplate="%{y}, %{x}: %{z}<extra></extra>",
+            )
+        )
+        k = xr[1:]
+        panels[f"yaxis{k}"]["autorange"] = "reversed"
+    fig_layout = layout(270, margin={"l": 60, "r": 10, "t": 50, "b": 30}, **panels)
+    return go.Figure(data=traces, layout=fig_layout)
+
+
+def _error_bars(
+    groups: Sequence[Mapping[str, Any]], vals: Sequence[float], key: str, cis: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Asymmetric error bars drawing the given intervals around the bars."""
+    lo, hi = [], []
+    for g, v in zip(groups, vals, strict=True):
+        ci = (cis.get(g["name"]) or {}).get(key)
+        lo.append(max(v - ci["low"], 0) if ci else 0)
+        hi.append(max(ci["high"] - v, 0) if ci else 0)
+    return {"type": "data", "array": hi, "arrayminus": lo, "visible": True}
+
+
+def group_rates(
+    groups: Sequence[Mapping[str, Any]], cis: Mapping[str, Mapping[str, Any]] | None = None
+) -> go.Figure:
+    """TPR, FPR and selection rate per group; bootstrap intervals as error bars when given."""
+    if not groups:
+        return empty_figure("No group has members in this set.", height=320)
+    fig = go.Figure(
+        layout=layout(
+            330,
+            barmode="group",
+            yaxis={"range": [0, 1.05], "title": "rate"},
+            legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+            title={"text": "Rates at the threshold", "font": {"size": 14}},
+        )
+    )
+    names = [f"{g['name']} (n={g['n']})" for g in groups]
+    for key, label, col in (
+        ("tpr", "TPR", "#0072B2"),
+        ("fpr", "FPR", "#D55E00"),
+        ("selection_rate", "Selection rate", "#009E73"),
+    ):
+        vals = [g[key] if g[key] is not None else 0.0 for g in groups]
+        err = None
+        if cis is not None and key in ("tpr", "fpr"):
+            err = _error_bars(groups, vals, key, cis)
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=vals,
+                name=label,
+                marker_color=col,
+                error_y=err,
+                hovertemplate=label + " %{y:.3f}<extra>%{x}</extra>",
+            )
+        )
+    return fig
+
+
+def expert_load(loads: Mapping[str, Sequence[float]], sizes: Mapping[str, int]) -> go.Figure:
+    """Stacked bars: mean share of patch tokens each image expert kept, per group."""
+    if not loads:
+        return empty_figure(
+            "No expert loads: the scores file has no load_e* columns (plain CLIP/FairCLIP "
+            "or an older run).",
+            height=300,
+        )
+    groups = list(loads)
+    n_exp = len(next(iter(loads.values())))
+    palette = EXPERT_COLOURS
+    fig = go.Figure(
+        layout=layout(
+            360,
+            barmode="stack",
+            yaxis={"title": "mean share of patches kept"},
+            legend={"orientation": "v", "x": 1.02},
+        )
+    )
+    x = [f"{g} (n={sizes.get(g, 0)})" for g in groups]
+    for e in range(n_exp):
+        fig.add_trace(
+            go.Bar(
+                x=x,
+                y=[loads[g][e] for g in groups],
+                name=f"expert {e}",
+                marker_color=palette[e % len(palette)],
+                hovertemplate=f"expert {e}: " + "%{y:.3f}<extra>%{x}</extra>",
+            )
+        )
+    return fig

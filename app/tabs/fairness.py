@@ -1,0 +1,207 @@
+"""The Fairness tab: a run's cached test scores at thresholds the user sets or a strategy picks,
+the shared fairness panel, and comparisons across runs (models side by side, trade-off sweep).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from app import callbacks as cb
+from app.events import LIVE
+from app.runtime import Runtime
+from app.tabs.panel import FairnessPanel, build_fairness_panel
+from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
+from app.views import TRADEOFF_METRICS
+from fairmoe.metrics import STRATEGIES
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
+
+__all__ = ["FairnessTab", "build_fairness_tab", "wire_fairness"]
+
+
+@dataclass(frozen=True)
+class FairnessTab:
+    """The Fairness tab's components that events read or write."""
+
+    model: gr.Dropdown
+    attr: gr.Dropdown
+    cost: gr.Number
+    strategies: tuple[gr.Button, ...]  # one per fairmoe.metrics.STRATEGIES, in that order
+    strategy_md: gr.Markdown
+    mode: gr.Radio
+    threshold: gr.Slider
+    groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS per-group thresholds, unused ones hidden
+    panel: FairnessPanel
+    compare: gr.Plot
+    compare_md: gr.Markdown
+    trade_metric: gr.Radio
+    tradeoff: gr.Plot
+
+    @property
+    def sliders(self) -> list[gr.Slider]:
+        """The single threshold, then the per-group ones."""
+        return [self.threshold, *self.groups]
+
+
+def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
+    runs = list(rt.runs.values())
+    default = rt.default_run or (runs[0].name if runs else None)
+    with gr.Row():
+        model = gr.Dropdown(
+            [(r.label, r.name) for r in runs],
+            value=default,
+            label="Model (test-set scores)",
+            elem_id="fair-model",
+            scale=3,
+        )
+        attr = gr.Dropdown(
+            list(ATTRIBUTE_NAMES),
+            value=rt.predictor.attribute if rt.predictor.attribute in ATTRIBUTE_NAMES else "race",
+            label="Attribute",
+            elem_id="fair-attr",
+            scale=2,
+        )
+        cost = gr.Number(
+            4.0,
+            label="Cost ratio (miss / false alarm)",
+            minimum=0.01,
+            elem_id="fair-cost",
+            info="4 = a missed glaucoma costs four false alarms; used by the strategies.",
+            scale=2,
+        )
+    return model, attr, cost
+
+
+def _threshold_controls() -> tuple[gr.Radio, gr.Slider, tuple[gr.Slider, ...]]:
+    with gr.Row():
+        mode = gr.Radio(
+            ["single", "per group"],
+            value="single",
+            label="Thresholds",
+            elem_id="fair-mode",
+            scale=1,
+        )
+        threshold = gr.Slider(
+            0,
+            1,
+            value=OPERATING_POINT,
+            step=0.001,
+            label="Threshold (all groups)",
+            elem_id="fair-threshold",
+            info="Calibrated probability at or above which a case is called glaucoma.",
+            scale=3,
+        )
+    with gr.Row():
+        groups = tuple(
+            gr.Slider(
+                0,
+                1,
+                value=OPERATING_POINT,
+                step=0.001,
+                label=f"Threshold: group {j}",
+                elem_id=f"fair-g{j}",
+                visible=j < 3,
+                info="used in 'per group' mode",
+            )
+            for j in range(cb.MAX_GROUPS)
+        )
+    return mode, threshold, groups
+
+
+def _comparisons() -> tuple[gr.Plot, gr.Markdown, gr.Radio, gr.Plot]:
+    gr.Markdown("### Models side by side")
+    with gr.Row(equal_height=False):
+        compare = gr.Plot(show_label=False, elem_id="fair-compare")
+        compare_md = gr.Markdown(elem_id="fair-compare-table")
+    gr.Markdown("### Accuracy-fairness trade-off")
+    with gr.Row(equal_height=False):
+        trade_metric = gr.Radio(
+            list(TRADEOFF_METRICS), value="DPD", label="Fairness metric", scale=1
+        )
+        tradeoff = gr.Plot(show_label=False, elem_id="fair-tradeoff", scale=4)
+    return compare, compare_md, trade_metric, tradeoff
+
+
+def build_fairness_tab(rt: Runtime) -> FairnessTab:
+    """Lay out the Fairness tab (inside a ``gr.Tab``)."""
+    model, attr, cost = _run_pickers(rt)
+    with gr.Row():
+        strategies = tuple(
+            gr.Button(STRATEGY_LABELS[s], size="sm", elem_id=f"strategy-{s}") for s in STRATEGIES
+        )
+    gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
+    strategy_md = gr.Markdown(elem_id="fair-strategy")
+    mode, threshold, groups = _threshold_controls()
+    panel = build_fairness_panel("fair", place_load=False)
+    with gr.Accordion("Glossary: what each metric means", open=False):
+        gr.Markdown(glossary_markdown())
+    compare, compare_md, trade_metric, tradeoff = _comparisons()
+    gr.Markdown("### Expert load per demographic group")
+    panel.load.render()
+    return FairnessTab(
+        model=model,
+        attr=attr,
+        cost=cost,
+        strategies=strategies,
+        strategy_md=strategy_md,
+        mode=mode,
+        threshold=threshold,
+        groups=groups,
+        panel=panel,
+        compare=compare,
+        compare_md=compare_md,
+        trade_metric=trade_metric,
+        tradeoff=tradeoff,
+    )
+
+
+def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
+    """Each strategy button sets the mode and every threshold slider."""
+    for strategy, btn in zip(STRATEGIES, fair.strategies, strict=True):
+
+        def choose(model: str, attr: str, cost: float, strategy: str = strategy) -> tuple:
+            return cb.fairness_strategy(rt.run(model).scores, attr, strategy, cost)
+
+        btn.click(
+            choose,
+            [fair.model, fair.attr, fair.cost],
+            [fair.mode, *fair.sliders, fair.strategy_md],
+            api_visibility="private",
+            show_progress="hidden",
+        )
+
+
+def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
+    """Sliders redraw the panel; a model or attribute change (and the page load) redraws all."""
+    inputs = [fair.model, fair.attr, fair.mode, *fair.sliders]
+    outputs = fair.panel.outputs()
+
+    def update(model: str, attr: str, mode: str, single: float, *groups: float) -> tuple:
+        return cb.fairness_update(rt.run(model).scores, attr, mode, single, *groups)
+
+    def update_ci(model: str, attr: str, mode: str, single: float, *groups: float) -> tuple:
+        return cb.fairness_update(
+            rt.run(model).scores, attr, mode, single, *groups, compute_ci=True
+        )
+
+    def select(model: str, attr: str, metric: str) -> tuple:
+        return cb.fairness_select(rt, model, attr, metric)
+
+    gr.on([s.change for s in fair.sliders] + [fair.mode.change], update, inputs, outputs, **LIVE)
+    select_out = [*fair.groups, fair.compare, fair.compare_md, fair.tradeoff, fair.panel.load]
+    gr.on(
+        [fair.model.change, fair.attr.change, demo.load],
+        select,
+        [fair.model, fair.attr, fair.trade_metric],
+        select_out,
+        api_visibility="private",
+    ).then(update, inputs, outputs, **LIVE)
+    fair.panel.ci.click(update_ci, inputs, outputs, api_visibility="private")
+    fair.trade_metric.change(
+        lambda attr, metric: cb.fairness_tradeoff(rt, attr, metric),
+        [fair.attr, fair.trade_metric],
+        [fair.tradeoff],
+        **LIVE,
+    )
+    _wire_strategies(rt, fair)

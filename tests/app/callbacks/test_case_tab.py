@@ -1,0 +1,104 @@
+"""app.callbacks.case_tab: /predict, uploads, examples and the case view, on the test assets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import gradio as gr
+import pytest
+
+from app.callbacks import case_tab as cb
+from app.callbacks.common import numpy_free
+from app.callbacks.experts_tab import explain
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+from tests.app.oracle import DEFAULT, message
+
+
+def test_predict_contract(runtime, assets_dir):
+    r = cb.predict(runtime, str(assets_dir / "examples" / "case1.png"), "IOP 24 mmHg, C/D 0.8")
+    assert 0 <= r["probability"] <= 1
+    assert r["decision"] == ("glaucoma" if r["probability"] >= r["threshold"] else "no glaucoma")
+    assert r["threshold"] == 0.5
+    assert len(r["experts"]) == runtime.predictor.n_experts == 10
+    for e in r["experts"]:
+        assert {"id", "kept_patches", "gate_mean"} <= set(e)
+    assert len(r["feature_gates"]["image"]) == 3  # race: one feature expert per group
+    assert isinstance(r["warnings"], list)
+    assert r["model"] == DEFAULT
+    json.dumps(numpy_free(r), allow_nan=False)
+
+
+def test_npz_upload_fills_note_and_attributes(runtime, assets_dir):
+    preview, note, *attrs, info = cb.inspect_upload(
+        runtime, str(assets_dir / "examples" / "case2.npz")
+    )
+    example = json.loads((assets_dir / "examples" / "examples.json").read_text())[1]
+    assert note == example["note"]
+    assert attrs == [example["attrs"][a] for a in ATTRIBUTE_NAMES]
+    assert "glaucoma" in info
+    assert preview.shape == (cb.PREVIEW_PX, cb.PREVIEW_PX)
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("text", "not an image"),
+        ("empty", "empty"),
+        ("truncated", "corrupt or truncated"),
+        ("bomb", "too large"),
+        ("tiny", "at least"),
+    ],
+)
+def test_bad_scans_give_clear_errors(runtime, bad_files, kind, words):
+    with pytest.raises(gr.Error) as exc:
+        cb.predict(runtime, str(bad_files[kind]), "")
+    assert words in message(exc)
+    assert bad_files[kind].name in message(exc) or kind == "tiny"
+
+
+def test_missing_scan_and_bad_notes(runtime, assets_dir):
+    with pytest.raises(gr.Error, match="Upload a scan first"):
+        cb.predict(runtime, None, "note")
+    with pytest.raises(gr.Error, match="no longer on the server.*upload it again"):
+        explain(runtime, str(assets_dir / "gone" / "scan.png"), "note")
+    png = str(assets_dir / "examples" / "case1.png")
+    with pytest.raises(gr.Error, match="characters"):
+        cb.predict(runtime, png, "x" * 6000)
+    with pytest.raises(gr.Error, match="binary"):
+        cb.predict(runtime, png, "\x00\x01\x02 binary \x03\x04")
+    assert any("No clinical note" in w for w in cb.predict(runtime, png, "   ")["warnings"])
+
+
+@pytest.mark.parametrize("kind", ["16bit", "rgba", "colour", "tiff"])
+def test_unusual_but_valid_images(runtime, odd_images, kind):
+    r = cb.predict(runtime, str(odd_images[kind]), None)
+    assert 0 <= r["probability"] <= 1
+    if kind == "rgba":
+        assert any("transparency" in w for w in r["warnings"])
+    if kind == "colour":
+        assert any("colour fundus" in w for w in r["warnings"])
+
+
+def test_case_view_and_subgroup_context(runtime, assets_dir, oracle):
+    y, s, attrs, _ = oracle
+    r = cb.predict(runtime, str(assets_dir / "examples" / "case2.png"), "")
+    head, fig, meaning, warnings_md, context = cb.case_view(runtime, r, 1, -1, -1, -1)
+    assert f"{r['probability']:.0%}" in head and r["decision"] in head
+    assert fig.layout.height
+    assert "operating point" in meaning
+    black = attrs["race"] == 1
+    assert f"race: Black (few cases: unreliable) | {int(black.sum())} |" in context
+    tpr = ((s >= 0.5) & (y == 1) & black).sum() / ((y == 1) & black).sum()
+    assert f"{tpr:.3f}" in context
+    assert "never" in cb.context_view(runtime, -1, -1, -1, -1)
+
+
+def test_examples_load_with_attributes(runtime):
+    file, note, *attrs = cb.load_example(runtime, 1)
+    ex = runtime.examples[1]
+    assert Path(file) == ex.file and note == ex.note
+    assert attrs == [ex.attrs[a] for a in ATTRIBUTE_NAMES]
+    assert all(
+        -1 <= v < ATTRIBUTES[a].n_groups for a, v in zip(ATTRIBUTE_NAMES, attrs, strict=True)
+    )

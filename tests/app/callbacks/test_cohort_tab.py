@@ -1,0 +1,148 @@
+"""app.callbacks.cohort_tab: /cohort on zipped cohorts (both layouts, bad rows, unsafe zips)."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from app.callbacks import cohort_tab as cb
+from tests.app.oracle import message
+
+
+def _zip(path: Path, files: dict[str, bytes | Path]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            zf.writestr(name, content.read_bytes() if isinstance(content, Path) else content)
+    return path
+
+
+def test_cohort_fairvlmed_layout_lists_bad_rows(runtime, data_dir, tmp_path):
+    test_files = sorted((data_dir / "Test").glob("*.npz"))[:6]
+    files: dict[str, bytes | Path] = {f"Test/{p.name}": p for p in test_files}
+    files["data_summary.csv"] = data_dir / "data_summary.csv"
+    files["Test/data_99999.npz"] = b"PK\x03\x04 not really a zip"
+    upload = _zip(tmp_path / "cohort.zip", files)
+    calls = []
+    summary, csv_path, ss = cb.cohort(runtime, str(upload), lambda x, d: calls.append((x, d)))
+    assert summary["layout"] == "fairvlmed"
+    assert summary["n_scored"] == 6 and summary["n_bad"] == 1
+    bad = summary["bad_rows"][0]
+    assert bad["file"] == "Test/data_99999.npz" and "npz" in bad["reason"]
+    assert str(tmp_path) not in bad["reason"] and "fairmoe-cohort-" not in bad["reason"]
+    assert calls[0][0] == 0.0 and calls[-1] == (1.0, "done")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7 and rows[-1]["error"]
+    scored = [r for r in rows if not r["error"]]
+    assert {"score", "label", "race", "load_e0"} <= set(rows[0])
+    assert ss.n == 6
+    y = np.array([int(r["label"]) for r in scored])
+    s = np.array([float(r["score"]) for r in scored])
+    if 0 < y.sum() < len(y):
+        assert summary["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-5)
+    direct = runtime.predictor.predict(test_files[0])["probability"]
+    assert float(scored[0]["score"]) == pytest.approx(direct, abs=1e-6)
+    view = cb.cohort_view(ss, "race", 0.5)
+    assert len(view) == 6 and view[2].layout.height
+
+
+def test_cohort_csv_layout(runtime, assets_dir, tmp_path):
+    ex = assets_dir / "examples"
+    manifest = (
+        "file,label,race,gender,ethnicity,language,note\n"
+        "img/a.png,1,black,female,non-hispanic,english,IOP 25\n"
+        "img/b.png,no,White,Male,unknown,,normal disc\n"
+        "img/missing.png,1,asian,male,hispanic,spanish,\n"
+        "img/a.png,maybe,asian,male,hispanic,spanish,\n"
+        "img/a.png,0,martian,male,hispanic,spanish,\n"
+        "notes.txt,0,asian,male,hispanic,spanish,\n"
+    )
+    upload = _zip(
+        tmp_path / "c.zip",
+        {
+            "cohort/manifest.csv": manifest,
+            "cohort/img/a.png": ex / "case1.png",
+            "cohort/img/b.png": ex / "case2.png",
+            "cohort/notes.txt": b"hello",
+        },
+    )
+    summary, csv_path, ss = cb.cohort(runtime, str(upload))
+    assert summary["layout"] == "csv" and summary["n_scored"] == 2
+    reasons = {b["row"]: b["reason"] for b in summary["bad_rows"]}
+    assert "not in the zip" in reasons[3]
+    assert "label" in reasons[4]
+    assert "martian" in reasons[5]
+    assert "unsupported file type" in reasons[6]
+    assert ss.attrs["race"].tolist() == [1, 2] and ss.attrs["ethnicity"].tolist() == [0, -1]
+    assert ss.y.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"readme.txt": b"hello"}, "neither a CSV manifest"),
+        ({"../evil.txt": b"x"}, "outside the folder"),
+        ({"/etc/evil.txt": b"x"}, "absolute path"),
+    ],
+)
+def test_cohort_rejects_unusable_zips(runtime, tmp_path, files, words):
+    upload = _zip(tmp_path / "bad.zip", files)
+    with pytest.raises(gr.Error) as exc:
+        cb.cohort(runtime, str(upload))
+    assert words in message(exc)
+
+
+def test_cohort_rejects_non_zip_empty_and_bombs(runtime, tmp_path, monkeypatch):
+    not_zip = tmp_path / "x.zip"
+    not_zip.write_text("plain text")
+    with pytest.raises(gr.Error, match="not a readable zip"):
+        cb.cohort(runtime, str(not_zip))
+    empty = tmp_path / "empty.zip"
+    empty.write_bytes(b"")
+    with pytest.raises(gr.Error, match="empty"):
+        cb.cohort(runtime, str(empty))
+    with pytest.raises(gr.Error, match="Upload a .zip"):
+        cb.cohort(runtime, None)
+    bomb = _zip(tmp_path / "bomb.zip", {"zeros.bin": b"\0" * (20 * 2**20)})  # ~1000x
+    with pytest.raises(gr.Error, match="zip bomb"):
+        cb.cohort(runtime, str(bomb))
+    link = tmp_path / "link.zip"
+    with zipfile.ZipFile(link, "w") as zf:
+        info = zipfile.ZipInfo("scan.png")
+        info.external_attr = 0o120777 << 16  # a symbolic link entry
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(gr.Error, match="symbolic link"):
+        cb.cohort(runtime, str(link))
+    import fairmoe.cohort as cohort_mod
+
+    many = _zip(tmp_path / "many.zip", {f"f{i}.txt": b"x" for i in range(6)})
+    monkeypatch.setattr(cohort_mod, "MAX_ENTRIES", 5)
+    with pytest.raises(gr.Error, match="entries"):
+        cb.cohort(runtime, str(many))
+    monkeypatch.setattr(cohort_mod, "MAX_TOTAL_BYTES", 3)
+    with pytest.raises(gr.Error, match="GB"):
+        cb.cohort(runtime, str(_zip(tmp_path / "big.zip", {"a.txt": b"abcdef"})))
+
+
+def test_cohort_cleans_up_its_temp_folder(runtime, data_dir, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    upload = _zip(tmp_path / "c.zip", {"a.npz": sorted((data_dir / "Test").glob("*.npz"))[0]})
+    cb.cohort(runtime, str(upload))
+    with pytest.raises(gr.Error):
+        cb.cohort(runtime, str(_zip(tmp_path / "d.zip", {"x.txt": b"x"})))
+    assert not list((tmp_path / "tmp").glob("fairmoe-cohort-*"))
+
+
+def test_bad_rows_table():
+    summary = {"bad_rows": [{"row": 3, "file": "a.png", "reason": "not in the zip"}]}
+    assert cb.bad_rows_table(summary) == [[3, "a.png", "not in the zip"]]
+    assert cb.bad_rows_table(None) == []
