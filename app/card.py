@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from app.runtime import Runtime
-from app.text import disclaimer, method_label
-from fairmoe.methods import METHODS
+from app.text import disclaimer
+from fairmoe.methods import method_label, uses_attribute
 from fairmoe.metrics import format_report_table
 from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
 
@@ -15,8 +15,7 @@ __all__ = ["header_markdown", "model_card", "report_markdown"]
 
 
 def _trained_for(method: str, attribute: str) -> str:
-    uses = METHODS[method].uses_attribute if method in METHODS else True
-    return f" for *{attribute}*" if uses else ""
+    return f" for *{attribute}*" if uses_attribute(method) else ""
 
 
 def header_markdown(rt: Runtime) -> str:

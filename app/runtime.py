@@ -22,7 +22,7 @@ from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
 from fairmoe.inference import InputError, Predictor
-from fairmoe.methods import METHODS, method_spec
+from fairmoe.methods import method_label, uses_attribute
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoresError, ScoreSet
 
@@ -59,12 +59,12 @@ class RunInfo:
 
     @property
     def method_label(self) -> str:
-        return METHODS[self.method].label if self.method in METHODS else self.method
+        return method_label(self.method)
 
     @property
     def uses_attribute(self) -> bool:
         """Whether training read the attribute (CLIP's runs for any attribute are one model)."""
-        return self.method not in METHODS or method_spec(self.method).uses_attribute
+        return uses_attribute(self.method)
 
     @property
     def label(self) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import html
 
 from fairmoe.checkpoint import RunMetadata
-from fairmoe.methods import METHODS
 from fairmoe.schema import OPERATING_POINT
+from fairmoe.scores import N_BOOT
 
 __all__ = [
     "METRIC_HELP",
@@ -18,7 +18,6 @@ __all__ = [
     "disclaimer",
     "glossary_markdown",
     "help_span",
-    "method_label",
     "operating_point_text",
 ]
 
@@ -41,7 +40,7 @@ METRIC_HELP: dict[str, str] = {
     f"value. {OPERATING_POINT:g} is the model's operating point.",
     "Cost ratio": "Cost of a missed glaucoma case (false negative) divided by the cost of a false "
     "alarm (false positive); 4 means a miss is four times as costly. Used by the strategies.",
-    "95% CI": "Percentile bootstrap interval over 1,000 resamples of the test cases "
+    "95% CI": f"Percentile bootstrap interval over {N_BOOT:,} resamples of the test cases "
     "(fairmoe.metrics.bootstrap_ci). Wide intervals mean small groups: read gaps with care.",
 }
 
@@ -60,10 +59,6 @@ STRATEGY_HELP: dict[str, str] = {
     "equal_opportunity": "Thresholds that give every group the same TPR, at the least cost.",
     "equal_accuracy": "Thresholds that give every group the same accuracy, at the least cost.",
 }
-
-
-def method_label(method: str) -> str:
-    return METHODS[method].label if method in METHODS else method
 
 
 def help_span(term: str, label: str | None = None) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["METHODS", "Method", "MethodSpec", "method_spec"]
+__all__ = ["METHODS", "Method", "MethodSpec", "method_label", "method_spec", "uses_attribute"]
 
 Method = Literal["clip", "fairclip", "fairmoe"]
 
@@ -78,3 +78,13 @@ def method_spec(name: str) -> MethodSpec:
         return METHODS[name]
     except KeyError:
         raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}") from None
+
+
+def method_label(name: str) -> str:
+    """Display name of a method; an unknown name (a user's own scores) is shown as it is."""
+    return METHODS[name].label if name in METHODS else name
+
+
+def uses_attribute(name: str) -> bool:
+    """Whether a method's training reads the attribute; unknown methods are assumed to."""
+    return name not in METHODS or METHODS[name].uses_attribute
