@@ -35,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--method", choices=list(METHODS), default="fairmoe")
     m.add_argument("--attribute", choices=[*ATTRIBUTE_NAMES, "all"], default="race")
     m.add_argument("--config", choices=list_configs(), default="tiny")
-    m.add_argument("--pretrained", type=Path, help="local weights file to start from (vit-b-16)")
+    m.add_argument(
+        "--init",
+        "--pretrained",
+        type=Path,
+        help="a plain CLIP checkpoint to start from: ours (NAME.json), open_clip or OpenAI weights",
+    )
     m.add_argument(
         "--fairness-scale",
         type=float,
@@ -49,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["note", "label", "mixed"],
         default="note",
         help="training text: the note summary, the class prompt, or a mix",
+    )
+    m.add_argument(
+        "--note-cut",
+        choices=["clean", "fairclip"],
+        default="clean",
+        help="cut the summary to 180 characters folding white space, or exactly as FairCLIP",
     )
     m.add_argument(
         "--prompt-mix",
@@ -128,8 +139,9 @@ def train_config(args: argparse.Namespace, seed: int):
         seed=seed,
         limit=args.limit,
         text_source=args.text_source,
-        pretrained=str(args.pretrained) if args.pretrained else None,
+        init=str(args.init) if args.init else None,
         prompt_mix=args.prompt_mix,
+        note_cut=args.note_cut,
     )
 
 

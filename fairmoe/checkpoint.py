@@ -118,6 +118,7 @@ class RunMetadata:
     data_synthetic: bool = False  # the data folder carried the generator's SYNTHETIC.md
     ood: dict[str, Any] | None = None  # fairmoe.calibration.OODReference.to_dict()
     metrics: dict[str, Any] = field(default_factory=dict)  # {"test": report, "validation": ...}
+    routing_health: dict[str, Any] | None = None  # fairmoe.health reports of the test split
     device: str = ""
     world_size: int = 1
     train_seconds: float | None = None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +29,9 @@ __all__ = [
     "fairclip_distance",
     "fairness_oriented_loss",
     "gate_variance_term",
+    "gate_rows",
     "load_balance_loss",
+    "router_z_loss",
     "similarity_distribution",
     "sinkhorn_distance",
 ]
@@ -63,7 +65,12 @@ class LossConfig:
     # its distance is dominated by the scale of c, hence the references' tiny weights.
     distance_form: Literal["correlation", "matched"] = "matched"
     group_batch_size: int = 32  # samples drawn per group and step for the group-side terms
-    lambda_balance: float = 0.0  # Switch-style load balance on the token MoEs; off as in refs
+    # Switch-Transformer load balance on each token MoE (Fedus et al.'s 0.01). The references
+    # have none, and their routers collapse onto one expert when trained from scratch: at init
+    # 35-49% of the (post-LayerNorm, alike) image tokens already prefer one expert, and the
+    # contrastive loss barely moves a collapsed router. 0 turns it off (an ablation).
+    lambda_balance: float = 0.01
+    lambda_z: float = 0.0  # ST-MoE router z-loss weight (1e-3 in the paper); optional
 
     @property
     def normalize_groups(self) -> bool:
@@ -146,6 +153,14 @@ def _rows(weights: Tensor) -> Tensor:
     return weights.float().reshape(-1, weights.shape[-1])
 
 
+def gate_rows(routing: TokenRouting | FeatureRouting | Any) -> Tensor:
+    """fp32 (rows, E) gate weights of the routed tokens only (text padding left out)."""
+    real = getattr(routing, "real", None)
+    if real is not None and routing.weights.dim() == 3:
+        return routing.weights[real].float()
+    return _rows(routing.weights)
+
+
 def gate_variance_term(
     batch_weights: Tensor,
     group_weights: Sequence[Tensor],
@@ -174,23 +189,21 @@ def gate_variance_term(
 RoutingDict = Mapping[str, TokenRouting | FeatureRouting]
 
 
-def fairness_oriented_loss(
+def fol_terms(
     batch_routing: RoutingDict,
     group_routings: Sequence[RoutingDict],
     batch_dist: Tensor,
     group_dists: Sequence[Tensor],
     *,
     variant: Literal["paper", "reference"],
-    lambda_moe: float,
-    lambda_distance: float,
     blur: float,
     normalize_groups: bool = False,
-) -> tuple[Tensor, dict[str, float]]:
-    """Fair-MoE's FOL = lambda_moe * (variance terms [- load term]) + lambda_distance * distance.
+) -> dict[str, Tensor]:
+    """The FOL's unweighted parts: ``var_<moe>`` per MoE, ``load`` (reference), ``distance``.
 
     ``batch_routing`` is ``ModelOutput.routing`` of the training batch; ``group_routings`` one
     such dict per group (their forward may run under no_grad, as in the reference). MoEs absent
-    from ``batch_routing`` (plain CLIP) are skipped. Returns the loss and its unweighted parts.
+    from ``batch_routing`` (plain CLIP) are skipped.
     """
     if variant not in ("paper", "reference"):
         raise ValueError(f"unknown FOL variant {variant!r}; expected 'paper' or 'reference'")
@@ -208,36 +221,77 @@ def fairness_oriented_loss(
         if missing:
             raise ValueError(f"group routings {missing} lack {key!r} present in the batch routing")
         parts[f"var_{key}"] = gate_variance_term(
-            batch_routing[key].weights,
-            [r[key].weights for r in group_routings],
+            gate_rows(batch_routing[key]),
+            [gate_rows(r[key]) for r in group_routings],
             reduction=reduction,
         )
-    zero = batch_dist.new_zeros((), dtype=torch.float32)
-    variance = sum(parts.values(), zero)
     if variant == "reference":
-        load = sum(
-            (_rows(batch_routing[k].weights).var(dim=0).mean() for k in keys if k in batch_routing),
+        zero = batch_dist.new_zeros((), dtype=torch.float32)
+        parts["load"] = sum(
+            (gate_rows(batch_routing[k]).var(dim=0).mean() for k in keys if k in batch_routing),
             zero,
         )
-        parts["load"] = load
-        variance = variance - load
     parts["distance"] = fairclip_distance(
         batch_dist, group_dists, blur=blur, normalize_groups=normalize_groups
     )
-    total = lambda_moe * variance + lambda_distance * parts["distance"]
+    return parts
+
+
+def fairness_oriented_loss(
+    batch_routing: RoutingDict,
+    group_routings: Sequence[RoutingDict],
+    batch_dist: Tensor,
+    group_dists: Sequence[Tensor],
+    *,
+    variant: Literal["paper", "reference"],
+    lambda_moe: float,
+    lambda_distance: float,
+    blur: float,
+    normalize_groups: bool = False,
+) -> tuple[Tensor, dict[str, float]]:
+    """Fair-MoE's FOL = lambda_moe * (variance terms [- load term]) + lambda_distance * distance.
+
+    See :func:`fol_terms` for the parts. Returns the loss and its unweighted parts as floats.
+    """
+    parts = fol_terms(
+        batch_routing,
+        group_routings,
+        batch_dist,
+        group_dists,
+        variant=variant,
+        blur=blur,
+        normalize_groups=normalize_groups,
+    )
+    total = lambda_moe * fol_dispersion(parts) + lambda_distance * parts["distance"]
     logs = {k: float(v.detach()) for k, v in parts.items()}
     logs["fol"] = float(total.detach())
     return total, logs
+
+
+def fol_dispersion(parts: Mapping[str, Tensor]) -> Tensor:
+    """The FOL's gate-dispersion part from :func:`fol_terms`: the variance terms minus the
+    reference's load term (zero without MoEs)."""
+    zero = parts["distance"].new_zeros(())
+    variance = sum((v for k, v in parts.items() if k.startswith("var_")), zero)
+    return variance - parts.get("load", zero)
 
 
 def load_balance_loss(routing: TokenRouting, *, top_k: int) -> Tensor:
     """Switch-Transformer load balance E * sum_e f_e * P_e (1 when perfectly uniform).
 
     f_e: fraction of the top-k assignments that go to expert e (before capacity); P_e: mean gate
-    probability of expert e over all tokens.
+    probability of expert e; both over the routed tokens (text padding left out). Fedus et al.
+    (2021) weight it by 0.01; its minimum, reached by uniform routing, is 1.
     """
-    probs = _rows(routing.probs)  # (R, E)
+    probs = routing.probs[routing.real].float()  # (R, E)
     top = probs.topk(top_k, dim=-1).indices
     assigned = torch.zeros_like(probs).scatter_(-1, top, 1.0)
     frac = assigned.mean(dim=0) / top_k  # (E,)
     return probs.shape[-1] * (frac * probs.mean(dim=0)).sum()
+
+
+def router_z_loss(routing: TokenRouting) -> Tensor:
+    """ST-MoE's router z-loss mean(logsumexp(logits)^2) over the routed tokens (Zoph et al. 2022):
+    keeps router logits small, so the softmax stays trainable."""
+    logits = routing.logits[routing.real].float()  # (R, E)
+    return torch.logsumexp(logits, dim=-1).pow(2).mean()

@@ -3,7 +3,8 @@
 Written by training (the test split), by cohort scoring and by ``fairmoe.score``; read by the app,
 the audit and the report builder. Columns: ``id, label, score, cos_non_glaucoma, cos_glaucoma``,
 the four attributes as integer codes (-1 unknown), then optional ``load_e{k}`` (share of patch
-tokens image expert k kept) and any extra columns a writer adds (ignored by the reader).
+tokens image expert k kept) and ``gate_e{k}`` (its mean gate weight over the patches), and any
+extra columns a writer adds (ignored by the reader).
 Every number a ScoreSet reports comes from :mod:`fairmoe.metrics`; this module memoises them so
 that a threshold slider never touches the model and rarely recomputes anything.
 """
@@ -64,6 +65,7 @@ class ScoreSet:
     attrs: dict[str, np.ndarray]  # attribute -> (n,) codes, -1 unknown
     loads: np.ndarray | None = None  # (n, E) share of patch tokens each image expert kept
     cosines: np.ndarray | None = None  # (n, 2) raw cosines to the prompts, when known
+    gate_loads: np.ndarray | None = None  # (n, E) mean gate weight of each image expert
     table: ScoreTable = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
     _cis: dict = field(init=False, default_factory=dict)
@@ -173,8 +175,10 @@ def write_scores(
     path = Path(path)
     extra = dict(extra or {})
     loads = scores.loads if scores.loads is not None else np.zeros((scores.n, 0))
+    gates = scores.gate_loads if scores.gate_loads is not None else np.zeros((scores.n, 0))
     cos = scores.cosines
     header = [*BASE_COLUMNS, *(f"load_e{e}" for e in range(loads.shape[1]))]
+    header += [f"gate_e{e}" for e in range(gates.shape[1])]
     header += [k for k in extra if k not in header]
     header += sorted({k for row in failed for k in row} - set(header))
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -185,6 +189,7 @@ def write_scores(
             row += [f"{c:.6f}" for c in cos[i]] if cos is not None else ["", ""]
             row += [int(scores.attrs[a][i]) for a in ATTRIBUTE_NAMES]
             row += [f"{v:.4f}" for v in loads[i]]
+            row += [f"{v:.4f}" for v in gates[i]]
             row += [extra[k][i] for k in header[len(row) :]] if extra else []
             w.writerow(row)
         for bad in failed:
@@ -213,14 +218,18 @@ def read_scores(path: str | Path, name: str | None = None) -> ScoreSet:
         raise ScoresError(f"{path}: missing columns {missing}")
     if not rows:
         raise ScoresError(f"{path}: no rows")
-    load_cols = sorted(
-        (c for c in cols if c.startswith("load_e") and c[6:].isdigit()), key=lambda c: int(c[6:])
+    load_cols, gate_cols = (
+        sorted((c for c in cols if c.startswith(p) and c[6:].isdigit()), key=lambda c: int(c[6:]))
+        for p in ("load_e", "gate_e")
     )
     try:
         y = np.array([int(float(r["label"])) for r in rows])
         s = np.array([float(r["score"]) for r in rows])
         attrs = {a: np.array([int(float(r[a])) for r in rows]) for a in ATTRIBUTE_NAMES}
-        loads = np.array([[float(r[c]) for c in load_cols] for r in rows]) if load_cols else None
+        loads, gates = (
+            np.array([[float(r[c]) for c in cs] for r in rows]) if cs else None
+            for cs in (load_cols, gate_cols)
+        )
         cos = [
             (_float_or_none(r.get("cos_non_glaucoma")), _float_or_none(r.get("cos_glaucoma")))
             for r in rows
@@ -231,7 +240,7 @@ def read_scores(path: str | Path, name: str | None = None) -> ScoreSet:
     ids = [r.get("id") or str(i) for i, r in enumerate(rows)]
     try:
         return ScoreSet(
-            name or path.name.removesuffix(".scores.csv"), ids, y, s, attrs, loads, cosines
+            name or path.name.removesuffix(".scores.csv"), ids, y, s, attrs, loads, cosines, gates
         )
     except ValueError as e:  # fairmoe.metrics input checks
         raise ScoresError(f"{path}: {e}") from None

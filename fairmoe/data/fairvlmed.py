@@ -27,7 +27,6 @@ from fairmoe.schema import (
     ATTRIBUTES,
     LABEL,
     SPLITS,
-    SUMMARY_COLUMNS,
     UNKNOWN,
     attribute,
 )
@@ -38,19 +37,26 @@ __all__ = [
     "DataError",
     "FairVLMedDataset",
     "Record",
+    "NoteCut",
     "Split",
     "find_split_dir",
     "normalize_scan",
     "parse_npz",
     "preprocess_scan",
     "read_npz",
+    "read_summarized_notes",
     "read_summary",
     "scan_to_uint8",
     "truncate_note",
 ]
 
 Split = Literal["training", "validation", "test"]
+NoteCut = Literal["clean", "fairclip"]
 SUMMARY_FILE = "data_summary.csv"
+# FairCLIP's loader takes the summaries from a separate CSV (README and script spell it
+# differently): file name in column 0, the summary in column 2, by position.
+SUMMARIZED_NOTES_FILES = ("gpt-4_summarized_notes.csv", "gpt4_summarized_notes.csv")
+SUMMARY_COLUMN = "gpt4_summary"
 NOTE_MAX_CHARS = 180  # FairCLIP's truncate_note: the GPT-4 summary is cut to 180 characters
 # OpenAI CLIP normalisation: the backbone configs and any pretrained ViT-B/16 weights expect it.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -91,14 +97,26 @@ class Record:
     note: str  # the full clinical note from the npz
 
 
-def truncate_note(text: str, max_chars: int = NOTE_MAX_CHARS) -> str:
-    """Cut ``text`` to ``max_chars`` characters, backing up to the last space (FairCLIP semantics)."""
+def truncate_note(text: str, max_chars: int = NOTE_MAX_CHARS, *, cut: NoteCut = "clean") -> str:
+    """Cut ``text`` to ``max_chars`` characters, backing up to the last space.
+
+    ``cut="clean"`` first folds runs of white space into one space and keeps a word longer than
+    the limit whole up to it. ``cut="fairclip"`` is FairCLIP's ``truncate_note`` to the letter:
+    strip the ends, and when longer than the limit cut there and then at the last space (a text
+    without a space within the limit loses its last character, as there).
+    """
+    if cut == "fairclip":
+        text = str(text).strip()
+        if len(text) > max_chars:
+            text = text[:max_chars]
+            text = text[: text.rfind(" ")]
+        return text
     text = " ".join(str(text).split())
     if len(text) <= max_chars:
         return text
-    cut = text[:max_chars]
-    space = cut.rfind(" ")
-    return cut[:space] if space > 0 else cut
+    head = text[:max_chars]
+    space = head.rfind(" ")
+    return head[:space] if space > 0 else head
 
 
 def find_split_dir(root: str | Path, split: Split) -> Path:
@@ -113,7 +131,12 @@ def find_split_dir(root: str | Path, split: Split) -> Path:
 
 
 def read_summary(root: str | Path) -> dict[str, dict[str, str]]:
-    """Rows of ``data_summary.csv`` keyed by filename; checks the columns."""
+    """Rows of ``data_summary.csv`` keyed by filename.
+
+    Only ``filename`` is required: labels and attributes come from the npz files. When the
+    file has no ``gpt4_summary`` column, the summaries come from FairCLIP's separate
+    ``gpt-4_summarized_notes.csv`` (or ``gpt4_...``) if there is one.
+    """
     path = Path(root) / SUMMARY_FILE
     if not path.is_file():
         raise DataError(
@@ -122,12 +145,38 @@ def read_summary(root: str | Path) -> dict[str, dict[str, str]]:
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
-            missing = [c for c in SUMMARY_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(f"{path}: missing columns {missing}")
-            return {row["filename"].strip(): row for row in reader}
+            if "filename" not in (reader.fieldnames or []):
+                raise DataError(f"{path}: missing the 'filename' column")
+            has_summary = SUMMARY_COLUMN in (reader.fieldnames or [])
+            rows = {row["filename"].strip(): row for row in reader}
     except (UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{path}: not a readable CSV ({e})") from None
+    if not has_summary:
+        for name, summary in read_summarized_notes(root).items():
+            rows.setdefault(name, {"filename": name})[SUMMARY_COLUMN] = summary
+    return rows
+
+
+def read_summarized_notes(root: str | Path) -> dict[str, str]:
+    """FairCLIP's summary file, {file name: summary} by column position (0 and 2); {} if none."""
+    for name in SUMMARIZED_NOTES_FILES:
+        path = Path(root) / name
+        if not path.is_file():
+            continue
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                rows = list(csv.reader(f))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise DataError(f"{path}: not a readable CSV ({e})") from None
+        out = {}
+        for i, row in enumerate(rows[1:], start=2):  # the first row is the header
+            if len(row) < 3:
+                raise DataError(
+                    f"{path}: row {i} has {len(row)} columns; expected file, note, summary"
+                )
+            out[row[0].strip()] = row[2].strip()
+        return out
+    return {}
 
 
 def _scalar_int(data: np.lib.npyio.NpzFile, key: str, path: Path | str) -> int:
@@ -232,19 +281,19 @@ def read_npz(path: str | Path) -> dict[str, object]:
     return parse_npz(Path(path), with_image=True)
 
 
-def _read_meta(path: Path, summary: dict[str, dict[str, str]]) -> Record:
+def _read_meta(path: Path, summary: dict[str, dict[str, str]], cut: NoteCut) -> Record:
     """One file's record, without decoding its image."""
     meta = parse_npz(path, with_image=False)
     row = summary.get(path.name)
     if row is None:
         raise DataError(f"{path}: no row for {path.name} in {SUMMARY_FILE}")
-    summary_text = (row.get("gpt4_summary") or "").strip() or str(meta["note"])
+    summary_text = (row.get(SUMMARY_COLUMN) or "").strip() or str(meta["note"])
     return Record(
         path.stem,
         path,
         int(meta["label"]),
         meta["attrs"],
-        truncate_note(summary_text),
+        truncate_note(summary_text, cut=cut),
         str(meta["note"]),
     )
 
@@ -279,7 +328,8 @@ class FairVLMedDataset(Dataset):
     Items are dicts: ``pixels`` uint8 (S, S) (normalise batches with ``normalize_scan``), ``tokens``
     (77,) int64, ``label`` int, ``attrs`` (4,) int64 in ATTRIBUTE_NAMES order, ``id`` str.
     Validation and test drop samples with an unknown attribute (as FairCLIP does) and report how many
-    in ``dropped_unknown``; training keeps them.
+    in ``dropped_unknown``; training keeps them. ``note_cut`` chooses how the training text is cut
+    to 180 characters (see :func:`truncate_note`).
     """
 
     def __init__(
@@ -291,6 +341,7 @@ class FairVLMedDataset(Dataset):
         tokenizer: Callable[[list[str]], torch.Tensor] | None = None,
         drop_unknown: bool | None = None,
         limit: int | None = None,
+        note_cut: NoteCut = "clean",
     ) -> None:
         self.root = Path(root)
         self.split = split
@@ -303,7 +354,7 @@ class FairVLMedDataset(Dataset):
         if limit is not None:
             files = files[:limit]
         summary = read_summary(self.root)
-        records = [_read_meta(p, summary) for p in files]
+        records = [_read_meta(p, summary, note_cut) for p in files]
         if drop_unknown is None:
             drop_unknown = split != "training"
         kept = [r for r in records if not (drop_unknown and UNKNOWN in r.attrs)]

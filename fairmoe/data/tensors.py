@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from fairmoe.data.fairvlmed import FairVLMedDataset, Split, preprocess_scan, read_npz
+from fairmoe.data.fairvlmed import FairVLMedDataset, NoteCut, Split, preprocess_scan, read_npz
 from fairmoe.schema import ATTRIBUTE_NAMES
 
 __all__ = ["SplitTensors", "load_split"]
@@ -73,9 +73,10 @@ def load_split(
     cache_dir: str | Path | None = None,
     workers: int | None = None,
     limit: int | None = None,
+    note_cut: NoteCut = "clean",
 ) -> SplitTensors:
     """Decode a split (or read it from ``cache_dir``) into tensors."""
-    ds = FairVLMedDataset(root, split, image_size=image_size, limit=limit)
+    ds = FairVLMedDataset(root, split, image_size=image_size, limit=limit, note_cut=note_cut)
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"{split}-{_cache_key(ds)}.safetensors"

@@ -64,8 +64,24 @@ def _tokenizer(context_length: int) -> open_clip.SimpleTokenizer:
     return open_clip.SimpleTokenizer(context_length=context_length)
 
 
+def _read_ours(path: Path) -> dict[str, Tensor]:
+    """Weights of one of our checkpoints (hash-checked), as open_clip CLIP keys."""
+    state, meta = load_checkpoint(path)
+    if method_spec(meta.method).has_moe or any(not k.startswith("clip.") for k in state):
+        raise ValueError(
+            f"{path}: a {meta.method!r} checkpoint; start from a plain CLIP checkpoint (its "
+            "last-block MLPs are copied into the experts)"
+        )
+    return {k.removeprefix("clip."): v for k, v in state.items()}
+
+
 def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    if path.suffix == ".json":
+        return _read_ours(path)
     if path.suffix == ".safetensors":
+        stem = path.name.removesuffix(".safetensors").split("-0000")[0]
+        if (path.parent / f"{stem}.json").is_file():  # one of ours: read it through its metadata
+            return _read_ours(path)
         from safetensors.torch import load_file
 
         return load_file(str(path))
@@ -92,16 +108,18 @@ def _read_state_dict(path: Path) -> dict[str, Tensor]:
 def load_pretrained_weights(clip: open_clip.CLIP, path: str | Path, *, config_name: str) -> None:
     """Load CLIP weights from a local file into ``clip`` (before any MoE is installed).
 
-    Accepts safetensors (preferred), a ``torch.save``d state_dict (read with weights_only=True),
-    or OpenAI's TorchScript archive. Never downloads anything.
+    Accepts one of our plain-CLIP checkpoints (NAME.json, or its .safetensors beside it),
+    safetensors, a ``torch.save``d state_dict (read with weights_only=True; ``module.`` and
+    ``clip.`` prefixes removed), or OpenAI's TorchScript archive. Never downloads anything.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"pretrained weights {str(path)!r} not found; pass a local OpenAI/open_clip file"
+            f"initial weights {str(path)!r} not found; pass a local CLIP checkpoint "
+            "(ours, open_clip or OpenAI)"
         )
     sd = _read_state_dict(path)
-    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    sd = {k.removeprefix("module.").removeprefix("clip."): v for k, v in sd.items()}
     # OpenAI archive extras, and the causal mask that TorchScript archives store as a buffer
     for key in ("input_resolution", "context_length", "vocab_size", "attn_mask"):
         sd.pop(key, None)
@@ -151,12 +169,12 @@ def _run_trunk(blocks: nn.ModuleList, x: Tensor, attn_mask: Tensor | None) -> Te
 
 
 def _finish_block(
-    block: nn.Module, h: Tensor, contributions: Tensor | None
+    block: nn.Module, h: Tensor, contributions: Tensor | None, real: Tensor | None = None
 ) -> tuple[Tensor, TokenRouting | None]:
-    """The last block's MLP (or TokenMoE) residual on h."""
+    """The last block's MLP (or TokenMoE) residual on h; ``real`` marks tokens to route."""
     z = block.ln_2(h)
     if isinstance(block.mlp, TokenMoE):
-        y, routing = block.mlp(z, contributions=contributions)
+        y, routing = block.mlp(z, contributions=contributions, real=real)
     else:
         if contributions is not None:
             raise ValueError("expert contributions given, but this model has no token MoE")
@@ -173,7 +191,7 @@ class FairMoECLIP(nn.Module):
         *,
         method: Method,
         n_groups: int = 3,
-        pretrained: str | Path | None = None,
+        init: str | Path | None = None,
     ) -> None:
         super().__init__()
         spec = method_spec(method)  # raises for an unknown method, listing the valid ones
@@ -183,8 +201,8 @@ class FairMoECLIP(nn.Module):
         self.method = method
         self.n_groups = n_groups
         self.clip = _build_clip(config)
-        if pretrained is not None:
-            load_pretrained_weights(self.clip, pretrained, config_name=config.name)
+        if init is not None:
+            load_pretrained_weights(self.clip, init, config_name=config.name)
         self.feat_moe_img: FeatureMoE | None = None
         self.feat_moe_txt: FeatureMoE | None = None
         if spec.token_moe:
@@ -301,7 +319,9 @@ class FairMoECLIP(nn.Module):
     ) -> tuple[Tensor, Routing]:
         """Complete the text encoder from ``h`` = text_trunk(tokens); EOT-token pooling."""
         c = self.clip
-        x, token_routing = _finish_block(c.transformer.resblocks[-1], h, contributions)
+        # Padding (id 0) is not routed: it would compete with the note's tokens for capacity.
+        real = tokens != 0
+        x, token_routing = _finish_block(c.transformer.resblocks[-1], h, contributions, real)
         x = c.ln_final(x)
         f = text_global_pool(x, tokens, c.text_pool_type) @ c.text_projection  # (B, E)
         routing: Routing = {}
@@ -343,11 +363,12 @@ def create_model(
     *,
     method: Method,
     n_groups: int = 3,
-    pretrained: str | Path | None = None,
+    init: str | Path | None = None,
 ) -> FairMoECLIP:
-    """Build a model from a preset name or a ModelConfig. ``pretrained``: a local weights file."""
+    """Build a model from a preset name or a ModelConfig; ``init``: a local plain-CLIP weights
+    file to start from (the experts are then copies of its last-block MLPs)."""
     cfg = get_config(config) if isinstance(config, str) else config
-    return FairMoECLIP(cfg, method=method, n_groups=n_groups, pretrained=pretrained)
+    return FairMoECLIP(cfg, method=method, n_groups=n_groups, init=init)
 
 
 def load_model(

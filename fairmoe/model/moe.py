@@ -30,11 +30,17 @@ class TokenRouting(NamedTuple):
     probs: Tensor  # (B, T, E) softmax gate probabilities, before any mask
     weights: Tensor  # (B, T, E) probs after the top-k and capacity masks (what the FOL uses)
     kept: Tensor  # (B, T, E) bool: expert e processes token t
-    dropped: Tensor  # (B, T) bool: no expert kept the token, its expert output is zero
+    dropped: Tensor  # (B, T) bool: a real token no expert kept; its expert output is zero
+    logits: Tensor  # (B, T, E) router logits (the z-loss keeps them small)
+    real: Tensor  # (B, T) bool: tokens that are routed (False: text padding, never routed)
 
     def patch_load(self) -> Tensor:
         """(B, E) share of the patch tokens (CLS excluded) each expert kept: its load."""
         return self.kept[:, 1:].float().mean(dim=1)
+
+    def patch_gate_load(self) -> Tensor:
+        """(B, E) mean gate weight each expert received over the patch tokens (CLS excluded)."""
+        return self.weights[:, 1:].float().mean(dim=1)
 
 
 class FeatureRouting(NamedTuple):
@@ -107,17 +113,35 @@ class TokenMoE(nn.Module):
     def capacity(self, n_tokens: int) -> int:
         return capacity_per_expert(self.cfg, n_tokens)
 
-    def route(self, x: Tensor) -> tuple[TokenRouting, Tensor]:
-        """Routing of ``x`` (B, T, D) and the kept token indices per expert (B, cap, E)."""
-        probs = self.router(x).softmax(dim=-1)  # (B, T, E)
-        in_topk = _topk_mask(probs, self.cfg.top_k)
+    def route(self, x: Tensor, real: Tensor | None = None) -> tuple[TokenRouting, Tensor]:
+        """Routing of ``x`` (B, T, D) and the kept token indices per expert (B, cap, E).
+
+        ``real`` (B, T) bool marks the tokens to route (text: not padding); the others get no
+        expert, take no capacity, and each sample's capacity counts only its real tokens.
+        """
+        logits = self.router(x)  # (B, T, E)
+        probs = logits.softmax(dim=-1)
+        b, t, _ = probs.shape
+        if real is None:
+            real = torch.ones(b, t, dtype=torch.bool, device=x.device)
+            caps = None
+            cap = self.capacity(t)
+        else:
+            caps = [self.capacity(int(n)) for n in real.sum(dim=1).tolist()]
+            cap = max(caps)
+        in_topk = _topk_mask(probs, self.cfg.top_k) & real.unsqueeze(-1)
         masked = probs * in_topk
-        cap = self.capacity(x.shape[1])
         index = masked.topk(cap, dim=1).indices  # (B, cap, E): largest weights per expert
-        in_cap = torch.zeros_like(in_topk).scatter_(1, index, True)
+        if caps is None:
+            in_cap = torch.zeros_like(in_topk).scatter_(1, index, True)
+        else:  # a sample with fewer real tokens has a smaller capacity: later slots stay empty
+            limit = torch.tensor(caps, device=x.device).view(b, 1, 1)
+            slot_ok = torch.arange(cap, device=x.device).view(1, cap, 1) < limit
+            in_cap = torch.zeros_like(in_topk).scatter_(1, index, slot_ok.expand_as(index))
         kept = in_topk & in_cap
         weights = probs * kept
-        return TokenRouting(probs, weights, kept, ~kept.any(dim=-1)), index
+        dropped = real & ~kept.any(dim=-1)
+        return TokenRouting(probs, weights, kept, dropped, logits, real), index
 
     def _expert_outputs(self, x: Tensor, weights: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:
         """Weighted outputs of each expert on its own kept tokens only.
@@ -135,13 +159,13 @@ class TokenMoE(nn.Module):
         out = torch.stack([e(gathered[i]) for i, e in enumerate(self.experts)])  # (E, B*cap, D)
         return out * w.unsqueeze(-1), rows
 
-    def contributions(self, x: Tensor) -> tuple[Tensor, TokenRouting]:
+    def contributions(self, x: Tensor, real: Tensor | None = None) -> tuple[Tensor, TokenRouting]:
         """Per-expert weighted contributions (B, E, T, D), zero where an expert does not keep a token.
 
         Their sum over E is the MoE output (before the reference residual); pass them back as
         ``forward(x, contributions=...)`` to attribute a score to each expert.
         """
-        routing, index = self.route(x)
+        routing, index = self.route(x, real)
         out, rows = self._expert_outputs(x, routing.weights, index)
         b, t, d = x.shape
         n_exp = out.shape[0]
@@ -154,18 +178,19 @@ class TokenMoE(nn.Module):
         return contrib.view(b, n_exp, t, d), routing
 
     def forward(
-        self, x: Tensor, *, contributions: Tensor | None = None
+        self, x: Tensor, *, contributions: Tensor | None = None, real: Tensor | None = None
     ) -> tuple[Tensor, TokenRouting]:
         """MoE output (B, T, D) for ``x`` = ln_2(h), and the routing.
 
         ``contributions`` (B, E, T, D), if given, replaces the experts' computed outputs (the
-        routing is still computed from ``x``); used for per-expert attribution.
+        routing is still computed from ``x``); used for per-expert attribution. ``real`` (B, T)
+        marks the tokens to route (see ``route``).
         """
         if contributions is not None:
-            routing, _ = self.route(x)
+            routing, _ = self.route(x, real)
             y = contributions.sum(dim=1)
         else:
-            routing, index = self.route(x)
+            routing, index = self.route(x, real)
             out, rows = self._expert_outputs(x, routing.weights, index)
             b, t, d = x.shape
             y = out.new_zeros(b * t, d).index_add(0, rows.reshape(-1), out.reshape(-1, d))

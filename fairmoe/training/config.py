@@ -19,7 +19,9 @@ class TrainConfig:
     model: str = "tiny"  # a preset of fairmoe.model.list_configs()
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-4  # a from-scratch CLIP probe (GPU, batch 256) collapsed at 5e-4 and learned at 1e-4
+    lr: float = (
+        1e-4  # a from-scratch CLIP probe (GPU, batch 256) collapsed at 5e-4 and learned at 1e-4
+    )
     weight_decay: float = 0.1
     warmup_fraction: float = 0.1  # one-cycle: linear warm-up, then cosine decay
     group_batches: Literal["separate", "inbatch"] = "separate"  # reference: separate, no_grad
@@ -31,8 +33,13 @@ class TrainConfig:
     # of each batch. A CLIP trained from scratch in a few hundred CPU steps never links notes to
     # the zero-shot prompts on its own; mixing anchors them (used for the CPU-trained assets).
     text_source: Literal["note", "label", "mixed"] = "note"
-    pretrained: str | None = None  # local OpenAI/open_clip weights file (vit-b-16), never a hub
+    # A local plain-CLIP checkpoint to start from (ours, open_clip or OpenAI weights), as the
+    # paper fine-tunes a pretrained CLIP; None trains from scratch. Never a hub download.
+    init: str | None = None
     prompt_mix: float = 0.5
+    # How the summary is cut to 180 characters: "clean" folds white space first; "fairclip" is
+    # FairCLIP's cut to the letter (for the paper protocol on the real data).
+    note_cut: Literal["clean", "fairclip"] = "clean"
     seed: int = 0
     limit: int | None = None  # cap samples per split (smoke runs)
     eval_batch_size: int = 256

@@ -12,19 +12,30 @@ from fairmoe import metrics
 from fairmoe.calibration import glaucoma_probability
 from fairmoe.data.fairvlmed import normalize_scan
 from fairmoe.data.tensors import SplitTensors
+from fairmoe.health import RoutingCounts, health_report
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.training.distributed import autocast
 
-__all__ = ["Encoded", "attrs_dict", "encode_split", "evaluate_cosines", "evaluate_split"]
+__all__ = [
+    "Encoded",
+    "attrs_dict",
+    "encode_split",
+    "evaluate_cosines",
+    "evaluate_split",
+    "routing_health",
+    "text_routing",
+]
 
 
 @dataclass
 class Encoded:
-    """A split encoded by the image tower: features, prompt cosines, expert loads."""
+    """A split encoded by the image tower: features, prompt cosines, expert loads, routing."""
 
     features: np.ndarray  # (N, E) normalised image embeddings
     cosines: np.ndarray  # (N, 2) to the prompts; index 1 is glaucoma
     loads: np.ndarray | None  # (N, M1) share of patch tokens each image expert kept (fairmoe)
+    gate_loads: np.ndarray | None = None  # (N, M1) mean gate weight of each image expert
+    routing: RoutingCounts | None = None  # image token MoE, patch tokens
 
 
 @torch.no_grad()
@@ -33,20 +44,55 @@ def encode_split(
 ) -> Encoded:
     model.eval()
     prompts = model.encode_prompts().float()  # (2, E)
-    feats, loads = [], []
+    feats, loads, gates, counts = [], [], [], []
     for i in range(0, len(data), batch_size):
         x = normalize_scan(data.pixels[i : i + batch_size].to(device))
         with autocast(device):
             f, routing = model.encode_image_with_routing(x)
         feats.append(f.float().cpu())
         if "token_img" in routing:
-            loads.append(routing["token_img"].patch_load().cpu())  # (B, M1)
+            r = routing["token_img"]
+            loads.append(r.patch_load().cpu())  # (B, M1)
+            gates.append(r.patch_gate_load().cpu())
+            counts.append(RoutingCounts.from_routing(r, skip_first=True))
     features = torch.cat(feats)
     return Encoded(
         features.numpy(),
         (features @ prompts.cpu().T).numpy(),
         torch.cat(loads).numpy() if loads else None,
+        torch.cat(gates).numpy() if gates else None,
+        RoutingCounts.concat(counts) if counts else None,
     )
+
+
+@torch.no_grad()
+def text_routing(
+    model: torch.nn.Module, data: SplitTensors, device: torch.device, batch_size: int = 256
+) -> RoutingCounts | None:
+    """Routing counts of the text token MoE over the split's notes (None without one)."""
+    if getattr(model, "token_moe_txt", None) is None:
+        return None
+    model.eval()
+    counts = []
+    for i in range(0, len(data), batch_size):
+        with autocast(device):
+            _, routing = model.encode_text_with_routing(data.tokens[i : i + batch_size].to(device))
+        counts.append(RoutingCounts.from_routing(routing["token_txt"], skip_first=False))
+    return RoutingCounts.concat(counts)
+
+
+def routing_health(
+    model: torch.nn.Module, data: SplitTensors, encoded: Encoded, device: torch.device
+) -> dict[str, Any] | None:
+    """Health of the image and text token MoEs on a split, overall and per group."""
+    if encoded.routing is None:
+        return None
+    attrs = attrs_dict(data)
+    out = {"token_img": health_report(encoded.routing, attrs)}
+    text = text_routing(model, data, device)
+    if text is not None:
+        out["token_txt"] = health_report(text, attrs)
+    return out
 
 
 def evaluate_cosines(

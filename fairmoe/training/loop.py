@@ -19,7 +19,8 @@ from fairmoe.model import create_model, get_config
 from fairmoe.schema import ATTRIBUTES, PROMPTS
 from fairmoe.training.config import TrainConfig, run_name
 from fairmoe.training.distributed import world
-from fairmoe.training.evaluation import encode_split, evaluate_cosines, evaluate_split
+from fairmoe.training.evaluation import encode_split, evaluate_split, routing_health
+from fairmoe.training.gradients import term_gradient_norms
 from fairmoe.training.outputs import RunResult, write_outputs
 from fairmoe.training.state import RunState, load_resume, lr_lambda, save_resume
 from fairmoe.training.step import StepContext, step_loss
@@ -45,13 +46,17 @@ def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     model_cfg = get_config(cfg.model)
-    model = create_model(
-        model_cfg, method=cfg.method, n_groups=cfg.n_groups, pretrained=cfg.pretrained
-    ).to(device)
+    model = create_model(model_cfg, method=cfg.method, n_groups=cfg.n_groups, init=cfg.init).to(
+        device
+    )
     tok = model.tokenizer()
     t0 = time.perf_counter()
     kw = dict(
-        image_size=model_cfg.vision.image_size, tokenizer=tok, cache_dir=cache_dir, limit=cfg.limit
+        image_size=model_cfg.vision.image_size,
+        tokenizer=tok,
+        cache_dir=cache_dir,
+        limit=cfg.limit,
+        note_cut=cfg.note_cut,
     )
     train_data, val_data, test_data = (
         load_split(data_root, s, **kw) for s in ("training", "validation", "test")
@@ -111,9 +116,12 @@ def _train_epoch(run: _Run, epoch: int, name: str, progress: bool) -> dict[str, 
         disable=not progress or world()[0] != 0,
         leave=False,
     )
+    grads: dict[str, float] = {}
     for step in bar:
         batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-        loss, parts = step_loss(ctx, batch, rng)
+        loss, parts, terms = step_loss(ctx, batch, rng)
+        if step == 0 and world()[1] == 1:  # DDP's reducer expects one backward per step
+            grads = term_gradient_norms(terms, ctx.model)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.grad_clip_norm)
@@ -125,7 +133,17 @@ def _train_epoch(run: _Run, epoch: int, name: str, progress: bool) -> dict[str, 
             sums[k] = sums.get(k, 0.0) + v
         if world()[0] == 0 and step % 10 == 0:
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
-    return {k: v / run.steps_per_epoch for k, v in sums.items()}
+    return {k: v / run.steps_per_epoch for k, v in sums.items()} | grads
+
+
+def _health_columns(health: dict[str, Any]) -> dict[str, float]:
+    """The overall router-health figures as flat history columns (printed every epoch)."""
+    out = {}
+    for moe, rep in health.items():
+        h = rep["overall"]
+        for key in ("top_expert_share", "kept_entropy", "none_share"):
+            out[f"{moe}/{key}"] = h[key]
+    return out
 
 
 def _run_epochs(run: _Run, state: RunState, name: str, resume_dir: Path, progress: bool) -> dict:
@@ -138,10 +156,14 @@ def _run_epochs(run: _Run, state: RunState, name: str, resume_dir: Path, progres
         row: dict[str, Any] = _train_epoch(run, epoch, name, progress)
         timing["train_seconds"] += time.perf_counter() - tick
         timing["images"] += run.steps_per_epoch * cfg.batch_size
-        cos = evaluate_cosines(ctx.model, run.val, ctx.device, cfg.eval_batch_size)
-        report = evaluate_split(run.val, cos)
+        enc = encode_split(ctx.model, run.val, ctx.device, cfg.eval_batch_size)
+        report = evaluate_split(run.val, enc.cosines)
         score = _select_score(cfg, report)
         row.update(epoch=epoch + 1, val_auc=report["auc"], val_select=score)
+        health = routing_health(ctx.model, run.val, enc, ctx.device)
+        if health:
+            row["health"] = health
+            row.update(_health_columns(health))
         state.history.append(row)
         if rank == 0 and progress:
             tqdm.write(
@@ -175,6 +197,7 @@ def _finish(run: _Run, state: RunState, name: str, timing: dict) -> RunResult:
         "images_per_second": timing["images"] / seconds if seconds > 0 else None,
         "data_load_seconds": run.load_seconds,
         "ood": OODReference.fit(val_enc.features, cfg.ood_quantile).to_dict(),
+        "routing_health": routing_health(ctx.model, run.test, test_enc, ctx.device),
     }
     splits = {"training": ctx.train, "validation": run.val, "test": run.test}
     return RunResult(name, result, splits, test_enc, test_p)

@@ -63,6 +63,7 @@ def write_outputs(
             attrs_dict(test),
             run.test_encoded.loads,
             run.test_encoded.cosines,
+            run.test_encoded.gate_loads,
         ),
     )
     model_cfg: ModelConfig = model.config
@@ -86,6 +87,7 @@ def write_outputs(
         device=_device_name(device),
         world_size=world()[1],
         train_seconds=result["train_seconds"],
+        routing_health=result["routing_health"],
         scores_file=scores.name,
         scores_sha256=sha256_file(scores),
     )

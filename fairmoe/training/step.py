@@ -51,9 +51,20 @@ def training_text(
 
 
 class _Gates(NamedTuple):
-    """Gathered gate weights in the shape the FOL reads (``.weights``)."""
+    """Gathered gate weights in the shape the FOL reads (``.weights``, ``.real``)."""
 
-    weights: torch.Tensor
+    weights: torch.Tensor  # (N, T, E) token MoE or (N, E) feature MoE
+    real: torch.Tensor | None  # (N, T) routed tokens of a token MoE (text: not padding)
+
+
+def _gathered(routing: dict) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """Gate weights (and routed-token masks) of every MoE, gathered across ranks."""
+    out = {}
+    for k, r in routing.items():
+        real = getattr(r, "real", None)
+        real = gather(real.to(torch.uint8)).bool() if real is not None else None
+        out[k] = (gather(r.weights.float()), real)
+    return out
 
 
 class _Side(NamedTuple):
@@ -63,33 +74,69 @@ class _Side(NamedTuple):
     routing: dict[str, _Gates]
 
 
-def _side(cfg: TrainConfig, img, txt, scale, routing: dict[str, torch.Tensor]) -> _Side:
+def _side(cfg: TrainConfig, img, txt, scale, routing: dict[str, tuple]) -> _Side:
     dist = losses.similarity_distribution(img, txt, scale, form=cfg.loss.distance_form)
-    return _Side(dist, {k: _Gates(w) for k, w in routing.items()})
+    return _Side(dist, {k: _Gates(w, real) for k, (w, real) in routing.items()})
 
 
-def _fairness_loss(
+def _fairness_terms(
     cfg: TrainConfig, batch: _Side, groups: list[_Side]
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """The method's weighted fairness terms (``fol_dispersion``, ``distance``) and log parts."""
     lc = cfg.loss
     weight = cfg.fairness_scale
     group_dists = [g.dist for g in groups]
+    terms: dict[str, torch.Tensor] = {}
     if method_spec(cfg.method).gate_variance:
-        return losses.fairness_oriented_loss(
+        parts = losses.fol_terms(
             batch.routing,
             [g.routing for g in groups],
             batch.dist,
             group_dists,
             variant=lc.fol_variant,
-            lambda_moe=lc.lambda_moe * weight,
-            lambda_distance=lc.lambda_distance * weight,
             blur=lc.blur,
             normalize_groups=lc.normalize_groups,
         )
-    distance = losses.fairclip_distance(
-        batch.dist, group_dists, blur=lc.blur, normalize_groups=lc.normalize_groups
-    )
-    return lc.lambda_distance * weight * distance, {"distance": float(distance.detach())}
+        terms["fol_dispersion"] = lc.lambda_moe * weight * losses.fol_dispersion(parts)
+    else:
+        parts = {
+            "distance": losses.fairclip_distance(
+                batch.dist, group_dists, blur=lc.blur, normalize_groups=lc.normalize_groups
+            )
+        }
+    terms["distance"] = lc.lambda_distance * weight * parts["distance"]
+    logs = {k: float(v.detach()) for k, v in parts.items()}
+    if "fol_dispersion" in terms:
+        logs["fol"] = float(sum(terms.values()).detach())
+    return terms, logs
+
+
+class _Router(NamedTuple):
+    """A token MoE's gate outputs gathered across ranks (what the router losses read)."""
+
+    probs: torch.Tensor  # (N, T, E)
+    logits: torch.Tensor  # (N, T, E)
+    real: torch.Tensor  # (N, T)
+
+
+def _router_terms(cfg: TrainConfig, routing: dict, top_k: int) -> dict[str, torch.Tensor]:
+    """Load balance (and the optional z-loss) of each token MoE over the global batch, weighted."""
+    terms: dict[str, torch.Tensor] = {}
+    for key in ("token_img", "token_txt"):
+        local = routing.get(key)
+        if local is None:
+            continue
+        r = _Router(
+            gather(local.probs.float()),
+            gather(local.logits.float()),
+            gather(local.real.to(torch.uint8)).bool(),
+        )
+        if cfg.loss.lambda_balance > 0:
+            balance = losses.load_balance_loss(r, top_k=top_k)
+            terms[f"balance_{key}"] = cfg.loss.lambda_balance * balance
+        if cfg.loss.lambda_z > 0:
+            terms[f"z_{key}"] = cfg.loss.lambda_z * losses.router_z_loss(r)
+    return terms
 
 
 def _inbatch_sides(
@@ -101,7 +148,10 @@ def _inbatch_sides(
     for members in ctx.group_index:
         mask = torch.from_numpy(np.isin(batch_idx, members)).to(img.device)
         if int(mask.sum()) >= 2:
-            gates = {k: w[mask] for k, w in routing.items()}
+            gates = {
+                k: (w[mask], real[mask] if real is not None else None)
+                for k, (w, real) in routing.items()
+            }
             sides.append(_side(ctx.cfg, img[mask], txt[mask], scale, gates))
     return sides
 
@@ -122,16 +172,17 @@ def _separate_sides(ctx: StepContext, rng: np.random.Generator) -> list[_Side]:
         x = normalize_scan(ctx.train.pixels[local].to(ctx.device))
         with autocast(ctx.device):
             g = ctx.model(x, ctx.train.tokens[local].to(ctx.device))
-        routing = {k: gather(r.weights.float()) for k, r in g.routing.items()}
         img, txt = gather(g.image_features.float()), gather(g.text_features.float())
-        sides.append(_side(ctx.cfg, img, txt, g.logit_scale.float(), routing))
+        sides.append(_side(ctx.cfg, img, txt, g.logit_scale.float(), _gathered(g.routing)))
     return sides
 
 
 def step_loss(
     ctx: StepContext, batch_idx: np.ndarray, rng: np.random.Generator
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Loss of the global batch ``batch_idx`` (this rank encodes its slice) and its parts."""
+) -> tuple[torch.Tensor, dict[str, float], dict[str, torch.Tensor]]:
+    """Loss of the global batch ``batch_idx`` (this rank encodes its slice), its logged parts,
+    and its weighted terms as tensors (``clip``, router and fairness terms; they sum to the
+    loss) so that their gradients can be measured one by one."""
     rank, size_world = world()
     cfg, data = ctx.cfg, ctx.train
     local = np.array_split(batch_idx, size_world)[rank]
@@ -143,16 +194,20 @@ def step_loss(
     # Gathered across ranks with gradients: the loss sees the whole global batch.
     img, txt = gather(out.image_features.float()), gather(out.text_features.float())
     scale = out.logit_scale.float()
-    loss = losses.clip_contrastive_loss(img, txt, scale)
-    parts = {"clip": float(loss.detach())}
+    terms = {"clip": losses.clip_contrastive_loss(img, txt, scale)}
+    parts = {"clip": float(terms["clip"].detach())}
+    router = _router_terms(cfg, out.routing, ctx.model.config.moe.top_k)
+    terms.update(router)
+    parts.update({k: float(v.detach()) for k, v in router.items()})
     spec = method_spec(cfg.method)
     if spec.distance or spec.gate_variance:
-        routing = {k: gather(r.weights.float()) for k, r in out.routing.items()}
+        routing = _gathered(out.routing)
         if cfg.group_batches == "inbatch":
             groups = _inbatch_sides(ctx, batch_idx, (img, txt, scale), routing)
         else:
             groups = _separate_sides(ctx, rng)
-        fair, fparts = _fairness_loss(cfg, _side(cfg, img, txt, scale, routing), groups)
-        loss = loss + fair
+        fair, fparts = _fairness_terms(cfg, _side(cfg, img, txt, scale, routing), groups)
+        terms.update(fair)
         parts.update(fparts)
-    return loss, parts
+    loss = sum(terms.values())
+    return loss, parts, terms

@@ -118,14 +118,20 @@ def test_gate_variance_term_zero_for_identical_distributions() -> None:
     assert gate_variance_term(w, [other], reduction="sum").item() > 0
 
 
+def _token_routing(probs: torch.Tensor, weights: torch.Tensor, kept: torch.Tensor) -> TokenRouting:
+    """A TokenRouting with every token routed (no padding)."""
+    real = torch.ones(probs.shape[:-1], dtype=torch.bool)
+    return TokenRouting(probs, weights, kept, ~kept.any(-1), probs.log(), real)
+
+
 def _routing(batch: torch.Tensor) -> dict[str, TokenRouting | FeatureRouting]:
     """A full routing dict whose weights are given (B, T, E) / (B, E) slices of ``batch``."""
     tok = batch.softmax(-1)  # (B, T, E)
     feat = tok[:, 0, :3].softmax(-1)
     kept = tok > 0
     return {
-        "token_img": TokenRouting(tok, tok, kept, ~kept.any(-1)),
-        "token_txt": TokenRouting(tok * 2, tok * 2, kept, ~kept.any(-1)),
+        "token_img": _token_routing(tok, tok, kept),
+        "token_txt": _token_routing(tok * 2, tok * 2, kept),
         "feat_img": FeatureRouting(feat, feat),
         "feat_txt": FeatureRouting(feat * 3, feat * 3),
     }
@@ -241,11 +247,11 @@ def test_fol_on_a_real_model_reaches_the_gates() -> None:
 
 def test_load_balance_loss() -> None:
     uniform = torch.full((2, 7, 10), 0.1)
-    r = TokenRouting(uniform, uniform, uniform > 0, torch.zeros(2, 7, dtype=torch.bool))
+    r = _token_routing(uniform, uniform, uniform > 0)
     assert load_balance_loss(r, top_k=3).item() == pytest.approx(1.0)
     # every token prefers experts 0 and 1 (prob 0.45 each): f = 1/2 each, P = 0.45 each
     probs = torch.tensor([0.45, 0.45] + [0.1 / 8] * 8).expand(2, 7, 10)
-    r = TokenRouting(probs, probs, probs > 0, torch.zeros(2, 7, dtype=torch.bool))
+    r = _token_routing(probs, probs, probs > 0)
     assert load_balance_loss(r, top_k=2).item() == pytest.approx(10 * 2 * 0.5 * 0.45)
 
 

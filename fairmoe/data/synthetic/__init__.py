@@ -42,10 +42,12 @@ from .config import (
     CSV_COLUMNS,
     MAX_BIAS,
     MAX_N,
+    MECHANISMS,
     SPLIT_DIRS,
     SPLIT_NAMES,
     NoteConfig,
     SyntheticConfig,
+    mechanisms_config,
 )
 from .notes import write_note
 from .rendering import render_scan
@@ -57,11 +59,13 @@ __all__ = [
     "CSV_COLUMNS",
     "MAX_BIAS",
     "MAX_N",
+    "MECHANISMS",
     "NoteConfig",
     "SPLIT_DIRS",
     "SPLIT_NAMES",
     "SampleParams",
     "SyntheticConfig",
+    "mechanisms_config",
     "draw_acquisition",
     "generate",
     "main",

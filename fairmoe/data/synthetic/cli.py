@@ -10,7 +10,7 @@ import argparse
 import sys
 import time
 
-from .config import MAX_BIAS
+from .config import MAX_BIAS, MECHANISMS, mechanisms_config
 from .writing import generate
 
 
@@ -24,6 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000, help="number of patients (default 10000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--bias", type=float, default=1.0, help=f"0 unbiased .. {MAX_BIAS}; default 1")
+    ap.add_argument(
+        "--mechanisms",
+        choices=MECHANISMS,
+        default="all",
+        help="which bias mechanisms --bias turns on (default all; see SYNTHETIC.md)",
+    )
     ap.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     ap.add_argument("--overwrite", action="store_true", help="replace a data set already in --out")
     args = ap.parse_args(argv)
@@ -35,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             bias=args.bias,
             workers=args.workers,
+            config=mechanisms_config(args.mechanisms),
             overwrite=args.overwrite,
         )
     except ValueError as e:

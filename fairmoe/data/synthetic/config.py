@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from fairmoe.schema import ATTRIBUTES, LABEL_CSV, MARITAL_STATUS, SPLITS, SUMMARY_COLUMNS, UNKNOWN
 
@@ -147,3 +147,24 @@ def csv_value(attr: str, code: int) -> str:
 def marital_value(code: int) -> str:
     """CSV spelling of a marital-status code (``"unknown"`` for -1)."""
     return "unknown" if code == UNKNOWN else MARITAL_STATUS[code]
+
+
+def mechanisms_config(which: str) -> SyntheticConfig:
+    """The default knobs with only some bias mechanisms on, for the bias-variant experiments.
+
+    "all": every mechanism (the default); "shortcut": only the device stamp that tracks the label
+    in the marker groups; "acquisition": only the minority groups' worse acquisition quality.
+    """
+    base = SyntheticConfig()
+    off_confound = {"confound_cdr_shift": 0.0, "confound_disc_scale": 0.0, "flip_groups": ()}
+    presets = {
+        "all": base,
+        "shortcut": replace(base, acquisition_groups=(), **off_confound),
+        "acquisition": replace(base, marker_groups=(), **off_confound),
+    }
+    if which not in presets:
+        raise ValueError(f"unknown mechanisms {which!r}; expected one of {', '.join(presets)}")
+    return presets[which]
+
+
+MECHANISMS = ("all", "shortcut", "acquisition")

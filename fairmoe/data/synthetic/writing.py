@@ -21,6 +21,7 @@ from .config import (
     CSV_COLUMNS,
     LABEL_SPELLING,
     MAX_N,
+    MECHANISMS,
     SPLIT_DIRS,
     SPLIT_NAMES,
     NoteConfig,
@@ -29,6 +30,7 @@ from .config import (
     check_bias,
     csv_value,
     marital_value,
+    mechanisms_config,
 )
 from .notes import note_extra, write_note
 from .rendering import render_scan
@@ -209,10 +211,20 @@ def _readme(n: int, seed: int, bias: float, cfg: SyntheticConfig) -> str:
     shown = [f.name for f in fields(cfg) if f.name != "note" or cfg.note != NoteConfig()]
     knobs = "\n".join(f"| `{name}` | `{getattr(cfg, name)!r}` |" for name in shown)
     doc = (package.__doc__ or "").split("\n\n", 1)[1]
+    preset = next((m for m in MECHANISMS if mechanisms_config(m) == cfg), None)
+    extra = "" if preset in ("all", None) else f" --mechanisms {preset}"
+    command = (
+        f"python -m fairmoe.data.synthetic --out DIR --n {n} --seed {seed} --bias {bias}{extra}"
+    )
+    made = (
+        f"Command: `{command}`"
+        if preset is not None
+        else f"Made by `generate()` with a custom config (the knobs below), like `{command}`"
+    )
     return (
         "# Synthetic Harvard-FairVLMed\n\n"
         "Not real patients: written by `fairmoe.data.synthetic` for tests and demos.\n\n"
-        f"Command: `python -m fairmoe.data.synthetic --out DIR --n {n} --seed {seed} --bias {bias}`\n\n"
+        f"{made}\n\n"
         f"- n = {n}, seed = {seed}, bias = {bias}\n\n"
         f"{doc}\n## Knobs (SyntheticConfig; bias knobs at bias = 1)\n\n"
         f"| knob | value |\n|---|---|\n{knobs}\n"

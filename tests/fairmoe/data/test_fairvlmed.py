@@ -159,6 +159,36 @@ def test_missing_summary_and_row(tmp_path: Path) -> None:
     _summary(tmp_path, [(5, "training", "s")])
     with pytest.raises(DataError, match="no row for data_00001.npz"):
         FairVLMedDataset(tmp_path, "training")
-    (tmp_path / "data_summary.csv").write_text("filename,age\n")
-    with pytest.raises(DataError, match="missing columns"):
+    (tmp_path / "data_summary.csv").write_text("file,age\n")
+    with pytest.raises(DataError, match="missing the 'filename' column"):
         FairVLMedDataset(tmp_path, "training")
+
+
+@pytest.mark.parametrize("name", ["gpt-4_summarized_notes.csv", "gpt4_summarized_notes.csv"])
+def test_summaries_from_fairclips_separate_file(tmp_path: Path, name: str) -> None:
+    """A release whose data_summary.csv has no summary column: FairCLIP's notes file, by position."""
+    for i in (1, 2):
+        _write(tmp_path, "Training", i)
+    (tmp_path / "data_summary.csv").write_text(
+        "filename,use\ndata_00001.npz,training\ndata_00002.npz,training\n"
+    )
+    long = "  Mild glaucoma OD, " + "cup to disc ratio 0.7 with inferior notch " * 6 + " "
+    with (tmp_path / name).open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["File Name", "Original Note", "Summarized Note"])  # header names unused
+        w.writerow(["data_00001.npz ", "the original note", long])
+        w.writerow(["data_00002.npz", "another note", "no glaucoma"])
+    ds = FairVLMedDataset(tmp_path, "training", image_size=32, note_cut="fairclip")
+    texts = {r.id: r.text for r in ds.records}
+    # FairCLIP: strip, cut at 180, then back to the last space
+    expected = long.strip()[:180]
+    assert texts["data_00001"] == expected[: expected.rfind(" ")]
+    assert texts["data_00002"] == "no glaucoma"
+    clean = FairVLMedDataset(tmp_path, "training", image_size=32)  # default cut folds spaces
+    assert clean.records[0].text == truncate_note(long) and len(clean.records[0].text) <= 180
+
+
+def test_fairclip_cut_matches_its_quirks() -> None:
+    assert truncate_note("  a  b  ", cut="fairclip") == "a  b"  # inner spaces kept
+    assert truncate_note("x" * 200, cut="fairclip") == "x" * 179  # no space: rfind -1 drops one
+    assert truncate_note("x" * 200) == "x" * 180

@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from fairmoe.calibration import glaucoma_probability
+from fairmoe.checkpoint import RunMetadata, save_checkpoint
 from fairmoe.methods import METHODS
 from fairmoe.model import (
     FairMoECLIP,
@@ -150,12 +151,13 @@ def test_plain_encoders_match_open_clip(pool: str) -> None:
 class _OutputOnly(nn.Module):
     """open_clip's block expects the MLP to return a tensor; drop the routing."""
 
-    def __init__(self, moe: TokenMoE) -> None:
+    def __init__(self, moe: TokenMoE, real: torch.Tensor | None = None) -> None:
         super().__init__()
         self.moe = moe
+        self.real = real  # the text's non-padding tokens: only they are routed
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.moe(x)[0]
+        return self.moe(x, real=self.real)[0]
 
 
 def test_fairmoe_encoders_match_open_clip_with_moe_swapped_in() -> None:
@@ -163,8 +165,12 @@ def test_fairmoe_encoders_match_open_clip_with_moe_swapped_in() -> None:
     images, tokens = _inputs(model)
     with torch.no_grad():
         ours_img, ours_txt = model.encode_image(images), model.encode_text(tokens)
-        for blocks in (model.clip.visual.transformer.resblocks, model.clip.transformer.resblocks):
-            blocks[-1].mlp = _OutputOnly(blocks[-1].mlp)
+        img_blocks, txt_blocks = (
+            model.clip.visual.transformer.resblocks,
+            model.clip.transformer.resblocks,
+        )
+        img_blocks[-1].mlp = _OutputOnly(img_blocks[-1].mlp)
+        txt_blocks[-1].mlp = _OutputOnly(txt_blocks[-1].mlp, real=tokens != 0)
         ref_img = model.feat_moe_img(model.clip.encode_image(images))[0]
         ref_txt = model.feat_moe_txt(model.clip.encode_text(tokens))[0]
     torch.testing.assert_close(ours_img, torch.nn.functional.normalize(ref_img, dim=-1))
@@ -290,7 +296,7 @@ def _check_loaded(
     src: FairMoECLIP, path: Path, *, saved_dtype: torch.dtype = torch.float32
 ) -> None:
     torch.manual_seed(0)
-    model = create_model("tiny", method="fairmoe", pretrained=path)
+    model = create_model("tiny", method="fairmoe", init=path)
     loaded = model.clip.state_dict()
     for k, v in src.clip.state_dict().items():
         if ".resblocks.1.mlp." in k:  # the last block's MLP became the experts
@@ -330,13 +336,25 @@ def test_pretrained_torchscript_archive(tmp_path: Path) -> None:
 
 def test_pretrained_errors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="not found"):
-        create_model("tiny", method="clip", pretrained=tmp_path / "missing.pt")
+        create_model("tiny", method="clip", init=tmp_path / "missing.pt")
     src = _weights_source()
     path = tmp_path / "tiny.safetensors"
     save_file({k: v.contiguous() for k, v in src.clip.state_dict().items()}, str(path))
     with pytest.raises(ValueError, match="do not fit model config 'tiny'"):
-        create_model(get_config("tiny", embed_dim=32), method="clip", pretrained=path)
+        create_model(get_config("tiny", embed_dim=32), method="clip", init=path)
     bad = tmp_path / "obj.pt"
     torch.save({"state_dict": nn.Linear(2, 2)}, bad)  # a pickled module, not a state_dict
     with pytest.raises(ValueError, match="cannot read weights safely"):
-        create_model("tiny", method="clip", pretrained=bad)
+        create_model("tiny", method="clip", init=bad)
+
+
+def test_init_from_our_plain_clip_checkpoint(tmp_path: Path) -> None:
+    src = _weights_source()
+    meta = RunMetadata(method="clip", config=get_config("tiny").to_dict())
+    path = save_checkpoint(src, tmp_path, "pre", metadata=meta)  # fp16, keys "clip.*"
+    _check_loaded(src, path, saved_dtype=torch.float16)
+    _check_loaded(src, tmp_path / "pre.safetensors", saved_dtype=torch.float16)
+    moe = create_model("tiny", method="fairmoe")
+    fair = save_checkpoint(moe, tmp_path, "fair", metadata=RunMetadata("fairmoe", meta.config))
+    with pytest.raises(ValueError, match="plain CLIP checkpoint"):
+        create_model("tiny", method="fairmoe", init=fair)

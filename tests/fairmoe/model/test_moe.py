@@ -72,6 +72,27 @@ def test_capacity_keeps_the_largest_weights() -> None:
             assert set(cand[:cap]) == set(routing.kept[b, :, e].nonzero().flatten().tolist())
 
 
+def test_padding_is_never_routed_and_takes_no_capacity() -> None:
+    moe = _moe()
+    x = _x()
+    real = torch.zeros(B, T, dtype=torch.bool)
+    lengths = [20, 9, 4]  # real tokens of each sample, then padding
+    for b, n in enumerate(lengths):
+        real[b, :n] = True
+    routing, _ = moe.route(x, real)
+    assert not routing.kept[~real].any() and not routing.weights[~real].any()
+    assert not routing.dropped[~real].any()  # padding is not "filtered", it is not a token
+    for b, n in enumerate(lengths):
+        # capacity counts the sample's real tokens only: int(0.8 * n * 3 / 10)
+        cap = capacity_per_expert(moe.cfg, n)
+        assert int(routing.kept[b].sum(0).max()) <= cap
+        # the real tokens route exactly as a sample of n tokens without padding would
+        alone, _ = moe.route(x[b : b + 1, :n])
+        assert torch.equal(routing.kept[b, :n], alone.kept[0])
+    y, _ = moe(x, real=real)
+    assert torch.all(y[~real] == 0)
+
+
 def test_dispatch_equals_dense_reference() -> None:
     moe = _moe()
     x = _x()
