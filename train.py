@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="multiply the default fairness-loss weights (trade-off sweep)",
     )
     m.add_argument("--fol-variant", choices=["paper", "reference"], default=None)
+    m.add_argument(
+        "--lambda-balance",
+        type=float,
+        help="load-balance weight on the token MoEs (default 0.01; 0 turns it off)",
+    )
+    m.add_argument("--lambda-z", type=float, help="router z-loss weight (default 0: off)")
     m.add_argument("--group-batches", choices=["separate", "inbatch"], default="separate")
     m.add_argument(
         "--text-source",
@@ -124,6 +130,9 @@ def train_config(args: argparse.Namespace, seed: int):
     loss_cfg = losses.LossConfig()
     if args.fol_variant:
         loss_cfg = dataclasses.replace(loss_cfg, fol_variant=args.fol_variant)
+    for name in ("lambda_balance", "lambda_z"):
+        if getattr(args, name) is not None:
+            loss_cfg = dataclasses.replace(loss_cfg, **{name: getattr(args, name)})
     return TrainConfig(
         method=args.method,
         attribute=args.attribute,

@@ -85,8 +85,9 @@ class FeatureMoEConfig:
     # None: dense softmax gate (reference code). An int: the paper's top-k2 (not renormalised).
     top_k: int | None = None
     hidden_ratio: float = 4.0  # experts are Linear(d, ratio*d) -> ReLU -> Linear(ratio*d, d)
-    # False: output sum_e g_e E_e(f), as the reference returns. True: f + that sum, which keeps a
-    # pretrained embedding usable at init (the reference computes but never returns it).
+    # False: output sum_e g_e E_e(f), as the reference returns. True: f + that sum with the
+    # experts' output layers zero at init, so a pretrained embedding passes unchanged at the
+    # start of fine-tuning (the reference computes this sum but never returns it).
     residual: bool = False
 
 

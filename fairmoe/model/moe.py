@@ -214,6 +214,10 @@ class FeatureMoE(nn.Module):
         self.experts = nn.ModuleList(
             Expert(dim, int(cfg.hidden_ratio * dim)) for _ in range(n_experts)
         )
+        if cfg.residual:  # the branch starts at zero: a pretrained embedding passes unchanged
+            for e in self.experts:
+                nn.init.zeros_(e.c_proj.weight)
+                nn.init.zeros_(e.c_proj.bias)
 
     def route(self, f: Tensor) -> FeatureRouting:
         probs = self.router(f).softmax(dim=-1)  # (B, E)

@@ -14,6 +14,14 @@ from __future__ import annotations
 
 from fairmoe.training.config import TrainConfig, run_name
 from fairmoe.training.evaluation import Encoded, encode_split, evaluate_cosines
-from fairmoe.training.loop import train
+from fairmoe.training.loop import measure_gradients, train
 
-__all__ = ["Encoded", "TrainConfig", "encode_split", "evaluate_cosines", "run_name", "train"]
+__all__ = [
+    "Encoded",
+    "TrainConfig",
+    "encode_split",
+    "evaluate_cosines",
+    "measure_gradients",
+    "run_name",
+    "train",
+]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from fairmoe import losses
 from fairmoe.methods import Method, method_spec
+from fairmoe.model.config import ModelConfig, get_config
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 
 __all__ = ["TrainConfig", "run_name"]
@@ -17,6 +18,10 @@ class TrainConfig:
     method: Method = "fairmoe"
     attribute: str = "race"  # one of ATTRIBUTE_NAMES, or "all" (our extension: FOL over all four)
     model: str = "tiny"  # a preset of fairmoe.model.list_configs()
+    # Overrides of the preset (dotted keys, e.g. ("moe.capacity", 3.4)): ablations change one
+    # knob of the model without a new preset.
+    model_overrides: tuple[tuple[str, Any], ...] = ()
+    tag: str = ""  # appended to the run name, to tell ablations and data variants apart
     epochs: int = 10
     batch_size: int = 64
     lr: float = (
@@ -61,6 +66,10 @@ class TrainConfig:
     def attributes(self) -> tuple[str, ...]:
         return ATTRIBUTE_NAMES if self.attribute == "all" else (self.attribute,)
 
+    def model_config(self) -> ModelConfig:
+        """The preset with this run's overrides."""
+        return get_config(self.model, **dict(self.model_overrides))
+
     @property
     def n_groups(self) -> int:
         """Feature-MoE experts: one per group of the attribute (the largest count for 'all')."""
@@ -69,4 +78,5 @@ class TrainConfig:
 
 def run_name(cfg: TrainConfig) -> str:
     scale = "" if cfg.fairness_scale == 1.0 else f"-x{cfg.fairness_scale:g}"
-    return f"{cfg.method}-{cfg.attribute}-{cfg.model}{scale}-s{cfg.seed}"
+    tag = f"-{cfg.tag}" if cfg.tag else ""
+    return f"{cfg.method}-{cfg.attribute}-{cfg.model}{scale}{tag}-s{cfg.seed}"

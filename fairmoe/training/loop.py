@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from fairmoe.calibration import OODReference, fit_temperature, glaucoma_probability
 from fairmoe.data.tensors import SplitTensors, load_split
 from fairmoe.methods import method_spec
-from fairmoe.model import create_model, get_config
+from fairmoe.model import create_model
 from fairmoe.schema import ATTRIBUTES, PROMPTS
 from fairmoe.training.config import TrainConfig, run_name
 from fairmoe.training.distributed import world
@@ -25,7 +25,7 @@ from fairmoe.training.outputs import RunResult, write_outputs
 from fairmoe.training.state import RunState, load_resume, lr_lambda, save_resume
 from fairmoe.training.step import StepContext, step_loss
 
-__all__ = ["train"]
+__all__ = ["measure_gradients", "train"]
 
 
 @dataclass
@@ -45,7 +45,7 @@ def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -
     """Seeded model, the three splits, optimizer, schedule and the training-set group index."""
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    model_cfg = get_config(cfg.model)
+    model_cfg = cfg.model_config()
     model = create_model(model_cfg, method=cfg.method, n_groups=cfg.n_groups, init=cfg.init).to(
         device
     )
@@ -228,3 +228,32 @@ def train(
     if world()[0] == 0:
         write_outputs(cfg, run.ctx.model, finished, out_dir, device=device, data_root=data_root)
     return finished.result
+
+
+def measure_gradients(
+    cfg: TrainConfig,
+    data_root: str | Path,
+    *,
+    steps: int,
+    device: str | torch.device = "cpu",
+    cache_dir: str | Path | None = None,
+) -> list[dict[str, float]]:
+    """Per-term gradient norms (``term_gradient_norms``) on each of the first ``steps`` steps of
+    a run, taking the optimiser steps in between; for choosing the fairness-loss weights."""
+    device = torch.device(device)
+    run = _setup(cfg, Path(data_root), device, cache_dir)
+    ctx = run.ctx
+    ctx.ddp_model.train()
+    rng = np.random.default_rng([cfg.seed, 0])
+    order = rng.permutation(len(ctx.train))
+    rows = []
+    for step in range(steps):
+        batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        loss, parts, terms = step_loss(ctx, batch, rng)
+        rows.append(term_gradient_norms(terms, ctx.model) | parts)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.grad_clip_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+    return rows

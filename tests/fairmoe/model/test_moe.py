@@ -198,6 +198,7 @@ def test_feature_moe_residual_and_validation() -> None:
     f = torch.randn(4, D)
     plain = FeatureMoE(D, 2, FeatureMoEConfig())
     res = FeatureMoE(D, 2, FeatureMoEConfig(residual=True))
+    torch.testing.assert_close(res(f)[0], f)  # zero-initialised branch: identity at the start
     res.load_state_dict(plain.state_dict())
     torch.testing.assert_close(res(f)[0], plain(f)[0] + f)
     with pytest.raises(ValueError, match="top_k"):
