@@ -6,15 +6,21 @@ The app's side-by-side view, its trade-off plot and the report builder all pool 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from fairmoe.metrics import evaluate
 from fairmoe.schema import OPERATING_POINT
 from fairmoe.scores import ScoreSet
 
-__all__ = ["HEADLINE_METRICS", "headline_metrics", "mean_std"]
+__all__ = [
+    "HEADLINE_METRICS",
+    "headline_metrics",
+    "mean_std",
+    "paired_difference",
+]
 
 HEADLINE_METRICS = ("AUC", "ES-AUC", "DPD", "DEOdds")
 
@@ -35,6 +41,64 @@ def headline_metrics(
     ss: ScoreSet, attr: str, threshold: float = OPERATING_POINT
 ) -> dict[str, float | None]:
     """AUC, and ES-AUC, DPD, DEOdds for ``attr``, at ``threshold``."""
-    rep = ss.report(threshold)
-    sec = rep["attributes"][attr]
-    return {"AUC": rep["auc"], "ES-AUC": sec["es_auc"], "DPD": sec["dpd"], "DEOdds": sec["deodds"]}
+    return _headline(ss.report(threshold), attr)
+
+
+def _headline(report: dict[str, Any], attr: str) -> dict[str, float | None]:
+    sec = report["attributes"][attr]
+    return {
+        "AUC": report["auc"],
+        "ES-AUC": sec["es_auc"],
+        "DPD": sec["dpd"],
+        "DEOdds": sec["deodds"],
+    }
+
+
+def paired_difference(
+    a: Sequence[ScoreSet],
+    b: Sequence[ScoreSet],
+    attr: str,
+    metric: str,
+    *,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Mean over seed pairs of ``metric(a_i) - metric(b_i)`` with a percentile bootstrap interval.
+
+    ``a`` and ``b`` are runs paired by seed on the same test cases (ids checked); each resample
+    draws the test cases once and evaluates every run on them, so the interval reflects both the
+    test-set sampling and the seed-to-seed spread of the difference. ``metric`` is one of
+    :data:`HEADLINE_METRICS`.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"need runs paired by seed, got {len(a)} and {len(b)}")
+    for x, y in zip(a, b, strict=True):
+        if x.ids != y.ids:
+            raise ValueError(f"{x.name} and {y.name} were scored on different cases")
+    diffs = [headline_metrics(x, attr)[metric] - headline_metrics(y, attr)[metric]
+             for x, y in zip(a, b, strict=True)]  # fmt: skip
+    rng = np.random.default_rng(seed)
+    n = a[0].n
+    boot = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        vals = []
+        for x, y in zip(a, b, strict=True):
+            mx = _resampled(x, idx, attr)[metric]
+            my = _resampled(y, idx, attr)[metric]
+            if mx is not None and my is not None:
+                vals.append(mx - my)
+        if vals:
+            boot.append(float(np.mean(vals)))
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2]) if boot else (None, None)
+    return {
+        "mean": float(np.mean(diffs)),
+        "per_seed": [float(d) for d in diffs],
+        "ci": [float(lo), float(hi)] if boot else None,
+        "n_boot": len(boot),
+    }
+
+
+def _resampled(ss: ScoreSet, idx: np.ndarray, attr: str) -> dict[str, float | None]:
+    return _headline(evaluate(ss.y[idx], ss.scores[idx], {attr: ss.attrs[attr][idx]}), attr)
