@@ -36,8 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 class Profile:
     config: str  # model preset of every run
     pretrain_n: int  # cases in the unbiased pretraining corpus
-    pretrain_epochs: int
-    pretrain_lr: float
+    # (epochs, lr) of each pretraining stage; a stage starts from the one before (--init): the
+    # one-cycle schedule restarts, so a second, gentler stage continues a run that still improved
+    pretrain_stages: tuple[tuple[int, float], ...]
     epochs: int  # fine-tuning
     lr: float
     batch_size: int
@@ -46,9 +47,9 @@ class Profile:
 
 
 PROFILES = {
-    "cpu": Profile("small", 20_000, 8, 1e-3, 3, 2e-4, 64, "mixed"),
+    "cpu": Profile("small", 20_000, ((8, 1e-3), (6, 5e-4)), 2, 2e-4, 64, "mixed"),
     # one H100/H200: the 224 px demo config (about 5,600 images/s at batch 256 for a 21M CLIP)
-    "gpu": Profile("demo", 20_000, 30, 1e-4, 10, 3e-5, 256, "mixed"),
+    "gpu": Profile("demo", 20_000, ((30, 1e-4),), 10, 3e-5, 256, "mixed"),
 }
 SEEDS = (0, 1, 2)
 OTHER_ATTRIBUTES = ("gender", "ethnicity", "language")
@@ -139,21 +140,24 @@ def make_data(out: Path, p: Profile, *, bias: float, workers: int | None) -> dic
 
 
 def pretrain(out: Path, p: Profile, data: Path, cache: Path, threads: int) -> Path:
-    """The one plain CLIP every method starts from (trained once)."""
+    """The one plain CLIP every method starts from (trained once, in ``p.pretrain_stages``)."""
     import torch
 
     from fairmoe.training import TrainConfig, run_name, train
 
     torch.set_num_threads(threads)
-    cfg = TrainConfig(method="clip", model=p.config, epochs=p.pretrain_epochs, lr=p.pretrain_lr,
-                      batch_size=p.batch_size, text_source=p.text_source, tag="pretrain")  # fmt: skip
-    folder = out / "pretrain"
-    path = folder / f"{run_name(cfg)}.json"
-    if not path.is_file():
-        t0 = time.perf_counter()
-        train(cfg, data, folder, cache_dir=cache, progress=False)
-        print(f"pretraining: {time.perf_counter() - t0:.0f} s", flush=True)
-    return path
+    folder, init = out / "pretrain", None
+    for k, (epochs, lr) in enumerate(p.pretrain_stages, start=1):
+        cfg = TrainConfig(method="clip", model=p.config, epochs=epochs, lr=lr, init=init,
+                          batch_size=p.batch_size, text_source=p.text_source,
+                          tag=f"pretrain{k}")  # fmt: skip
+        path = folder / f"{run_name(cfg)}.json"
+        if not path.is_file():
+            t0 = time.perf_counter()
+            train(cfg, data, folder, cache_dir=cache, progress=False)
+            print(f"pretraining stage {k}: {time.perf_counter() - t0:.0f} s", flush=True)
+        init = str(path)
+    return Path(init)
 
 
 def disc_check(checkpoint: Path, unbiased: Path, cache: Path, out: Path) -> dict:

@@ -126,7 +126,9 @@ _PRESETS: dict[str, ModelConfig] = {
             text=TextConfig(width=256, heads=4, layers=4),
             # Feature-MoE experts at d -> d: the paper's 4d hidden would put the shipped fp16
             # weights at 64.1 MiB, over the 64 MB asset budget; 1d keeps them near 60 MiB.
-            feature_moe=FeatureMoEConfig(hidden_ratio=1.0),
+            # Residual: every method fine-tunes a pretrained CLIP, whose embedding the feature
+            # MoE then refines instead of replacing with random experts' output.
+            feature_moe=FeatureMoEConfig(hidden_ratio=1.0, residual=True),
         ),
         # Reduced `demo` for training on 2 CPU cores when no GPU is lent: 96 px at patch 12 (an
         # 8x8 grid for the expert maps), narrow towers that learn from scratch at lr 1e-3 within a
@@ -138,7 +140,7 @@ _PRESETS: dict[str, ModelConfig] = {
                 image_size=96, patch_size=12, width=96, layers=3, head_width=48, pool_type="avg"
             ),
             text=TextConfig(width=96, heads=2, layers=2),
-            feature_moe=FeatureMoEConfig(hidden_ratio=1.0),
+            feature_moe=FeatureMoEConfig(hidden_ratio=1.0, residual=True),
         ),
         # The paper's backbone: OpenAI ViT-B/16 (loadable from a local weights file).
         ModelConfig(
