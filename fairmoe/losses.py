@@ -42,23 +42,26 @@ _REFERENCE_KEYS = ("token_txt", "feat_txt")  # the release hooks only the text M
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Weights and options of the training loss (defaults: the paper's FOL, for fp32 from scratch).
+    """Weights and options of the training loss (defaults: the paper's FOL, fp32, fine-tuning).
 
-    Measured at init (fairmoe, batch 32, three group batches of 32, random images and notes):
-    contrastive 3.6 (ln 32); each paper variance term 1e-9..4e-5 with gradient norm on the
-    routers 2e-4..4e-4 against the contrastive loss's 0.3-0.8; 'matched' distance 0.03 (tiny) to 0.8
-    (demo) with gradient norm 36-154 against the contrastive loss's 9-10; 'correlation' distance
-    20-950 with gradient norm 7e3-4e5. The reference's 1e-4 weights were chosen for fp16
-    fine-tuning of a pretrained CLIP with the 'correlation' form (see ``reference()``).
+    The weights are set from measured gradient norms (``benchmarks/bench_gradients.py``: median
+    of the first 6 steps of fine-tuning the pretrained `small` CLIP on the biased synthetic data,
+    batch 64). With lambda_moe = 100 the FOL's dispersion terms send the routers 0.011, 20% of the
+    contrastive loss's 0.054; with lambda_distance = 0.1 the Sinkhorn distance sends the whole
+    model about 10% of the contrastive gradient (Fair-MoE 0.31 of 2.9, FairCLIP 0.12 of 1.6).
+    Enough to matter (at the previous 0.01 the distance was 1% of the gradient and the weight
+    sweep was flat), while the contrastive objective still dominates. The load balance at 0.01
+    sends the routers 0.02, about 40% of the contrastive gradient. The references' 1e-4 weights
+    were chosen for fp16 fine-tuning of ViT-B/16 with the 'correlation' form (``reference()``).
     """
 
     fol_variant: Literal["paper", "reference"] = "paper"  # the paper's FOL is our default
-    # Gate-variance weight: the terms are ~1e-6 at init, so 100 puts their router gradient at a
-    # few percent of the contrastive one; it grows as routing specialises by group.
+    # Gate-variance weight: 20% of the contrastive loss's router gradient at the start of
+    # fine-tuning (see above); the terms grow as routing specialises by group.
     lambda_moe: float = 100.0
-    # Sinkhorn weight: with 'matched' values, 1e-2 gives 5-15% of the contrastive gradient at
-    # init. Values are logit_scale * cos, so the term grows with the learned scale.
-    lambda_distance: float = 1e-2
+    # Sinkhorn weight: about 10% of the contrastive gradient on the whole model (see above).
+    # Values are logit_scale * cos, so the term grows with the learned scale.
+    lambda_distance: float = 0.1
     blur: float = 1e-4  # Sinkhorn blur sigma (eps = sigma^2); FairCLIP/Fair-MoE default
     # "matched": L_ii = scale * cos(image_i, text_i), the papers' description (and A-FairCLIP).
     # "correlation": the reference code's diag(L_I L_T^T) with the group side divided by its sum;
