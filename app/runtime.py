@@ -43,6 +43,15 @@ class StartupError(RuntimeError):
     """The app cannot start with what it was given (bad checkpoint, missing runs.json)."""
 
 
+# How runs.json's tags read in the model menus.
+TAG_LABELS = {
+    "nocap": "no capacity dropping",
+    "nobal": "load balance off",
+    "shortcut": "shortcut-only data",
+    "acquisition": "acquisition-only data",
+}
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """One entry of runs.json, with its scores loaded."""
@@ -56,6 +65,8 @@ class RunInfo:
     device: str
     scores: ScoreSet = field(compare=False, repr=False)
     test: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    tag: str = ""  # an ablation ("nocap", "nobal") or a data variant ("shortcut", ...)
+    data: str = "main"  # which data set's test split the scores are on (only "main" compare)
 
     @property
     def method_label(self) -> str:
@@ -76,6 +87,8 @@ class RunInfo:
             parts.append(self.config)
         if self.fairness_scale != 1:
             parts.append(f"fairness x{self.fairness_scale:g}")
+        if self.tag:
+            parts.append(TAG_LABELS.get(self.tag, self.tag))
         if self.seed is not None:
             parts.append(f"seed {self.seed}")
         return " · ".join(parts)
@@ -91,7 +104,9 @@ class RunInfo:
     @property
     def family(self) -> str:
         """Runs that differ only in seed share a family (mean +- std in the comparison)."""
-        return self.series + (f" x{self.fairness_scale:g}" if self.fairness_scale != 1 else "")
+        scale = f" x{self.fairness_scale:g}" if self.fairness_scale != 1 else ""
+        tag = f", {TAG_LABELS.get(self.tag, self.tag)}" if self.tag else ""
+        return self.series + scale + tag
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,8 @@ def _load_runs(
                 device=str(entry.get("device", "")),
                 scores=scores,
                 test=entry.get("test") or {},
+                tag=str(entry.get("tag") or ""),
+                data=str(entry.get("data") or "main"),
             )
         except (KeyError, TypeError, ScoresError) as e:
             skipped.append(

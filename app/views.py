@@ -232,7 +232,8 @@ def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], st
     Only runs trained for ``attr`` (or for all attributes at once) take part; a method that
     ignores the attribute (``MethodSpec.uses_attribute``) is one model for every attribute.
     """
-    main = [r for r in runs if r.fairness_scale == 1]
+    # one test set: runs on a bias variant's data are scored on other cases
+    main = [r for r in runs if r.fairness_scale == 1 and r.data == "main"]
     # A method that ignores the attribute trains one model whatever the attribute: its runs for
     # other attributes stand in when none was trained for this one.
     blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute == attr}
@@ -271,6 +272,7 @@ def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], st
 
 def tradeoff_points(runs: Sequence[Any], attr: str, metric: str) -> list[dict[str, Any]]:
     """One point per (series, fairness weight) of every swept series: seeds averaged."""
+    runs = [r for r in runs if r.data == "main" and not r.tag]
     swept = {r.series for r in runs if r.fairness_scale != 1}
     buckets: dict[tuple[str, float], list[Any]] = {}
     for r in runs:

@@ -56,7 +56,7 @@ def _headline(report: dict[str, Any], attr: str) -> dict[str, float | None]:
 
 def paired_difference(
     a: Sequence[ScoreSet],
-    b: Sequence[ScoreSet],
+    b: Sequence[ScoreSet] | None,
     attr: str,
     metric: str,
     *,
@@ -69,26 +69,24 @@ def paired_difference(
     ``a`` and ``b`` are runs paired by seed on the same test cases (ids checked); each resample
     draws the test cases once and evaluates every run on them, so the interval reflects both the
     test-set sampling and the seed-to-seed spread of the difference. ``metric`` is one of
-    :data:`HEADLINE_METRICS`.
+    :data:`HEADLINE_METRICS`. With ``b=None`` it is the seed mean of ``a`` itself, with its
+    interval.
     """
+    if b is None:
+        b = [None] * len(a)
     if len(a) != len(b) or not a:
         raise ValueError(f"need runs paired by seed, got {len(a)} and {len(b)}")
     for x, y in zip(a, b, strict=True):
-        if x.ids != y.ids:
+        if y is not None and x.ids != y.ids:
             raise ValueError(f"{x.name} and {y.name} were scored on different cases")
-    diffs = [headline_metrics(x, attr)[metric] - headline_metrics(y, attr)[metric]
-             for x, y in zip(a, b, strict=True)]  # fmt: skip
+    diffs = [_value(x, y, attr, metric, None) for x, y in zip(a, b, strict=True)]
     rng = np.random.default_rng(seed)
     n = a[0].n
     boot = []
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        vals = []
-        for x, y in zip(a, b, strict=True):
-            mx = _resampled(x, idx, attr)[metric]
-            my = _resampled(y, idx, attr)[metric]
-            if mx is not None and my is not None:
-                vals.append(mx - my)
+        vals = [_value(x, y, attr, metric, idx) for x, y in zip(a, b, strict=True)]
+        vals = [v for v in vals if v is not None]
         if vals:
             boot.append(float(np.mean(vals)))
     lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2]) if boot else (None, None)
@@ -100,5 +98,17 @@ def paired_difference(
     }
 
 
-def _resampled(ss: ScoreSet, idx: np.ndarray, attr: str) -> dict[str, float | None]:
-    return _headline(evaluate(ss.y[idx], ss.scores[idx], {attr: ss.attrs[attr][idx]}), attr)
+def _value(
+    x: ScoreSet, y: ScoreSet | None, attr: str, metric: str, idx: np.ndarray | None
+) -> float | None:
+    """metric(x) - metric(y) (or metric(x) alone) on all cases, or on resampled ``idx``."""
+    vals = []
+    for ss in (x, y):
+        if ss is None:
+            vals.append(0.0)
+        elif idx is None:
+            vals.append(headline_metrics(ss, attr)[metric])
+        else:
+            rep = evaluate(ss.y[idx], ss.scores[idx], {attr: ss.attrs[attr][idx]})
+            vals.append(_headline(rep, attr)[metric])
+    return None if None in vals else vals[0] - vals[1]
