@@ -193,6 +193,7 @@ def finetune(out: Path, runs: list[dict], data: dict[str, Path], init: Path, cac
         finished = {json.loads(line)["name"] for line in done_file.read_text().splitlines()}
     todo = [r for r in runs if run_name(_config_of(r, str(init))) not in finished]
     print(f"{len(todo)} of {len(runs)} runs to train, {jobs} at a time", flush=True)
+    _decode_once(todo, data, cache)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         futures = [
@@ -208,6 +209,17 @@ def finetune(out: Path, runs: list[dict], data: dict[str, Path], init: Path, cac
             print(f"[{time.perf_counter() - t0:6.0f} s] {res['name']}: test AUC "
                   f"{res['test_auc']:.3f} (epoch {res['best_epoch']}, {res['wall_seconds']:.0f} s)",
                   flush=True)  # fmt: skip
+
+
+def _decode_once(runs: list[dict], data: dict[str, Path], cache: Path) -> None:
+    """Decode every split the runs read into the cache before the workers race to fill it."""
+    from fairmoe.data.tensors import load_split
+    from fairmoe.model import create_model, get_config
+
+    tok = create_model("tiny", method="clip").tokenizer()  # the same tokenizer for every config
+    for key, size in sorted({(r["data"], get_config(r["model"]).vision.image_size) for r in runs}):
+        for split in ("training", "validation", "test"):
+            load_split(data[key], split, image_size=size, tokenizer=tok, cache_dir=cache)
 
 
 def run_probe(out: Path, data: Path) -> None:
