@@ -1,37 +1,79 @@
-"""How the app's events run: one shared model slot, the queue's limits, and each user's session.
+"""How the app's events run: a queue slot per kind of model work, the queue's limits, and each
+user's session.
 
-Model events (predict, explain, cohort) share ONE slot (``MODEL_EVENT``); the fairness views read
-cached scores and run ``QUEUE_CONCURRENCY`` at once. A session's files and per-user state go when
-it ends (:func:`end_session`).
+Predictions, explanations and cohorts each have their own slot, so a 20 ms prediction never waits
+behind a Captum explanation or a cohort: predictions run through a dynamic batcher
+(:class:`fairmoe.serving.BatchingPredictor`), explanations on their own copy of the model. The
+fairness views read cached scores and run ``QUEUE_CONCURRENCY`` at once. ``FAIRMOE_SERVING=legacy``
+restores the old layout (one shared slot, no batching) so benchmarks can compare the two in one
+run. A session's files and per-user state go when it ends (:func:`end_session`).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import gradio as gr
 
 from app.privacy import SessionFiles
+from fairmoe.serving import DEFAULT_MAX_BATCH
 
 __all__ = [
+    "COHORT_QUEUE",
+    "EXPLAIN_QUEUE",
     "LIVE",
     "MODEL_CONCURRENCY",
     "MODEL_EVENT",
     "MODEL_QUEUE",
+    "PREDICT_CONCURRENCY",
+    "PREDICT_QUEUE",
     "QUEUE_CONCURRENCY",
     "QUEUE_MAX_SIZE",
+    "SERVING_ENV",
     "end_session",
+    "is_legacy",
+    "model_events",
     "session",
 ]
 
-# The model runs on 2 CPU cores with torch using both: two model calls at once would only halve
-# each other's speed and double peak memory, so predict/explain/cohort share ONE slot.
+SERVING_ENV = "FAIRMOE_SERVING"  # "legacy": today's single slot without batching (benchmarks)
+
+
+def is_legacy() -> bool:
+    """Whether the server runs the old layout: one shared model slot, no batching."""
+    return os.environ.get(SERVING_ENV, "").strip().lower() == "legacy"
+
+
+# Legacy layout: predict/explain/cohort share ONE slot, since two model calls at once on 2 cores
+# only halve each other's speed and Captum's layer hooks would catch a concurrent prediction.
 MODEL_QUEUE = "model"
 MODEL_CONCURRENCY = 1
 MODEL_EVENT: dict[str, Any] = {
     "concurrency_id": MODEL_QUEUE,
     "concurrency_limit": MODEL_CONCURRENCY,
 }
+# Batched layout. Up to a batch's worth of predictions wait in the batcher at once: their
+# handlers only decode the scan and block on the batch, and the batcher runs one forward pass.
+PREDICT_QUEUE = "predict"
+PREDICT_CONCURRENCY = DEFAULT_MAX_BATCH
+# One explanation at a time: it has the model copy to itself and uses one core fully.
+EXPLAIN_QUEUE = "explain"
+# A cohort scores in batches on its own slot, so it neither waits behind nor blocks predictions.
+COHORT_QUEUE = "cohort"
+
+
+def model_events(legacy: bool | None = None) -> dict[str, dict[str, Any]]:
+    """Queue settings of the ``predict``, ``explain`` and ``cohort`` events."""
+    if is_legacy() if legacy is None else legacy:
+        return {kind: MODEL_EVENT for kind in ("predict", "explain", "cohort")}
+    return {
+        "predict": {"concurrency_id": PREDICT_QUEUE, "concurrency_limit": PREDICT_CONCURRENCY},
+        "explain": {"concurrency_id": EXPLAIN_QUEUE, "concurrency_limit": 1},
+        "cohort": {"concurrency_id": COHORT_QUEUE, "concurrency_limit": 1},
+    }
+
+
 # Everything else (fairness views from cached scores) is numpy in a few ms: a few at once is fine.
 QUEUE_CONCURRENCY = 4
 # Beyond this many waiting events new requests are refused with "queue full" instead of piling

@@ -2,8 +2,9 @@
 :mod:`app.tabs`.
 
 Public endpoints (gradio_client): /predict, /explain, /fairness, /cohort, /models. Every other event
-is private. Queue: model events share one concurrency slot (``MODEL_QUEUE``); see
-:mod:`app.events` for the ``QUEUE_*`` limits.
+is private. Queue: predict, explain and cohort each have their own slot (``model_events``; one
+shared ``MODEL_QUEUE`` slot with ``FAIRMOE_SERVING=legacy``); see :mod:`app.events` for the
+``QUEUE_*`` limits and :mod:`app.callbacks.serving` for batching and the explanation cache.
 """
 
 from __future__ import annotations
@@ -96,11 +97,13 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
 
         def end_session(request: gr.Request) -> None:
             events.end_session(files, request)
+            cb.forget_session(rt, events.session(request))  # cached explanations hold notes
 
         demo.unload(end_session)
         gr.api(partial_api(cb.fairness, rt), api_name="fairness")
         gr.api(partial_api(cb.models, rt), api_name="models")
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
+    cb.serving(rt)  # the batcher and the explanation model exist before the first request
     return demo
 
 

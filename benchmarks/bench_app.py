@@ -1,7 +1,7 @@
 """Latency of the app on this machine: predict, explain and a fairness update, called directly
 (server time) and through gradio_client, plus the cold start of ``python -m app``.
 
-python benchmarks/bench_app.py [--assets DIR] [--repeats N] [--cold-starts K]
+python benchmarks/bench_app.py [--assets DIR] [--repeats N] [--cold-starts K] [--ssl-verify]
 
 Uses the repo's assets/ when they exist; otherwise the app tests' cached assets (built on demand,
 about a minute). Prints medians in milliseconds (cold start in seconds).
@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--cold-starts", type=int, default=2)
     p.add_argument("--threads", type=int, help="torch threads (default: as python -m app)")
+    p.add_argument("--ssl-verify", action="store_true",
+                   help="gradio_client's default: a new TLS context per HTTP request, even over "
+                   "http:// (20-60 ms of client CPU each; see benchmarks/loadgen.py)")  # fmt: skip
     args = p.parse_args(argv)
     assets = _assets(args.assets)
     import torch
@@ -125,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         quiet=True,
     )
     try:
-        client = Client(demo.local_url, verbose=False)
+        client = Client(demo.local_url, verbose=False, ssl_verify=args.ssl_verify)
         via = {
             "predict": _median_ms(
                 lambda i: client.predict(handle_file(scan), note, api_name="/predict"), n

@@ -1,10 +1,17 @@
 """Load benchmark: N concurrent gradio_client users x M mixed requests (predict, explain,
-fairness) against ``python -m app`` on 127.0.0.1, against a one-user baseline in the same run.
+fairness) against ``python -m app`` on 127.0.0.1, the legacy and the batched serving layout
+measured in the SAME run, their rounds interleaved, so that their ratio holds on a busy machine.
 
 python benchmarks/bench_load.py [--assets DIR] [--clients 32] [--requests 10] [--rounds 2]
+                                [--modes legacy batched] [--fresh-notes]
 
-Prints p50/p95/max latency per kind, throughput, errors, and the server's resident memory before,
-after each round and at its peak. Uses the repo's assets/ (the shipped model) by default.
+``legacy`` is the app as it served before (``FAIRMOE_SERVING=legacy``: one model slot shared by
+predict, explain and cohort, no batching, 16 IG steps, full-size overlays, no cache); ``batched``
+is the default. Prints, per layout, a one-user baseline, p50/p95/max latency per kind per round,
+throughput, errors and the server's resident memory; then the comparison and the issue's goals.
+``--fresh-notes`` makes every note unique, so that no explanation comes from a session's cache.
+``--ssl-verify`` measures with gradio_client's default of a new TLS context per HTTP request (see
+``benchmarks.loadgen.run_load``), as the figures before this layout were.
 """
 
 from __future__ import annotations
@@ -17,7 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.bench_app import _assets  # noqa: E402
-from benchmarks.loadgen import LoadResult, run_load, start_app  # noqa: E402
+from benchmarks.loadgen import AppProcess, LoadResult, run_load, start_app  # noqa: E402
+
+MIB = 2**20
+GOALS = {"predict": 1.0, "explain": 5.0, "fairness": 0.3}  # p95 under load, seconds
 
 
 def _print(title: str, r: LoadResult) -> None:
@@ -30,14 +40,50 @@ def _print(title: str, r: LoadResult) -> None:
         print("  error:", e)
 
 
+def _compare(modes: list[str], base: dict, last: dict, rss: dict) -> bool:
+    """Print the side-by-side table and the goals of the last round; True if all are met."""
+    rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in last[m].table()} for m in modes}
+    print("\nlast round, p50 / p95 (ms):  " + "  ".join(f"{m:>22s}" for m in modes))
+    for kind in ("predict", "explain", "fairness", "all"):
+        cells = [f"{rows[m][kind][0]:9.0f} / {rows[m][kind][1]:8.0f}" for m in modes]
+        print(f"  {kind:26s} " + "  ".join(f"{c:>22s}" for c in cells))
+    tput = {m: last[m].n_ok / last[m].wall_s for m in modes}
+    print("  requests/s                 " + "  ".join(f"{tput[m]:22.1f}" for m in modes))
+    growth = {m: (rss[m][-1] - rss[m][0]) / MIB for m in modes}
+    print("  RSS growth (MiB)           " + "  ".join(f"{growth[m]:22.0f}" for m in modes))
+    new = modes[-1]
+    one_user = {k: p50 for k, _, p50, _, _ in base[new].table()}
+    checks = [
+        (f"{k} p95 < {g * 1000:.0f} ms", rows[new][k][1] < g * 1000) for k, g in GOALS.items()
+    ]
+    if len(modes) > 1:
+        ratio = tput[new] / tput[modes[0]]
+        checks.append((f"throughput >= 2x {modes[0]} ({ratio:.2f}x)", ratio >= 2))
+    checks += [
+        ("0 errors, 0 inconsistent", not (last[new].errors or last[new].inconsistent)),
+        (f"RSS growth < 100 MiB ({growth[new]:.0f})", growth[new] < 100),
+        (f"one-user predict < 100 ms ({one_user['predict']:.0f})", one_user["predict"] < 100),
+    ]
+    print(f"\ngoals ({new}):")
+    for text, ok in checks:
+        print(f"  [{'x' if ok else ' '}] {text}")
+    return all(ok for _, ok in checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--assets", type=Path)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--requests", type=int, default=10, help="per user")
-    p.add_argument("--rounds", type=int, default=2, help="load rounds (memory must level off)")
+    p.add_argument("--rounds", type=int, default=2, help="load rounds per layout (interleaved)")
+    p.add_argument(
+        "--modes", nargs="+", default=["legacy", "batched"], choices=["legacy", "batched"]
+    )
+    p.add_argument("--fresh-notes", action="store_true", help="no explanation cache hits")
+    p.add_argument("--ssl-verify", action="store_true",
+                   help="gradio_client's default TLS set-up per request even over http (costly)")  # fmt: skip
     p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
-                   help="extra environment for the server, e.g. MALLOC_ARENA_MAX=2")  # fmt: skip
+                   help="extra environment for the servers, e.g. MALLOC_ARENA_MAX=2")  # fmt: skip
     args = p.parse_args(argv)
     assets = _assets(args.assets)
     from app.runtime import load_runtime
@@ -46,29 +92,36 @@ def main(argv: list[str] | None = None) -> int:
     cases = [(ex.file, ex.note) for ex in rt.examples]
     runs = list(rt.runs)
     del rt
-    app = start_app(assets, env=dict(kv.split("=", 1) for kv in args.server_env))
-    mib = 2**20
+    env = dict(kv.split("=", 1) for kv in args.server_env)
+    apps: dict[str, AppProcess] = {}
+    failed = True
     try:
-        print(f"assets {assets}; server pid {app.proc.pid}; RSS at start {app.rss() / mib:.0f} MiB")
-        base = run_load(app.url, cases, runs, clients=1, requests=30, seed=1)
-        _print("baseline (one user, sequential)", base)
-        rss = [app.rss()]
-        results = []
+        for m in args.modes:
+            apps[m] = start_app(assets, env={**env, "FAIRMOE_SERVING": m})
+            print(f"{m}: server pid {apps[m].proc.pid}; RSS at start {apps[m].rss() / MIB:.0f} MiB")
+        base, rss, last = {}, {m: [] for m in args.modes}, {}
+        for m in args.modes:
+            base[m] = run_load(apps[m].url, cases, runs, clients=1, requests=30, seed=1,
+                               ssl_verify=args.ssl_verify)  # fmt: skip
+            _print(f"{m} baseline (one user, sequential)", base[m])
+            rss[m].append(apps[m].rss())
         for i in range(args.rounds):
-            r = run_load(app.url, cases, runs, clients=args.clients, requests=args.requests, seed=i)
-            rss.append(app.rss())
-            results.append(r)
-            _print(f"round {i + 1}", r)
-        print("\nRSS (MiB): after baseline " + " -> ".join(f"{x / mib:.0f}" for x in rss))
-        print(f"peak RSS {app.peak_rss() / mib:.0f} MiB")
-        base_p50 = {k: p50 for k, _, p50, _, _ in base.table()}
-        print("p50 under load / one-user p50:")
-        for k, _, p50, _, _ in results[-1].table():
-            if k in base_p50:
-                print(f"  {k:9s} {p50 / base_p50[k]:6.1f}x")
-        failed = any(r.errors or r.inconsistent for r in [base, *results])
+            for m in args.modes:  # interleaved: both layouts see the same machine
+                r = run_load(apps[m].url, cases, runs, clients=args.clients,
+                             requests=args.requests, seed=i, fresh_notes=args.fresh_notes,
+                             ssl_verify=args.ssl_verify)  # fmt: skip
+                rss[m].append(apps[m].rss())
+                last[m] = r
+                _print(f"{m} round {i + 1}", r)
+        for m in args.modes:
+            trail = " -> ".join(f"{x / MIB:.0f}" for x in rss[m])
+            print(
+                f"{m} RSS (MiB) after baseline, rounds: {trail}; peak {apps[m].peak_rss() / MIB:.0f}"
+            )
+        failed = not _compare(args.modes, base, last, rss)
     finally:
-        app.stop()
+        for app in apps.values():
+            app.stop()
     return 1 if failed else 0
 
 

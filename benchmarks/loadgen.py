@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +35,10 @@ OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
     "HF_HUB_DISABLE_TELEMETRY": "1",
 }
+
+# Same scan, same probability: batched predictions may differ from unbatched ones in float
+# rounding (a few 1e-8), never more than this.
+PROBABILITY_TOL = 1e-6
 
 __all__ = ["KINDS", "AppProcess", "LoadResult", "free_port", "percentile", "run_load", "start_app"]
 
@@ -160,10 +164,12 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def _plan(client: int, requests: int, seed: int, n_cases: int, n_runs: int) -> list[tuple]:
+def _plan(
+    client: int, requests: int, seed: int, n_cases: int, n_runs: int, mix: Sequence[str] = KINDS
+) -> list[tuple]:
     """The user's requests: an even mix of kinds, in a seeded order, over the cases and runs."""
     rng = random.Random(seed * 1000 + client)
-    kinds = [KINDS[(client + i) % len(KINDS)] for i in range(requests)]
+    kinds = [mix[(client + i) % len(mix)] for i in range(requests)]
     rng.shuffle(kinds)
     plan = []
     for kind in kinds:
@@ -183,14 +189,33 @@ def run_load(
     clients: int = 32,
     requests: int = 10,
     seed: int = 0,
+    mix: Callable[[int], Sequence[str]] | None = None,
+    fresh_notes: bool = False,
+    ssl_verify: bool | None = None,
 ) -> LoadResult:
-    """``clients`` users x ``requests`` each, all started together; see the module docstring."""
+    """``clients`` users x ``requests`` each, all started together; see the module docstring.
+
+    ``mix(user)`` gives the kinds a user's requests are drawn from (default: all of ``KINDS``).
+    ``fresh_notes`` makes every note unique, so that no answer comes from a session's cache.
+    ``ssl_verify`` (default: only for https) is gradio_client's: it builds a new TLS context, CA
+    bundle included, for every HTTP request it makes (upload, join, stream, each download), about
+    20-60 ms of the load generator's CPU each, which on a shared 2-core machine is taken from the
+    server under test. A plain http:// URL uses no TLS, so there is nothing to verify.
+    """
+    if ssl_verify is None:
+        ssl_verify = url.startswith("https")
     from gradio_client import Client, handle_file
 
     downloads = Path(tempfile.mkdtemp(prefix="fairmoe-load-"))
 
     def connect(_: int) -> Any:
-        return Client(url, verbose=False, analytics_enabled=False, download_files=str(downloads))
+        return Client(
+            url,
+            verbose=False,
+            analytics_enabled=False,
+            download_files=str(downloads),
+            ssl_verify=ssl_verify,
+        )
 
     with ThreadPoolExecutor(clients) as pool:
         users = list(pool.map(connect, range(clients)))
@@ -201,9 +226,10 @@ def run_load(
 
     def user(index: int) -> None:
         client = users[index]
-        plan = _plan(index, requests, seed, len(cases), len(runs))
+        kinds = mix(index) if mix is not None else KINDS
+        plan = _plan(index, requests, seed, len(cases), len(runs), kinds)
         start.wait()
-        for step in plan:
+        for n, step in enumerate(plan):
             kind = step[0]
             t0 = time.perf_counter()
             try:
@@ -214,6 +240,8 @@ def run_load(
                 else:
                     path, note = cases[step[1]]
                     key = (kind, step[1])
+                    if fresh_notes:  # the decision is scan-only: answers stay comparable
+                        note = f"{note} [user {index} request {n}]"
                     out = client.predict(handle_file(str(path)), note, api_name=f"/{kind}")
                     answer = (out[0] if kind == "explain" else out)["probability"]
             except Exception as e:  # every failure is counted and reported, none is fatal
@@ -238,7 +266,8 @@ def run_load(
     for key, values in answers.items():
         first = values[0]
         same = all(
-            (abs(v - first) < 1e-9 if isinstance(first, float) else v == first) for v in values
+            (abs(v - first) <= PROBABILITY_TOL if isinstance(first, float) else v == first)
+            for v in values
         )
         if not same:
             result.inconsistent.append(f"{key}: {len(set(map(str, values)))} different answers")

@@ -13,6 +13,7 @@ import csv
 import shutil
 import stat
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from fairmoe.data.fairvlmed import DataError, read_npz, read_summary
-from fairmoe.inference import InputError, Predictor, ScanInput
+from fairmoe.inference import InputError, Predictor, Prepared, ScanInput
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, code_from_csv
 from fairmoe.scores import ScoreSet
 
 __all__ = [
+    "COHORT_BATCH",
     "CSV_COLUMNS",
     "MAX_ENTRIES",
     "MAX_RATIO",
@@ -34,6 +36,7 @@ __all__ = [
     "Case",
     "CohortError",
     "CohortResult",
+    "cases_from_csv",
     "find_cases",
     "safe_extract",
     "score_cohort",
@@ -191,7 +194,8 @@ def _csv_manifest(root: Path) -> Path | None:
     return None
 
 
-def _cases_from_csv(root: Path, manifest: Path) -> list[Case]:
+def cases_from_csv(root: Path, manifest: Path) -> list[Case]:
+    """The rows of a CSV manifest; files must lie inside ``root``. Bad rows carry ``error``."""
     cases = []
     try:
         with manifest.open(newline="", encoding="utf-8-sig") as f:
@@ -238,7 +242,7 @@ def find_cases(root: str | Path) -> tuple[str, list[Case]]:
     root = Path(root)
     manifest = _csv_manifest(root)
     if manifest is not None:
-        return "csv", _cases_from_csv(root, manifest)
+        return "csv", cases_from_csv(root, manifest)
     npz = sorted(p for p in root.rglob("*.npz") if p.is_file())
     if npz:
         return "fairvlmed", _cases_from_npz(root, npz)
@@ -275,10 +279,75 @@ def _scan_source(case: Case) -> ScanInput | Path | str:
     )
 
 
+COHORT_BATCH = 16  # cases per forward pass; between batches the scoring thread yields
+
+
+def _row(case: Case, res: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "row": case.row,
+        "file": case.file,
+        "label": case.label,
+        "score": res["probability"],
+        "cosines": res["raw_cosines"],
+        "decision": res["decision"],
+        **{a: case.attrs.get(a, UNKNOWN) for a in ATTRIBUTE_NAMES},
+        **{f"load_e{e['id']}": e["load"] for e in res["experts"]},
+        "warnings": " | ".join(w for w in res["warnings"] if not w.startswith("No clinical")),
+    }
+
+
+def _score_cases(
+    predictor: Predictor, cases: list[Case], batch_size: int, progress: Progress | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(scored rows, bad rows): each case decoded and checked alone, scored in batches."""
+    rows, bad = [], []
+    for start in range(0, len(cases), batch_size):
+        chunk = cases[start : start + batch_size]
+        if progress:
+            progress(start / max(len(cases), 1), f"scoring {start + 1}/{len(cases)}")
+        ready: list[tuple[Case, Prepared]] = []
+        for case in chunk:
+            source = case.error or _scan_source(case)
+            if not isinstance(source, str):
+                try:
+                    ready.append((case, predictor.prepare(source, case.note or None)))
+                    continue
+                except InputError as e:
+                    source = str(e)
+            bad.append({"row": case.row, "file": case.file, "reason": source})
+        results = predictor.predict_prepared([item for _, item in ready])
+        rows += [_row(case, res) for (case, _), res in zip(ready, results, strict=True)]
+        # Give the server's other threads (predictions, the web server) the interpreter and the
+        # cores between batches: a cohort must not starve them.
+        time.sleep(0)
+    return rows, bad
+
+
+def _score_set(rows: list[dict[str, Any]]) -> ScoreSet | None:
+    if not rows:
+        return None
+    loads = None
+    if rows[0].get("load_e0") is not None:
+        loads = np.array([[r[k] for k in r if k.startswith("load_e")] for r in rows])
+    return ScoreSet(
+        "cohort",
+        [r["file"] for r in rows],
+        np.array([r["label"] for r in rows]),
+        np.array([r["score"] for r in rows]),
+        {a: np.array([r[a] for r in rows]) for a in ATTRIBUTE_NAMES},
+        loads,
+        np.array([r["cosines"] for r in rows]),
+    )
+
+
 def score_cohort(
-    predictor: Predictor, upload: str | Path, *, progress: Progress | None = None
+    predictor: Predictor,
+    upload: str | Path,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = COHORT_BATCH,
 ) -> CohortResult:
-    """Extract ``upload`` to a private temp folder, score every row, clean up."""
+    """Extract ``upload`` to a private temp folder, score every row in batches, clean up."""
     upload = Path(upload)
     if not upload.is_file() or upload.stat().st_size == 0:
         raise CohortError(f"{upload.name}: empty or missing upload; upload a .zip of the cohort")
@@ -288,51 +357,9 @@ def score_cohort(
             progress(0.0, "extracting")
         safe_extract(upload, root)
         layout, cases = find_cases(root)
-        rows, bad = [], []
-        for i, case in enumerate(cases):
-            if progress and (i % 8 == 0 or i == len(cases) - 1):
-                progress(i / max(len(cases), 1), f"scoring {i + 1}/{len(cases)}")
-            if case.error:
-                bad.append({"row": case.row, "file": case.file, "reason": case.error})
-                continue
-            source = _scan_source(case)
-            if isinstance(source, str):
-                bad.append({"row": case.row, "file": case.file, "reason": source})
-                continue
-            try:
-                res = predictor.predict(source, case.note or None)
-            except InputError as e:
-                bad.append({"row": case.row, "file": case.file, "reason": str(e)})
-                continue
-            row = {
-                "row": case.row,
-                "file": case.file,
-                "label": case.label,
-                "score": res["probability"],
-                "cosines": res["raw_cosines"],
-                "decision": res["decision"],
-                **{a: case.attrs.get(a, UNKNOWN) for a in ATTRIBUTE_NAMES},
-                **{f"load_e{e['id']}": e["load"] for e in res["experts"]},
-                "warnings": " | ".join(
-                    w for w in res["warnings"] if not w.startswith("No clinical")
-                ),
-            }
-            rows.append(row)
+        rows, bad = _score_cases(predictor, cases, max(1, batch_size), progress)
         if progress:
             progress(1.0, "done")
         shutil.rmtree(root, ignore_errors=True)
-    scores = None
-    if rows:
-        loads = None
-        if rows[0].get("load_e0") is not None:
-            loads = np.array([[r[k] for k in r if k.startswith("load_e")] for r in rows])
-        scores = ScoreSet(
-            "cohort",
-            [r["file"] for r in rows],
-            np.array([r["label"] for r in rows]),
-            np.array([r["score"] for r in rows]),
-            {a: np.array([r[a] for r in rows]) for a in ATTRIBUTE_NAMES},
-            loads,
-            np.array([r["cosines"] for r in rows]),
-        )
-    return CohortResult(layout, rows, bad, scores)
+    bad.sort(key=lambda b: b["row"])
+    return CohortResult(layout, rows, bad, _score_set(rows))

@@ -44,6 +44,7 @@ from app.callbacks.fairness_tab import (
     models,
 )
 from app.callbacks.panel import panel_view
+from app.callbacks.serving import forget_session, serving
 
 __all__ = [
     "MAX_GROUPS",
@@ -66,6 +67,7 @@ __all__ = [
     "fairness_strategy",
     "fairness_tradeoff",
     "fairness_update",
+    "forget_session",
     "inspect_upload",
     "load_example",
     "models",
@@ -73,5 +75,6 @@ __all__ = [
     "panel_view",
     "predict",
     "preview",
+    "serving",
     "upload_path",
 ]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from app import plots, views
 from app.callbacks.common import clean_note, scan_source, user_error
+from app.callbacks.serving import serving
 from app.runtime import Runtime
 from app.text import operating_point_text
 from fairmoe.inference import InputError, load_scan
@@ -34,9 +35,12 @@ PREVIEW_PX = 224  # smaller model inputs are upscaled for display
 
 
 def predict(rt: Runtime, image: Any, note: Any = None) -> dict[str, Any]:
-    """Calibrated glaucoma probability, decision, routing summary and warnings for one scan."""
+    """Calibrated glaucoma probability, decision, routing summary and warnings for one scan.
+
+    Concurrent calls share one forward pass (see :mod:`app.callbacks.serving`).
+    """
     try:
-        result = rt.predictor.predict(scan_source(image), clean_note(note))
+        result = serving(rt).predict(scan_source(image), clean_note(note))
     except InputError as e:
         raise user_error(str(e)) from None
     result["model"] = rt.model_name

@@ -8,8 +8,9 @@ from typing import Any
 
 from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
+from app.callbacks.serving import serving
 from app.runtime import Runtime
-from fairmoe.cohort import CohortError, CohortResult, score_cohort
+from fairmoe.cohort import COHORT_BATCH, CohortError, CohortResult, score_cohort
 from fairmoe.scores import ScoreSet, write_scores
 
 __all__ = ["bad_rows_table", "cohort", "cohort_view"]
@@ -64,7 +65,9 @@ def cohort(
             "Upload a .zip of the cohort (FairVLMed layout, or a CSV with its images)."
         )
     try:
-        result = score_cohort(rt.predictor, Path(upload), progress=progress)
+        srv = serving(rt)
+        batch = 1 if srv.legacy else COHORT_BATCH  # legacy: one predict() per case, as before
+        result = score_cohort(srv.predictor, Path(upload), progress=progress, batch_size=batch)
     except CohortError as e:
         raise user_error(str(e)) from None
     if not result.rows:

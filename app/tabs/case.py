@@ -16,7 +16,7 @@ from gradio.events import Dependency
 from PIL import Image
 
 from app import callbacks as cb
-from app.events import MODEL_EVENT, session
+from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
 from app.tabs.experts import ExpertsTab
@@ -162,13 +162,16 @@ def _analysis_chain(
         return cb.numpy_free(cb.predict(rt, image, note))
 
     def explain(image: str | None, note: str | None = None, request: gr.Request = None) -> tuple:
-        files.track(session(request), cb.upload_path(image))
-        result, gallery, st = cb.explain(rt, image, note)
-        files.track(session(request), *(path for path, _ in gallery))
+        sid = session(request)
+        files.track(sid, cb.upload_path(image))
+        result, gallery, st = cb.explain(rt, image, note, session=sid)
+        files.track(sid, *(path for path, _ in gallery))
         return cb.numpy_free(result), gallery, st
 
     def case_view(result: dict | None, *values: Any) -> tuple:
         return cb.case_view(rt, result, *values)
+
+    slots = model_events()  # predict and explain each on their own queue slot
 
     def chain(first: Dependency, *, public: bool) -> None:
         api = {"api_visibility": "public" if public else "private"}
@@ -176,7 +179,7 @@ def _analysis_chain(
             predict,
             [case.scan, case.note],
             [case.json],
-            **MODEL_EVENT,
+            **slots["predict"],
             api_name="predict" if public else None,
             **api,
         ).success(
@@ -189,7 +192,7 @@ def _analysis_chain(
             explain,
             [case.scan, case.note],
             [experts.json, experts.gallery, state],
-            **MODEL_EVENT,
+            **slots["explain"],
             api_name="explain" if public else None,
             show_progress_on=[experts.attribution],
             **api,

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from app import callbacks as cb
-from app.events import MODEL_EVENT, session
+from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
 from app.tabs.panel import FairnessPanel, build_fairness_panel
@@ -114,7 +114,11 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
     inputs = [state, tab.attr, tab.threshold]
     outs = tab.panel.outputs(load=True)
     tab.run.click(
-        cohort, [tab.file], [tab.json, tab.csv, state], api_name="cohort", **MODEL_EVENT
+        cohort,
+        [tab.file],
+        [tab.json, tab.csv, state],
+        api_name="cohort",
+        **model_events()["cohort"],
     ).success(
         lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True)),
         [tab.json],

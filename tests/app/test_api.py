@@ -15,6 +15,13 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
+from app.events import (
+    COHORT_QUEUE,
+    EXPLAIN_QUEUE,
+    PREDICT_CONCURRENCY,
+    PREDICT_QUEUE,
+    SERVING_ENV,
+)
 from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
 from benchmarks.loadgen import start_app
 from tests.app.conftest import REPO, free_port
@@ -137,17 +144,31 @@ def test_bad_notes_and_bad_cohorts_through_the_client(client, assets_dir, tmp_pa
         client.predict("nope", "race", 0.5, api_name="/fairness")
 
 
-def test_queue_is_configured_deliberately(runtime):
+def _model_slots(demo) -> dict[str, tuple[str, int]]:
+    """api name -> (concurrency id, limit) of the public model events."""
+    return {
+        f.api_name: (f.concurrency_id, f.concurrency_limit)
+        for f in demo.fns.values()
+        if f.api_visibility == "public" and f.api_name in ("predict", "explain", "cohort")
+    }
+
+
+def test_queue_is_configured_deliberately(runtime, monkeypatch):
     from app.ui import build_demo
 
+    monkeypatch.delenv(SERVING_ENV, raising=False)
     demo = build_demo(runtime)
-    model_fns = [f for f in demo.fns.values() if f.concurrency_id == MODEL_QUEUE]
-    assert {f.api_name for f in model_fns if f.api_visibility == "public"} == {
-        "predict",
-        "explain",
-        "cohort",
+    # predictions never queue behind explanations or cohorts: one slot each
+    assert _model_slots(demo) == {
+        "predict": (PREDICT_QUEUE, PREDICT_CONCURRENCY),
+        "explain": (EXPLAIN_QUEUE, 1),
+        "cohort": (COHORT_QUEUE, 1),
     }
-    assert all(f.concurrency_limit == 1 for f in model_fns)
+    assert PREDICT_CONCURRENCY >= 8  # room for a batch to form
+    # the examples' private chains use the same slots as the public endpoints
+    private = {(f.concurrency_id, f.concurrency_limit) for f in demo.fns.values() if f.name in
+               ("predict", "explain") and f.api_visibility == "private"}  # fmt: skip
+    assert private == {(PREDICT_QUEUE, PREDICT_CONCURRENCY), (EXPLAIN_QUEUE, 1)}
     # every public event has an explicit name; the rest are private
     public = [f for f in demo.fns.values() if f.api_visibility == "public"]
     assert sorted(f.api_name for f in public) == [
@@ -163,6 +184,10 @@ def test_queue_is_configured_deliberately(runtime):
     assert sliders and all(
         f.trigger_mode == "always_last" and f.show_progress == "hidden" for f in sliders
     )
+    # the legacy layout (benchmarks compare against it): one shared slot, limit 1
+    monkeypatch.setenv(SERVING_ENV, "legacy")
+    legacy = build_demo(runtime)
+    assert set(_model_slots(legacy).values()) == {(MODEL_QUEUE, 1)}
 
 
 def _env() -> dict[str, str]:

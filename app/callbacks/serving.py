@@ -1,0 +1,142 @@
+"""What serves the model behind the app's handlers: a batching front for predictions, a copy of
+the model for explanations, and each session's cache of explanations.
+
+One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
+(``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,
+unbatched and uncached, with the old 16 Integrated-Gradients steps and overlays: how the app served
+before, kept so that benchmarks measure old and new in one run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.events import is_legacy
+from app.privacy import SESSION_MAX_AGE_S
+from app.runtime import Runtime
+from fairmoe.inference import EXPLAIN_STEPS, MAX_FILE_BYTES, Predictor
+from fairmoe.serving import BatchingPredictor
+
+__all__ = ["LEGACY_STEPS", "ExplanationCache", "Serving", "forget_session", "serving"]
+
+LEGACY_STEPS = 16  # IG steps of explanations before the step count was measured (legacy layout)
+PER_SESSION = 8  # explanations kept per session: a user flips between a few cases
+MAX_SESSIONS = 256  # sessions with cached explanations; the least recently used go first
+
+
+class ExplanationCache:
+    """Explanations per session, keyed by the scan's bytes (sha256) and the note.
+
+    Per session, not shared: an explanation carries the user's note, which must go when the
+    session goes (:meth:`drop`) and never reach another user. Entries older than the session's
+    maximum age are not served.
+    """
+
+    def __init__(self, per_session: int = PER_SESSION, max_sessions: int = MAX_SESSIONS) -> None:
+        self.per_session = per_session
+        self.max_sessions = max_sessions
+        self._data: OrderedDict[str, OrderedDict[str, tuple[float, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+
+    @staticmethod
+    def key(path: str | Path, note: str | None) -> str | None:
+        """sha256 of the file and the note; None for a file too large to be a scan."""
+        path = Path(path)
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                return None  # refused by the Predictor anyway: not worth reading twice
+            digest = hashlib.sha256(path.read_bytes())
+        except OSError:
+            return None
+        digest.update(b"\0" + (note or "").encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+    def get(self, sid: str | None, key: str | None) -> Any:
+        if sid is None or key is None:
+            return None
+        with self._lock:
+            entries = self._data.get(sid)
+            hit = entries.get(key) if entries else None
+            if hit is None or time.time() - hit[0] > SESSION_MAX_AGE_S:
+                return None
+            entries.move_to_end(key)
+            self._data.move_to_end(sid)
+            self.hits += 1
+            return hit[1]
+
+    def put(self, sid: str | None, key: str | None, value: Any) -> None:
+        if sid is None or key is None:
+            return
+        with self._lock:
+            entries = self._data.setdefault(sid, OrderedDict())
+            self._data.move_to_end(sid)
+            entries[key] = (time.time(), value)
+            while len(entries) > self.per_session:
+                entries.popitem(last=False)
+            while len(self._data) > self.max_sessions:
+                self._data.popitem(last=False)
+
+    def drop(self, sid: str | None) -> None:
+        with self._lock:
+            self._data.pop(sid, None)
+
+    def sessions(self) -> int:
+        with self._lock:
+            return len(self._data)
+
+
+@dataclass
+class Serving:
+    """How one runtime's model is served (see the module docstring)."""
+
+    legacy: bool
+    predictor: Predictor  # predictions and cohorts (thread-safe: inference only, no hooks)
+    explainer: Predictor  # explanations: a copy of the model in the batched layout
+    batched: BatchingPredictor | None
+    explain_steps: int
+    cache: ExplanationCache = field(default_factory=ExplanationCache)
+
+    @property
+    def predict(self) -> Callable[..., dict[str, Any]]:
+        return self.batched.predict if self.batched is not None else self.predictor.predict
+
+    def explain(self, scan: Any, note: str | None) -> dict[str, Any]:
+        return self.explainer.explain(scan, note, n_steps=self.explain_steps)
+
+
+_SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
+_LOCK = threading.Lock()
+
+
+def _make(rt: Runtime, legacy: bool) -> Serving:
+    if legacy:
+        return Serving(True, rt.predictor, rt.predictor, None, LEGACY_STEPS)
+    # The copy costs one more set of weights (14 MB for the shipped model) and buys explanations
+    # that never hold up, or hook into, a prediction.
+    explainer = rt.predictor.clone()
+    return Serving(False, rt.predictor, explainer, BatchingPredictor(rt.predictor), EXPLAIN_STEPS)
+
+
+def serving(rt: Runtime) -> Serving:
+    """The runtime's Serving in the layout ``FAIRMOE_SERVING`` chooses, made on first use."""
+    key = (id(rt), is_legacy())
+    with _LOCK:
+        hit = _SERVING.get(key)
+        if hit is None or hit[0] is not rt:
+            hit = _SERVING[key] = (rt, _make(rt, key[1]))  # lives as long as the runtime: the app
+        return hit[1]
+
+
+def forget_session(rt: Runtime, sid: str | None) -> None:
+    """The session ended: drop its cached explanations (they hold its notes)."""
+    for (rt_id, _), (owner, s) in list(_SERVING.items()):
+        if rt_id == id(rt) and owner is rt:
+            s.cache.drop(sid)

@@ -1,0 +1,101 @@
+"""Integrated-Gradients steps against convergence: how few steps an explanation can take.
+
+python benchmarks/bench_explain.py [--assets DIR] [--steps 2 4 8 16 32 64] [--threads 1]
+
+For every example case of the assets: the expert maps (``fairmoe.explain.attribute_experts``) and
+the note's token attributions (Captum LayerIntegratedGradients on the token embedding) at each
+step count. Prints per step count: the completeness gap |sum of attributions - score change|
+relative to the score change (Captum's convergence delta; max and median over the cases), the
+largest difference to the maps of the most steps relative to their colour scale, and the median
+time. Uses the repo's assets/ (the shipped model) by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from benchmarks.bench_app import _assets  # noqa: E402
+
+
+def _note_ig(model, x, tokens, steps):  # noqa: ANN001, ANN202
+    """(attribution per token, |delta| / |change|) of the scan-note similarity."""
+    from captum.attr import LayerIntegratedGradients
+
+    from fairmoe.model.clip import EOT, SOT
+
+    with torch.no_grad():
+        image = model.encode_image(x)
+
+    def similarity(tok: torch.Tensor) -> torch.Tensor:
+        return (model.encode_text(tok) * image).sum(-1)
+
+    base = torch.where((tokens == SOT) | (tokens == EOT), tokens, torch.zeros_like(tokens))
+    lig = LayerIntegratedGradients(similarity, model.clip.token_embedding)
+    attr, delta = lig.attribute(tokens, baselines=base, n_steps=steps,
+                                internal_batch_size=steps, return_convergence_delta=True)  # fmt: skip
+    with torch.no_grad():
+        change = float(similarity(tokens) - similarity(base))
+    return attr[0].sum(-1).numpy(), abs(float(delta)) / max(abs(change), 1e-12)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--assets", type=Path)
+    p.add_argument("--steps", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from app.runtime import load_runtime
+    from fairmoe.explain import attribute_experts
+
+    rt = load_runtime(_assets(args.assets), warm_up=False)
+    pred, model = rt.predictor, rt.predictor.model
+    cases = [(pred.prepare(ex.file, ex.note), ex.note) for ex in rt.examples]
+    res: dict[int, list] = {s: [] for s in args.steps}
+    for s in args.steps:
+        for item, note in cases:
+            x = pred._image_input(item.scan)
+            t = time.perf_counter()
+            a = attribute_experts(model, x, prompts=pred.prompts, temperature=pred.temperature,
+                                  n_steps=s)  # fmt: skip
+            t_exp = time.perf_counter() - t
+            change = abs(a["logit"] - a["logit_without_experts"])
+            t = time.perf_counter()
+            note_attr, note_gap = _note_ig(model, x, pred._tokens(note), s)
+            t_note = time.perf_counter() - t
+            res[s].append((np.array(a["experts"] or [a["total"]]), a["convergence_delta"] / max(change, 1e-12),
+                           t_exp, note_attr, note_gap, t_note))  # fmt: skip
+    ref = max(args.steps)
+    print(f"{rt.model_name}: {len(cases)} cases, {torch.get_num_threads()} torch thread(s)")
+    print("steps | experts: gap max  gap med  map err  ms   | note: gap max  gap med  map err  ms")
+    for s in args.steps:
+        rows = res[s]
+        err_e = max(
+            np.abs(r[0] - q[0]).max() / (np.abs(q[0]).max() or 1)
+            for r, q in zip(rows, res[ref], strict=True)
+        )
+        err_n = max(
+            np.abs(r[3] - q[3]).max() / (np.abs(q[3]).max() or 1)
+            for r, q in zip(rows, res[ref], strict=True)
+        )
+        ge, gn = [r[1] for r in rows], [r[4] for r in rows]
+        te, tn = (statistics.median(r[i] for r in rows) * 1000 for i in (2, 5))
+        print(f"{s:5d} |          {max(ge):8.1e} {statistics.median(ge):8.1e} {err_e:8.1e} {te:5.0f} |"
+              f"       {max(gn):8.1e} {statistics.median(gn):8.1e} {err_n:8.1e} {tn:5.0f}")  # fmt: skip
+    print(f"gap: |sum of attributions - score change| / |score change|; map err: max |map - "
+          f"map at {ref} steps| / max |map at {ref} steps|")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
