@@ -15,11 +15,18 @@ import plotly.graph_objects as go
 
 from app import plots
 from app.text import help_span
-from fairmoe.methods import METHODS
+from app.views_runs import (
+    COMPARE_METRICS,
+    TRADEOFF_METRICS,
+    comparison,
+    menu_labels,
+    tradeoff_points,
+)
+from app.warnings_md import ES_AUC_RULE, group_flag, warnings_markdown
+from fairmoe.guardrails import report_warnings
 from fairmoe.metrics import Thresholds
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
+from fairmoe.schema import ATTRIBUTE_NAMES, attribute
 from fairmoe.scores import ScoreSet
-from fairmoe.summary import headline_metrics, mean_std
 
 __all__ = [
     "COMPARE_METRICS",
@@ -30,14 +37,12 @@ __all__ = [
     "fairness_view",
     "fmt",
     "load_view",
+    "menu_labels",
     "resolve_thresholds",
     "subgroup_context",
     "tradeoff_points",
 ]
 
-COMPARE_METRICS = ("AUC", "ES-AUC", "DPD", "DEOdds")
-TRADEOFF_METRICS = ("DPD", "DEOdds", "ES-AUC")
-_KEYS = {"AUC": "auc", "ES-AUC": "es_auc", "DPD": "dpd", "DEOdds": "deodds"}
 ThresholdMode = Literal["single", "per group"]
 
 
@@ -62,7 +67,8 @@ def resolve_thresholds(
 
 
 def fairness_json(ss: ScoreSet, attr: str, threshold: Thresholds) -> dict[str, Any]:
-    """The /fairness endpoint's answer: headline metrics and per-group rates."""
+    """The /fairness endpoint's answer: headline metrics, per-group rates and the guardrail
+    warnings (fairmoe.guardrails.report_warnings, small groups quoting their AUC interval)."""
     rep = ss.report(threshold)
     sec = rep["attributes"][attr]
     return {
@@ -97,6 +103,7 @@ def fairness_json(ss: ScoreSet, attr: str, threshold: Thresholds) -> dict[str, A
             }
             for g in sec["groups"]
         ],
+        "warnings": report_warnings(rep, attr, auc_ci=ss.auc_ci(attr)),
     }
 
 
@@ -112,7 +119,9 @@ class FairnessView:
     metrics: dict[str, Any]  # fairness_json of the same state, for tests and the browser
 
 
-def _summary_md(rep: dict, sec: dict, auc_ci: dict, thr_ci: dict | None, stale: str) -> str:
+def _summary_md(
+    rep: dict, sec: dict, auc_ci: dict, thr_ci: dict | None, stale: str, warnings: list
+) -> str:
     a_ci = auc_ci["attributes"][next(iter(auc_ci["attributes"]))]
     t_ci = thr_ci["attributes"][next(iter(thr_ci["attributes"]))] if thr_ci else {}
     cells = [
@@ -134,7 +143,9 @@ def _summary_md(rep: dict, sec: dict, auc_ci: dict, thr_ci: dict | None, stale: 
         if sec["n_unknown"]
         else ""
     )
-    return f"{head}\n{sep}\n{vals}\n\n<small>{note}{unknown}</small>"
+    banner = warnings_markdown(warnings)
+    table = f"{head}\n{sep}\n{vals}\n\n<small>{note}{unknown}</small>"
+    return f"{banner}\n\n{table}" if banner else table
 
 
 def _groups_md(sec: dict, auc_ci: dict, thr_ci: dict | None) -> str:
@@ -158,20 +169,28 @@ def _groups_md(sec: dict, auc_ci: dict, thr_ci: dict | None) -> str:
         help_span("TPR"),
         help_span("FPR"),
         help_span("Selection rate"),
+        help_span("Accuracy"),
         help_span("Threshold"),
+        "Reliability",
     ]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for g in sec["groups"]:
         if g["n"] == 0:
-            lines.append(f"| {g['name']} | 0 | 0 | no cases | | | | {g['threshold']:.3f} |")
+            lines.append(
+                f"| {g['name']} | 0 | 0 | no cases | | | | | {g['threshold']:.3f} | no cases |"
+            )
             continue
         ac = (a_groups.get(g["name"]) or {}).get("auc")
         tc = t_groups.get(g["name"]) or {}
+        flag = group_flag(g)
+        name = f"**{g['name']}** ⚠" if flag else g["name"]
         lines.append(
-            f"| {g['name']} | {g['n']} | {g['n_pos']} | {fmt(g['auc'])}{_ci_text(ac)} "
+            f"| {name} | {g['n']} | {g['n_pos']} | {fmt(g['auc'])}{_ci_text(ac)} "
             f"| {fmt(g['tpr'])}{_ci_text(tc.get('tpr'))} | {fmt(g['fpr'])}{_ci_text(tc.get('fpr'))}"
-            f" | {fmt(g['selection_rate'])} | {g['threshold']:.3f} |"
+            f" | {fmt(g['selection_rate'])} | {fmt(g['accuracy'])} | {g['threshold']:.3f} "
+            f"| {flag or 'ok'} |"
         )
+    lines.append(f"\n<small>{ES_AUC_RULE}</small>")
     return "\n".join(lines)
 
 
@@ -214,87 +233,15 @@ def fairness_view(
         groups_ci = thr_ci["attributes"][attr].get("groups", [])
         rates_ci = {g["name"]: g for g in groups_ci}
     return FairnessView(
-        summary_md=_summary_md(rep, sec, auc_ci, thr_ci, stale),
+        summary_md=_summary_md(
+            rep, sec, auc_ci, thr_ci, stale, report_warnings(rep, attr, auc_ci=auc_ci)
+        ),
         groups_md=_groups_md(sec, auc_ci, thr_ci),
         roc=plots.roc_curves(curves, {"fpr": fpr, "tpr": tpr}),
         confusion=plots.confusion_matrices(present),
         rates=plots.group_rates(present, rates_ci),
         metrics=fairness_json(ss, attr, threshold),
     )
-
-
-# ----------------------------------------------------------------------------- across runs
-
-
-def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], str]:
-    """Rows per model family (seeds pooled: mean and std) and a markdown table.
-
-    Only runs trained for ``attr`` (or for all attributes at once) take part; a method that
-    ignores the attribute (``MethodSpec.uses_attribute``) is one model for every attribute.
-    """
-    # one test set: runs on a bias variant's data are scored on other cases
-    main = [r for r in runs if r.fairness_scale == 1 and r.data == "main"]
-    # A method that ignores the attribute trains one model whatever the attribute: its runs for
-    # other attributes stand in when none was trained for this one.
-    blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute == attr}
-    families: dict[str, list[Any]] = {}
-    for r in main:
-        stand_in = not r.uses_attribute and r.method not in blind_for_attr
-        if r.attribute in (attr, "all") or stand_in:
-            families.setdefault(r.family, []).append(r)
-    rows = []
-    for fam, members in families.items():
-        per_run = [headline_metrics(r.scores, attr) for r in members]
-        row: dict[str, Any] = {"family": fam, "seeds": len(members)}
-        for m in COMPARE_METRICS:
-            row[m] = mean_std([p[m] for p in per_run])
-        rows.append(row)
-    head = ["Model", "Seeds", *(help_span(m) for m in COMPARE_METRICS)]
-    lines = ["| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(COMPARE_METRICS)]
-    for row in rows:
-        cells = []
-        for m in COMPARE_METRICS:
-            s = row[m]
-            cell = fmt(s["mean"])
-            if s["std"] is not None:
-                cell += f" ± {s['std']:.3f}"
-            cells.append(cell)
-        lines.append(f"| {row['family']} | {row['seeds']} | " + " | ".join(cells) + " |")
-    blind = [m.label for m in METHODS.values() if not m.uses_attribute]
-    ignores = f" ({', '.join(blind)} ignore the attribute)" if blind else ""
-    note = (
-        f"\n\n<small>Test set, runs trained for *{attr}*{ignores}, each at "
-        f"its own operating point {OPERATING_POINT:g}; mean ± standard deviation over seeds where "
-        "there are several. [config] is the model size.</small>"
-    )
-    return rows, "\n".join(lines) + note
-
-
-def tradeoff_points(runs: Sequence[Any], attr: str, metric: str) -> list[dict[str, Any]]:
-    """One point per (series, fairness weight) of every swept series: seeds averaged."""
-    runs = [r for r in runs if r.data == "main" and not r.tag]
-    swept = {r.series for r in runs if r.fairness_scale != 1}
-    buckets: dict[tuple[str, float], list[Any]] = {}
-    for r in runs:
-        if r.series in swept:
-            buckets.setdefault((r.series, r.fairness_scale), []).append(r)
-    points = []
-    for (series, scale), members in sorted(buckets.items(), key=lambda kv: kv[0][1]):
-        vals = [headline_metrics(r.scores, attr) for r in members]
-        x = mean_std([v[metric] for v in vals])["mean"]
-        y = mean_std([v["AUC"] for v in vals])["mean"]
-        if x is None or y is None:
-            continue
-        points.append(
-            {
-                "series": series,
-                "scale": scale,
-                "x": x,
-                "y": y,
-                "label": f"{series}, fairness x{scale:g} ({len(members)} seed(s))",
-            }
-        )
-    return points
 
 
 def load_view(ss: ScoreSet, attr: str) -> go.Figure:

@@ -13,12 +13,18 @@ from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
 from app.runtime import Runtime
 from app.text import STRATEGY_LABELS
+from app.views_runs import menu_labels
+from app.warnings_md import warnings_markdown
+from fairmoe.guardrails import strategy_warnings
 from fairmoe.metrics import STRATEGIES
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
 from fairmoe.scores import ScoreSet
 
 __all__ = [
     "MAX_GROUPS",
+    "OWN_SCORES",
+    "check_cost",
+    "scores_of",
     "fairness",
     "fairness_select",
     "fairness_strategy",
@@ -28,6 +34,19 @@ __all__ = [
 ]
 
 MAX_GROUPS = max(a.n_groups for a in ATTRIBUTES.values())  # per-group sliders the UI pre-builds
+OWN_SCORES = "__own_scores__"  # the model menu's entry for a scores CSV the user uploaded
+
+
+def scores_of(rt: Runtime, model: str, own: ScoreSet | None = None) -> ScoreSet:
+    """The scores behind the model menu's choice: a run's test scores, or the user's CSV."""
+    if model == OWN_SCORES:
+        if own is None:
+            raise user_error("Upload your scores CSV first (or choose a model).")
+        return own
+    try:
+        return rt.run(model).scores
+    except KeyError as e:
+        raise user_error(str(e.args[0])) from None
 
 
 def fairness(
@@ -55,10 +74,11 @@ def fairness(
 
 def models(rt: Runtime) -> list[dict[str, Any]]:
     """The runs the fairness endpoint knows, with the loaded model marked."""
+    labels = menu_labels(list(rt.runs.values()))
     return [
         {
             "name": r.name,
-            "label": r.label,
+            "label": labels[r.name],
             "method": r.method,
             "attribute": r.attribute,
             "seed": r.seed,
@@ -82,22 +102,25 @@ def _group_slider_updates(attr: str, values: Sequence[float] | None = None) -> l
     return out
 
 
-def fairness_select(rt: Runtime, model: str, attr: str, tradeoff_metric: str) -> tuple:
+def fairness_select(
+    rt: Runtime, model: str, attr: str, tradeoff_metric: str, own: ScoreSet | None = None
+) -> tuple:
     """On model or attribute change: group sliders, comparison, trade-off and expert load."""
-    run = rt.run(model)
+    ss = scores_of(rt, model, own)
     rows, table_md = views.comparison(list(rt.runs.values()), attr)
     return (
         *_group_slider_updates(attr),
         plots.model_comparison(rows, views.COMPARE_METRICS, attr),
         table_md,
         fairness_tradeoff(rt, attr, tradeoff_metric),
-        views.load_view(run.scores, attr),
+        views.load_view(ss, attr),
     )
 
 
 def fairness_tradeoff(rt: Runtime, attr: str, metric: str) -> Any:
-    """The accuracy-fairness trade-off figure of every swept run."""
-    return plots.tradeoff(views.tradeoff_points(list(rt.runs.values()), attr, metric), metric, attr)
+    """The accuracy-fairness trade-off figure: the sweep, the references, the loaded run."""
+    points = views.tradeoff_points(list(rt.runs.values()), attr, metric, rt.default_run)
+    return plots.tradeoff(points, metric, attr)
 
 
 def fairness_update(
@@ -108,22 +131,45 @@ def fairness_update(
     return panel_view(ss, attr, threshold, compute_ci=compute_ci)
 
 
-def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: float) -> tuple:
-    """(mode, single threshold, *group thresholds) chosen by fairmoe.metrics.choose_thresholds."""
-    if strategy not in STRATEGIES:
-        raise user_error(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+def check_cost(cost_ratio: Any) -> float | None:
+    """The cost ratio as a positive finite float, or None (0, negative, NaN, not a number)."""
     try:
         cost = float(cost_ratio)
-        if not (math.isfinite(cost) and cost > 0):
-            raise ValueError
     except (TypeError, ValueError):
-        raise user_error("The cost ratio must be a positive number (e.g. 4).") from None
-    t = ss.choose(attr, strategy, cost)
+        return None
+    return cost if math.isfinite(cost) and cost > 0 else None
+
+
+def strategy_summary(
+    ss: ScoreSet, attr: str, strategy: str, t: Sequence[float], cost: float
+) -> str:
+    """What the chosen thresholds do: accuracy and flag rate against the single threshold, and
+    the guardrail warnings (fairmoe.guardrails.strategy_warnings)."""
+    chosen = ss.report(t[0] if strategy == "single" else {attr: list(t)})
+    base = ss.report(ss.choose(attr, "single", cost)[0])
+    ws = strategy_warnings(base, chosen, attr, per_group=strategy != "single")
+    sec = chosen["attributes"][attr]
+    shown = ", ".join(f"{name} {v:.3f}" for name, v in zip(ATTRIBUTES[attr].groups, t, strict=True))
+    head = (
+        f"Thresholds set by **{STRATEGY_LABELS[strategy]}** (cost ratio {cost:g}): {shown}. "
+        f"Overall accuracy **{sec['accuracy']:.3f}** (single threshold: "
+        f"{base['attributes'][attr]['accuracy']:.3f})."
+    )
+    return head + "\n\n" + warnings_markdown(ws)
+
+
+def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: float) -> tuple:
+    """(mode, single threshold, *group thresholds, summary) chosen by
+    fairmoe.metrics.choose_thresholds, rounded to 3 decimals; an invalid cost ratio leaves the
+    sliders as they are and says why (no error, no traceback)."""
+    if strategy not in STRATEGIES:
+        raise user_error(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    cost = check_cost(cost_ratio)
+    if cost is None:
+        keep = [gr.update()] * (2 + MAX_GROUPS)
+        msg = f"⚠️ The cost ratio must be a positive number (e.g. 4), not {cost_ratio!r}."
+        return (*keep, msg)
+    t = [round(v, 3) for v in ss.choose(attr, strategy, cost)]
     mode = "single" if strategy == "single" else "per group"
     padded = [*t, *([OPERATING_POINT] * (MAX_GROUPS - len(t)))]
-    return (
-        mode,
-        t[0],
-        *padded,
-        f"Thresholds set by **{STRATEGY_LABELS[strategy]}** (cost ratio {cost:g}).",
-    )
+    return (mode, t[0], *padded, strategy_summary(ss, attr, strategy, t, cost))

@@ -15,27 +15,31 @@ from app.plots.style import EXPERT_COLOURS, colour, empty_figure, layout, small_
 __all__ = ["confusion_matrices", "expert_load", "group_rates", "roc_curves"]
 
 
+# Each group's operating point gets its own symbol and size (largest first), so coinciding points
+# stay visible and a reader without colour vision can still tell them apart.
+_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross", "x", "star")
+
+
 def _roc_traces(i: int, cv: Mapping[str, Any]) -> list[go.Scatter]:
-    """One group's ROC curve and its operating point."""
+    """One group's ROC curve and its operating point; a one-class group keeps a legend entry."""
     col = colour(cv.get("index", i))
     auc = cv.get("auc")
     label = (
         f"{cv['name']} (n={cv['n']}, AUC {auc:.2f})"
         if auc is not None
-        else (f"{cv['name']} (n={cv['n']}, AUC n/a)")
+        else f"{cv['name']} (n={cv['n']}, AUC undefined: one class)"
     )
-    traces = []
-    if cv.get("fpr"):
-        traces.append(
-            go.Scatter(
-                x=cv["fpr"],
-                y=cv["tpr"],
-                mode="lines",
-                name=label,
-                line={"color": col, "width": 2},
-                legendgroup=cv["name"],
-            )
+    traces = [
+        go.Scatter(
+            x=cv.get("fpr") or [None],
+            y=cv.get("tpr") or [None],
+            mode="lines",
+            name=label,
+            line={"color": col, "width": 2},
+            legendgroup=cv["name"],
+            hovertemplate=f"{cv['name']}<br>FPR %{{x:.3f}}, TPR %{{y:.3f}}<extra></extra>",
         )
+    ]
     pt = cv.get("point")
     if pt is not None and None not in pt:
         traces.append(
@@ -43,11 +47,18 @@ def _roc_traces(i: int, cv: Mapping[str, Any]) -> list[go.Scatter]:
                 x=[pt[0]],
                 y=[pt[1]],
                 mode="markers",
+                name=f"{cv['name']}: operating point",
                 showlegend=False,
                 legendgroup=cv["name"],
-                marker={"size": 13, "color": col, "line": {"color": "white", "width": 2}},
-                hovertemplate=f"{cv['name']}<br>threshold {cv.get('threshold', 0):.3f}"
-                "<br>FPR %{x:.3f}, TPR %{y:.3f}<extra></extra>",
+                marker={
+                    "size": max(17 - 3 * i, 8),
+                    "symbol": _SYMBOLS[i % len(_SYMBOLS)],
+                    "color": col,
+                    "opacity": 0.9,
+                    "line": {"color": "white", "width": 1.5},
+                },
+                hovertemplate=f"<b>{cv['name']}</b> (n={cv['n']})<br>threshold "
+                f"{cv.get('threshold', 0):.3f}<br>FPR %{{x:.3f}}, TPR %{{y:.3f}}<extra></extra>",
             )
         )
     return traces
@@ -85,8 +96,9 @@ def roc_curves(curves: Sequence[Mapping[str, Any]], overall: Mapping[str, Any] |
             )
         )
     for i, cv in enumerate(curves):
-        for trace in _roc_traces(i, cv):
-            fig.add_trace(trace)
+        fig.add_traces(_roc_traces(i, cv))
+    markers = [t for t in fig.data if t.mode == "markers"]
+    fig.data = tuple(t for t in fig.data if t.mode != "markers") + tuple(markers)  # on top
     return fig
 
 

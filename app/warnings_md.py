@@ -1,0 +1,53 @@
+"""Guardrail warnings (fairmoe.guardrails) as the markdown the Fairness and Cohort tabs show.
+
+A degenerate operating point gets a banner of its own (it makes every parity gap look perfect);
+the other warnings are a short list under it. Group-level flags also mark the group table.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fairmoe.guardrails import MIN_GROUP_N
+
+__all__ = ["ES_AUC_RULE", "group_flag", "warnings_markdown"]
+
+_ICON = {"warning": "⚠️", "caution": "⚠", "info": "ℹ️"}
+
+ES_AUC_RULE = (
+    f"A group with fewer than {MIN_GROUP_N} cases is marked *too small*: its AUC and rates move "
+    "with a handful of patients (read its 95% CI). A group with only one class has an "
+    "*undefined* AUC; ES-AUC then sums over the groups whose AUC is defined, so that group does "
+    "not count in it."
+)
+
+
+def warnings_markdown(warnings: Sequence[Mapping[str, Any]]) -> str:
+    """Banner for a degenerate operating point, then the other warnings as a list ('' if none)."""
+    out = []
+    for w in warnings:
+        if w["code"] == "degenerate":
+            out.append(
+                "> ⚠️ **Degenerate operating point.** " + html.escape(w["message"], quote=False)
+            )
+    rest = [w for w in warnings if w["code"] != "degenerate"]
+    if rest:
+        out.append(
+            "\n".join(
+                f"- {_ICON.get(w['level'], '')} {html.escape(w['message'], quote=False)}"
+                for w in rest
+            )
+        )
+    return "\n\n".join(out)
+
+
+def group_flag(group: Mapping[str, Any]) -> str:
+    """'undefined' (one class), 'too small' (n < MIN_GROUP_N), both, or '' for a usable group."""
+    flags = []
+    if group["n"] and group.get("auc") is None:
+        flags.append("undefined")
+    if 0 < group["n"] < MIN_GROUP_N:
+        flags.append("too small")
+    return ", ".join(flags)
