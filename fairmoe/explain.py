@@ -1,10 +1,14 @@
-"""Captum attributions per expert: which patches each image expert used for the glaucoma score.
+"""Captum attributions: per image expert, for the whole model, and by occlusion, per patch.
 
 Integrated Gradients runs on the image token MoE's per-expert contributions (B, E, T, D), with the
 trunk output h computed once: only the last block's tail, the pooling and the heads run per step,
 so a whole explanation costs about one backbone pass. The baseline is "every expert silent" (zero
 contributions); the attributions of all experts add up to the score change (completeness), which is
 why they share one colour scale. Plain CLIP checkpoints get one map, from IG on h itself.
+
+Two model-agnostic maps sit beside them: IG over the input pixels summed per patch (where the
+model as a whole looks; baseline: a black scan) and occlusion (the score change when a patch is
+filled with the scan's mean grey), which needs no gradients and works for any checkpoint.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
 from fairmoe.calibration import glaucoma_logit
+from fairmoe.data.pixels import normalize_scan
 from fairmoe.model import FairMoECLIP
 from fairmoe.model.clip import EOT, SOT
 
-__all__ = ["attribute_experts", "attribute_note"]
+__all__ = ["attribute_experts", "attribute_note", "attribute_whole_model", "occlusion_map"]
+
+OCCLUSION_BATCH = 32  # masked scans per forward pass: 64 patches of an 8x8 grid in 2 passes
 
 
 def _maps(model: FairMoECLIP, attr: torch.Tensor) -> list[list[list[float]]]:
@@ -94,6 +101,106 @@ def attribute_experts(
         "logit_without_experts": float(silent[0]),
         "probability_without_experts": float(torch.sigmoid(silent[0])),  # = softmax(cos/T)[1]
         "convergence_delta": float(delta.abs().max()),
+        "target": "calibrated glaucoma log-odds",
+    }
+
+
+def _score(model: FairMoECLIP, prompts: torch.Tensor, temperature: float) -> Any:
+    def score(x: torch.Tensor) -> torch.Tensor:  # (B, 3, S, S) -> (B,) calibrated log-odds
+        return glaucoma_logit(model.encode_image(x), prompts, temperature)
+
+    return score
+
+
+def _per_patch(values: torch.Tensor, grid: int) -> torch.Tensor:
+    """(S, S) pixel values -> (grid, grid) sums over each patch."""
+    s = values.shape[-1]
+    p = s // grid
+    return values[: grid * p, : grid * p].reshape(grid, p, grid, p).sum((1, 3))
+
+
+def attribute_whole_model(
+    model: FairMoECLIP,
+    x: torch.Tensor,
+    *,
+    prompts: torch.Tensor,
+    temperature: float,
+    grid: int | None = None,
+    n_steps: int = 16,
+) -> dict[str, Any]:
+    """IG of the calibrated glaucoma log-odds over the input pixels, summed per patch.
+
+    Baseline: a black scan (pixel value 0, normalised like ``x``), so black borders outside the
+    field of view get no attribution. The patch sums add up to logit - logit_baseline
+    (completeness) up to ``convergence_delta``; routing is discrete, so a path that crosses a
+    routing change converges more slowly than a smooth model.
+    """
+    grid = grid or model.grid
+    score = _score(model, prompts, temperature)
+    baseline = _black_like(x)
+    ig = IntegratedGradients(score)
+    attr, delta = ig.attribute(
+        x,
+        baselines=baseline,
+        n_steps=n_steps,
+        internal_batch_size=n_steps,
+        return_convergence_delta=True,
+    )
+    patches = _per_patch(attr[0].sum(0), grid)  # (g, g): channels and pixels summed
+    with torch.no_grad():
+        logits = score(torch.cat([x, baseline]))
+    return {
+        "map": patches.tolist(),
+        "scale": float(patches.abs().max()) or 1.0,
+        "sum": float(patches.sum()),
+        "logit": float(logits[0]),
+        "logit_baseline": float(logits[1]),
+        "convergence_delta": float(delta.abs().max()),
+        "baseline": "black scan",
+        "target": "calibrated glaucoma log-odds",
+    }
+
+
+def _black_like(x: torch.Tensor) -> torch.Tensor:
+    """The normalised image of pixel value 0 (x holds ``normalize_scan`` output)."""
+    return normalize_scan(torch.zeros(x.shape[-2:], dtype=torch.uint8)).unsqueeze(0).to(x)
+
+
+def occlusion_map(
+    model: FairMoECLIP,
+    x: torch.Tensor,
+    *,
+    prompts: torch.Tensor,
+    temperature: float,
+    grid: int | None = None,
+    batch_size: int = OCCLUSION_BATCH,
+) -> dict[str, Any]:
+    """Score change when each patch is filled with the scan's mean grey: logit - logit_masked.
+
+    Positive: the patch pushes towards glaucoma (masking it lowers the score), as in the IG maps.
+    One forward pass of the image tower per ``batch_size`` masked scans, no gradients.
+    """
+    grid = grid or model.grid
+    score = _score(model, prompts, temperature)
+    s = x.shape[-1]
+    p = s // grid
+    fill = x.mean((-2, -1), keepdim=True)  # (1, 3, 1, 1): mean grey, on the scans' manifold
+    cells = [(r, c) for r in range(grid) for c in range(grid)]
+    out = torch.empty(len(cells))
+    with torch.no_grad():
+        logit = float(score(x)[0])
+        for start in range(0, len(cells), batch_size):
+            chunk = cells[start : start + batch_size]
+            masked = x.repeat(len(chunk), 1, 1, 1)  # (b, 3, S, S)
+            for i, (r, c) in enumerate(chunk):
+                masked[i, :, r * p : (r + 1) * p, c * p : (c + 1) * p] = fill[0]
+            out[start : start + len(chunk)] = logit - score(masked)
+    change = out.reshape(grid, grid)
+    return {
+        "map": change.tolist(),
+        "scale": float(change.abs().max()) or 1.0,
+        "logit": logit,
+        "fill": "mean grey of the scan",
         "target": "calibrated glaucoma log-odds",
     }
 

@@ -20,7 +20,12 @@ import torch
 from fairmoe.calibration import OODReference, glaucoma_probability
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.data.fairvlmed import normalize_scan, preprocess_scan, truncate_note
-from fairmoe.explain import attribute_experts, attribute_note
+from fairmoe.explain import (
+    attribute_experts,
+    attribute_note,
+    attribute_whole_model,
+    occlusion_map,
+)
 from fairmoe.inputs import (
     MAX_FILE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -313,13 +318,18 @@ class Predictor:
     ) -> dict[str, Any]:
         """``predict`` plus Captum attributions per image expert and over the note's tokens.
 
-        ``n_steps`` IG steps for the expert maps, ``note_steps`` (default: the same) for the note.
+        ``n_steps`` IG steps for the expert and whole-model maps, ``note_steps`` (default: the
+        same) for the note. ``attributions`` also holds ``whole_model`` (IG over the pixels,
+        summed per patch) and ``occlusion`` (score change when each patch is masked).
         """
         item = self.prepare(scan, note)
         result = self.predict_prepared([item])[0]
         x = normalize_scan(item.pixels.unsqueeze(0)).to(self.device)
-        kw = {"prompts": self.prompts, "temperature": self.temperature, "n_steps": n_steps}
-        result["attributions"] = attribute_experts(self.model, x, **kw)
+        kw = {"prompts": self.prompts, "temperature": self.temperature}
+        att = attribute_experts(self.model, x, **kw, n_steps=n_steps)
+        att["whole_model"] = attribute_whole_model(self.model, x, **kw, n_steps=n_steps)
+        att["occlusion"] = occlusion_map(self.model, x, **kw)
+        result["attributions"] = att
         text = result["note"]["text"]
         steps = note_steps or n_steps
         result["note_attributions"] = (

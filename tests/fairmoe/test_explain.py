@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from fairmoe.calibration import glaucoma_logit
-from fairmoe.explain import attribute_experts, attribute_note
+from fairmoe.data.pixels import normalize_scan
+from fairmoe.explain import (
+    attribute_experts,
+    attribute_note,
+    attribute_whole_model,
+    occlusion_map,
+)
 from fairmoe.inference import Predictor
 from fairmoe.model import create_model, get_config
 
@@ -36,6 +42,12 @@ def test_explain_shares_one_scale_and_is_complete(predictor: Predictor) -> None:
     total = sum(att["per_expert_sum"])
     assert total == pytest.approx(att["logit"] - att["logit_without_experts"], abs=1e-3)
     assert e["note_attributions"] and isinstance(e["note_attributions"][0][0], str)
+    g = predictor.grid  # beside the expert maps: whole-model IG and occlusion, one grid each
+    for key in ("whole_model", "occlusion"):
+        grid = np.array(att[key]["map"])
+        assert grid.shape == (g, g) and np.isfinite(grid).all()
+        assert att[key]["scale"] == pytest.approx(np.abs(grid).max() or 1.0)
+    assert att["occlusion"]["logit"] == pytest.approx(att["logit"], abs=1e-4)
 
 
 def test_expert_attributions_of_a_bare_model_add_up() -> None:
@@ -73,3 +85,57 @@ def test_note_attributions_follow_the_tokens() -> None:
     pieces = attribute_note(model, x, tokens, n_steps=8)
     assert [p for p, _ in pieces] == model.token_strings(tokens)
     assert all(np.isfinite(v) for _, v in pieces)
+
+
+def _direct_occlusion(model, x, prompts, temperature, grid):  # noqa: ANN001, ANN202
+    """The occlusion map by hand: one masked forward pass per patch, no batching."""
+    p = x.shape[-1] // grid
+    fill = x.mean((-2, -1), keepdim=True)[0]
+    out = np.zeros((grid, grid))
+    with torch.no_grad():
+        base = float(glaucoma_logit(model.encode_image(x), prompts, temperature)[0])
+        for r in range(grid):
+            for c in range(grid):
+                m = x.clone()
+                m[0, :, r * p : (r + 1) * p, c * p : (c + 1) * p] = fill
+                out[r, c] = base - float(
+                    glaucoma_logit(model.encode_image(m), prompts, temperature)[0]
+                )
+    return out
+
+
+@pytest.mark.parametrize("method", ["fairmoe", "clip"])
+def test_occlusion_equals_masked_forward_passes(method: str) -> None:
+    model = _model(method)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        prompts = model.encode_prompts()
+    oracle = _direct_occlusion(model, x, prompts, 0.1, model.grid)
+    for batch in (3, 64):  # batched passes score each masked scan on its own
+        occ = occlusion_map(model, x, prompts=prompts, temperature=0.1, batch_size=batch)
+        np.testing.assert_allclose(occ["map"], oracle, atol=1e-4)
+    assert np.abs(oracle).max() > 0  # masking a patch changes the score of this model
+    assert occ["scale"] == pytest.approx(np.abs(oracle).max(), rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["fairmoe", "clip"])
+def test_whole_model_map_is_complete(method: str) -> None:
+    model = _model(method)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        prompts = model.encode_prompts()
+    att = attribute_whole_model(model, x, prompts=prompts, temperature=0.1, n_steps=64)
+    black = torch.zeros(64, 64, dtype=torch.uint8)
+    with torch.no_grad():
+        logits = glaucoma_logit(
+            model.encode_image(torch.cat([x, normalize_scan(black)[None]])), prompts, 0.1
+        )
+    change = float(logits[0] - logits[1])
+    assert att["logit"] == pytest.approx(float(logits[0]), abs=1e-5)
+    assert att["logit_baseline"] == pytest.approx(float(logits[1]), abs=1e-5)
+    assert np.array(att["map"]).shape == (model.grid, model.grid)
+    gap = abs(float(np.sum(att["map"])) - change)
+    assert att["convergence_delta"] == pytest.approx(gap, abs=1e-4)  # the gap is reported as is
+    if method == "clip":  # smooth: the patch sums add up to the change from the black scan
+        assert gap <= 0.02 * abs(change) + 1e-3
+    # (top-k routing is piecewise constant: a path crossing a routing change converges slowly)
