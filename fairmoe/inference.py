@@ -38,6 +38,7 @@ from fairmoe.inputs import (
     quality_warnings,
 )
 from fairmoe.model import load_model
+from fairmoe.ood import is_colour, load_beside, unchecked
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
 __all__ = [
@@ -64,6 +65,12 @@ def _uncertainty(p: float, threshold: float) -> str:
     if margin < 0.25:
         return "Moderate confidence: the probability is on one side of the operating point but not far."
     return "High model confidence. This is still a research model, not a diagnosis."
+
+
+NOT_ASSESSABLE = (
+    "Unreliable: this scan is not assessable by this model, so its probability means nothing. "
+    "Do not use this decision."
+)
 
 
 # Integrated-Gradients steps of an explanation. The expert maps converge fast (Gauss-Legendre):
@@ -122,6 +129,8 @@ class Predictor:
         with torch.no_grad():  # not inference_mode: attributions differentiate through these
             self.prompts = self.model.encode_prompts().to(self.device)  # (2, E)
         self.ood = OODReference.from_dict(self.meta.ood) if self.meta.ood else None
+        # the validated check (fairmoe.ood) when RUN.ood.json is beside the checkpoint
+        self.detector = load_beside(self.meta.path, self.model)
 
     def clone(self) -> Predictor:
         """An independent copy of the model (same weights), for work that must not share it.
@@ -225,7 +234,21 @@ class Predictor:
             res["gate_loads"] = tr.patch_gate_load().double().cpu().numpy()
         return res
 
-    def _result(self, item: Prepared, batch: ImageBatch, i: int) -> dict[str, Any]:
+    def _assess(self, items: Sequence[Prepared], pixels: torch.Tensor) -> list[dict[str, Any]]:
+        """Assessability of each scan of a batch (one pass), or "not checked" without a detector."""
+        if self.detector is None:
+            return [unchecked() for _ in items]
+        found = self.detector.assess(
+            self.model,
+            [item.scan.image for item in items],
+            pixels=pixels,
+            colour=[is_colour(item.scan.warnings) for item in items],
+        )
+        return [a.to_dict() for a in found]
+
+    def _result(
+        self, item: Prepared, batch: ImageBatch, i: int, assessed: dict[str, Any]
+    ) -> dict[str, Any]:
         """The JSON answer of sample ``i`` (the note's part is filled in by the caller)."""
         p = float(batch.probabilities[i])
         if not math.isfinite(p):
@@ -256,8 +279,12 @@ class Predictor:
             "dropped_tokens": [],
         }
         warns = list(item.scan.warnings) + quality_warnings(item.scan.image)
-        ood = self._ood_warning(batch.features[i])
+        ood = self._ood_warning(batch.features[i]) if self.detector is None else None
         result["warnings"] = warns + ([ood] if ood else [])
+        result["assessable"] = assessed
+        if not assessed["assessable"]:
+            result["warnings"].insert(0, assessed["summary"])  # "Not assessable by this model: ..."
+            result["uncertainty"] = NOT_ASSESSABLE
         if item.scan.attrs is not None:
             result["npz"] = {"attrs": item.scan.attrs, "label": item.scan.label}
         return result
@@ -290,8 +317,10 @@ class Predictor:
         """``predict`` for a batch of prepared requests: one image and one text forward pass."""
         if not items:
             return []
-        batch = self.forward_pixels(torch.stack([item.pixels for item in items]))
-        results = [self._result(item, batch, i) for i, item in enumerate(items)]
+        pixels = torch.stack([item.pixels for item in items])
+        batch = self.forward_pixels(pixels)
+        assessed = self._assess(items, pixels)
+        results = [self._result(item, batch, i, assessed[i]) for i, item in enumerate(items)]
         self._add_notes(items, results, batch)
         return results
 

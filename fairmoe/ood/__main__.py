@@ -1,0 +1,67 @@
+"""Fit the assessability detector of a checkpoint and write it beside it.
+
+python -m fairmoe.ood --checkpoint RUN.json --data FAIRVLMED_DIR [--out PATH_STEM]
+
+Reference: the first ``--reference-limit`` training scans; threshold: the validation scans.
+The test split is never read. Writes ``<run>.ood.json`` and ``<run>.ood.safetensors`` beside the
+checkpoint (or ``PATH_STEM.json``/``.safetensors``), which ``fairmoe.inference.Predictor`` loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from fairmoe.checkpoint import CheckpointError
+from fairmoe.data.fairvlmed import DataError
+from fairmoe.model import load_model
+from fairmoe.ood.detector import detector_path
+from fairmoe.ood.fit import fit_detector
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fairmoe.ood", description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", type=Path, required=True, help="the run's metadata JSON")
+    p.add_argument("--data", type=Path, required=True, help="a FairVLMed folder (its splits)")
+    p.add_argument("--out", type=Path, default=None, help="path stem; default: <run>.ood beside")
+    fit = p.add_argument_group("fitting")
+    fit.add_argument("--reference-limit", type=int, default=2000, help="training scans used")
+    fit.add_argument("--calibration-limit", type=int, default=None, help="validation scans used")
+    fit.add_argument("--flag-rate", type=float, default=0.025, help="validation share flagged")
+    fit.add_argument("--batch-size", type=int, default=128)
+    fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    try:
+        model, meta = load_model(args.checkpoint)
+        det = fit_detector(
+            model,
+            args.data,
+            reference_limit=args.reference_limit,
+            calibration_limit=args.calibration_limit,
+            flag_rate=args.flag_rate,
+            batch_size=args.batch_size,
+        )
+    except (CheckpointError, DataError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    out = det.save(args.out if args.out is not None else detector_path(args.checkpoint))
+    info = det.info
+    print(
+        f"{meta.name}: fitted on {info['n_reference']} training + {info['n_calibration']} "
+        f"validation scans in {time.perf_counter() - t0:.0f} s; novelty threshold "
+        f"{det.threshold:.2f}; validation scans flagged {info['calibration_flagged']:.1%} "
+        f"(input checks {info['calibration_input_flagged']:.1%})"
+    )
+    print(f"wrote {out} and {out.with_name(out.name.removesuffix('.json') + '.safetensors')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

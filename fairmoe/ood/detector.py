@@ -1,0 +1,345 @@
+"""The assessability detector: input checks + multi-layer feature novelty, one verdict per scan.
+
+A scan is *assessable by this model* when it passes every input check (size, shape, field of view,
+exposure, sharpness, noise; ``quality``) and its novelty score (``novelty``) is at most the
+threshold calibrated on validation scans. The fitted reference is saved as NAME.json (settings,
+ranges, standardisation, threshold, the model's fingerprint, the sha256 of the tensors) beside
+NAME.safetensors (per-layer means and shrunk precision matrices); loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from fairmoe.checkpoint import sha256_file
+from fairmoe.data.fairvlmed import preprocess_scan
+from fairmoe.ood.features import layer_features, tower_fingerprint
+from fairmoe.ood.novelty import LayerGaussian, combine, standardised_distances
+from fairmoe.ood.quality import QualityReference, QualitySettings, scan_statistics
+from fairmoe.ood.reasons import CHECKS, input_reasons, novelty_reason
+
+__all__ = [
+    "FORMAT",
+    "Assessment",
+    "AssessabilityDetector",
+    "DetectorError",
+    "detector_path",
+    "load_beside",
+    "unchecked",
+]
+
+FORMAT = "fairmoe-assessability/1"
+
+
+class DetectorError(ValueError):
+    """A saved detector is unreadable, tampered with, or belongs to another model."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The verdict on one scan. ``reasons`` are sentences for the clinician, in check order."""
+
+    assessable: bool
+    reasons: tuple[str, ...]
+    failed_checks: tuple[str, ...]  # names from fairmoe.ood.reasons.CHECKS
+    novelty: float  # combined novelty score; flagged above ``threshold``
+    threshold: float
+    layer_scores: dict[str, float]  # standardised distance per layer
+    statistics: dict[str, float]  # input statistics (fairmoe.ood.quality.STATISTICS)
+
+    @property
+    def summary(self) -> str:
+        if self.assessable:
+            return "Assessable: the scan passed the input checks and is like the training scans."
+        return "Not assessable by this model: " + " ".join(self.reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "assessable": self.assessable,
+            "checked": True,  # a fitted detector gave this verdict (see fairmoe.inference)
+            "summary": self.summary,
+            "reasons": list(self.reasons),
+            "failed_checks": list(self.failed_checks),
+            "novelty": self.novelty,
+            "threshold": self.threshold,
+            "layer_scores": dict(self.layer_scores),
+            "statistics": dict(self.statistics),
+        }
+
+
+def _json_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p if p.name.endswith(".json") else p.with_name(p.name + ".json")
+
+
+def detector_path(checkpoint: str | Path) -> Path:
+    """Where the detector of checkpoint RUN.json lives: RUN.ood.json beside it."""
+    p = Path(checkpoint)
+    return p.with_name(p.name.removesuffix(".json") + ".ood.json")
+
+
+def _doc_digest(doc: Mapping[str, Any]) -> str:
+    """sha256 of the JSON document without its own digest (key order fixed)."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _batches(
+    images: Iterable[np.ndarray], image_size: int, batch_size: int
+) -> Iterable[tuple[list[dict[str, float]], torch.Tensor]]:
+    """Input statistics and model pixels of raw scans, a batch at a time (raw scans dropped)."""
+    stats: list[dict[str, float]] = []
+    pixels: list[torch.Tensor] = []
+    for image in images:
+        stats.append(scan_statistics(image))
+        pixels.append(preprocess_scan(image, image_size))
+        if len(pixels) == batch_size:
+            yield stats, torch.stack(pixels)
+            stats, pixels = [], []
+    if pixels:
+        yield stats, torch.stack(pixels)
+
+
+def _encode(
+    model: nn.Module, images: Iterable[np.ndarray], image_size: int, batch_size: int
+) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
+    stats, feats = [], []
+    for s, px in _batches(images, image_size, batch_size):
+        stats += s
+        feats.append(layer_features(model, px))
+    if not feats:
+        raise ValueError("no scans given")
+    return stats, {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
+
+
+@dataclass
+class AssessabilityDetector:
+    """Fitted input ranges, per-layer Gaussians and the novelty threshold of one model."""
+
+    quality: QualityReference
+    layers: dict[str, LayerGaussian]
+    threshold: float
+    flag_rate: float  # share of calibration scans the detector was set to flag
+    image_size: int
+    fingerprint: str  # fairmoe.ood.features.tower_fingerprint of the model
+    info: dict[str, Any] = field(default_factory=dict)  # counts and rates measured at fit time
+
+    # -- fitting ----------------------------------------------------------------------------------
+    @classmethod
+    def fit(
+        cls,
+        model: nn.Module,
+        reference: Iterable[np.ndarray],
+        calibration: Iterable[np.ndarray],
+        *,
+        flag_rate: float = 0.025,
+        settings: QualitySettings | None = None,
+        batch_size: int = 128,
+    ) -> AssessabilityDetector:
+        """Fit on raw uint8 (H, W) scans: ``reference`` (training scans: the input ranges and the
+        Gaussians) and ``calibration`` (held-out validation scans: the standardisation and the
+        threshold, set so that about ``flag_rate`` of them are flagged)."""
+        if not 0 < flag_rate < 0.5:
+            raise ValueError(f"flag_rate must be in (0, 0.5), got {flag_rate}")
+        model.eval()
+        size = model.config.vision.image_size
+        ref_stats, ref_feats = _encode(model, reference, size, batch_size)
+        quality = QualityReference.fit(ref_stats, settings)
+        layers = {k: LayerGaussian.fit(k, f) for k, f in ref_feats.items()}
+        cal_stats, cal_feats = _encode(model, calibration, size, batch_size)
+        layers = {k: g.calibrated(cal_feats[k]) for k, g in layers.items()}
+        novelty = combine(standardised_distances(layers, cal_feats))
+        failed = np.array([bool(input_reasons(quality, s)) for s in cal_stats])
+        # The input checks flag some calibration scans too; novelty gets the rest of the budget,
+        # but never less than half of it.
+        passing = novelty[~failed] if (~failed).sum() >= 10 else novelty
+        level = max(flag_rate - failed.mean(), flag_rate / 2)
+        threshold = float(np.quantile(passing, 1 - level))
+        info = {
+            "n_reference": len(ref_stats),
+            "n_calibration": len(cal_stats),
+            "calibration_input_flagged": float(failed.mean()),
+            "calibration_novelty_flagged": float((novelty > threshold).mean()),
+            "calibration_flagged": float((failed | (novelty > threshold)).mean()),
+            "layer_shrinkage": {k: g.shrinkage for k, g in layers.items()},
+        }
+        return cls(quality, layers, threshold, flag_rate, size, tower_fingerprint(model), info)
+
+    # -- checking ---------------------------------------------------------------------------------
+    def check_model(self, model: nn.Module) -> None:
+        """Refuse a model other than the one this detector was fitted on (DetectorError)."""
+        if tower_fingerprint(model) != self.fingerprint:
+            raise DetectorError(
+                "this assessability reference was fitted on another model's image tower; refit "
+                "it for this checkpoint: python -m fairmoe.ood --checkpoint RUN.json --data DIR"
+            )
+
+    def novelty_scores(
+        self, model: nn.Module, pixels: torch.Tensor
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Standardised distance per layer and the combined score, for model pixels (B, S, S)."""
+        per_layer = standardised_distances(self.layers, layer_features(model, pixels))
+        return per_layer, combine(per_layer)
+
+    def assess(
+        self,
+        model: nn.Module,
+        images: Sequence[np.ndarray],
+        *,
+        pixels: torch.Tensor | None = None,
+        colour: Sequence[bool] | None = None,
+    ) -> list[Assessment]:
+        """Verdicts for raw uint8 (H, W) scans, one forward pass for the batch.
+
+        ``pixels``: the model inputs (B, S, S) when the caller has them already
+        (``preprocess_scan(image, image_size)``, e.g. ``Prepared.pixels`` of the Predictor).
+        ``colour``: per scan, whether it was decoded from a colour image
+        (``fairmoe.ood.reasons.is_colour`` of the ``ScanInput`` warnings).
+        """
+        if not len(images):
+            return []
+        colour = list(colour) if colour is not None else [False] * len(images)
+        if len(colour) != len(images):
+            raise ValueError(f"{len(colour)} colour flags for {len(images)} scans")
+        if pixels is None:
+            pixels = torch.stack([preprocess_scan(im, self.image_size) for im in images])
+        per_layer, novelty = self.novelty_scores(model, pixels)
+        out = []
+        for i, image in enumerate(images):
+            stats = scan_statistics(image)
+            reasons = input_reasons(self.quality, stats, colour=colour[i])
+            if novelty[i] > self.threshold:
+                reasons["novelty"] = novelty_reason(float(novelty[i]), self.threshold)
+            failed = tuple(c for c in CHECKS if c in reasons)
+            out.append(
+                Assessment(
+                    assessable=not failed,
+                    reasons=tuple(reasons[c] for c in failed),
+                    failed_checks=failed,
+                    novelty=float(novelty[i]),
+                    threshold=self.threshold,
+                    layer_scores={k: float(v[i]) for k, v in per_layer.items()},
+                    statistics=stats,
+                )
+            )
+        return out
+
+    def assess_one(self, model: nn.Module, image: np.ndarray) -> Assessment:
+        return self.assess(model, [image])[0]
+
+    # -- files ------------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write NAME.json and NAME.safetensors; returns the JSON's path.
+
+        ``path`` is NAME.json or NAME (".json" is appended, never substituted: for a checkpoint
+        runs/x/M.json, save to runs/x/M.ood.json, which leaves M.json alone).
+        """
+        json_path = _json_path(path)
+        tensors_path = json_path.with_name(json_path.name.removesuffix(".json") + ".safetensors")
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        for name, g in self.layers.items():
+            arrays[f"{name}.mean"] = g.mean.astype(np.float32)
+            arrays[f"{name}.precision"] = g.precision.astype(np.float32)
+        save_file(arrays, str(tensors_path))
+        doc = {
+            "format": FORMAT,
+            "fingerprint": self.fingerprint,
+            "image_size": self.image_size,
+            "threshold": self.threshold,
+            "flag_rate": self.flag_rate,
+            "layers": [
+                {"name": g.name, "shrinkage": g.shrinkage, "centre": g.centre, "spread": g.spread}
+                for g in self.layers.values()
+            ],
+            "quality": self.quality.to_dict(),
+            "info": self.info,
+            "tensors": {"file": tensors_path.name, "sha256": sha256_file(tensors_path)},
+        }
+        doc["sha256"] = _doc_digest(doc)
+        json_path.write_text(json.dumps(doc, indent=1))
+        return json_path
+
+    @classmethod
+    def load(cls, path: str | Path, model: nn.Module | None = None) -> AssessabilityDetector:
+        """Read a detector written by :meth:`save` (DetectorError if unreadable or modified, or
+        fitted on another model than ``model`` when given)."""
+        json_path = _json_path(path)
+        try:
+            doc = json.loads(json_path.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+                raise DetectorError(f"{json_path}: not a {FORMAT} file")
+            if doc.get("sha256") != _doc_digest(doc):
+                raise DetectorError(f"{json_path}: modified after it was written (sha256)")
+            tensors_path = json_path.parent / Path(doc["tensors"]["file"]).name
+            if sha256_file(tensors_path) != doc["tensors"]["sha256"]:
+                raise DetectorError(f"{tensors_path}: sha256 does not match {json_path.name}")
+            arrays = load_file(str(tensors_path))
+            layers = {
+                d["name"]: LayerGaussian(
+                    d["name"],
+                    arrays[f"{d['name']}.mean"].astype(np.float64),
+                    arrays[f"{d['name']}.precision"].astype(np.float64),
+                    float(d["shrinkage"]),
+                    float(d["centre"]),
+                    float(d["spread"]),
+                )
+                for d in doc["layers"]
+            }
+            det = cls(
+                QualityReference.from_dict(doc["quality"]),
+                layers,
+                float(doc["threshold"]),
+                float(doc["flag_rate"]),
+                int(doc["image_size"]),
+                str(doc["fingerprint"]),
+                dict(doc.get("info") or {}),
+            )
+        except DetectorError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise DetectorError(f"{json_path}: unreadable assessability reference ({e})") from None
+        if model is not None:
+            det.check_model(model)
+        return det
+
+    def to_summary(self) -> Mapping[str, Any]:
+        """What a model card shows: threshold, flag rate, the fit's counts and rates."""
+        return {"threshold": self.threshold, "flag_rate": self.flag_rate, **self.info}
+
+
+def load_beside(checkpoint: str | Path | None, model: nn.Module) -> AssessabilityDetector | None:
+    """The detector saved beside checkpoint RUN.json (RUN.ood.json), None when there is none.
+
+    One that exists but is unreadable, modified or fitted on another model raises DetectorError:
+    serving without the check it was shipped with would be silent about unassessable scans.
+    """
+    if checkpoint is None or not detector_path(checkpoint).is_file():
+        return None
+    return AssessabilityDetector.load(detector_path(checkpoint), model)
+
+
+def unchecked() -> dict[str, Any]:
+    """``Assessment.to_dict()``'s shape for a model without a fitted detector: not checked."""
+    return {
+        "assessable": True,
+        "checked": False,
+        "summary": "Not checked: no assessability reference was fitted for this model "
+        "(python -m fairmoe.ood).",
+        "reasons": [],
+        "failed_checks": [],
+        "novelty": None,
+        "threshold": None,
+        "layer_scores": {},
+        "statistics": {},
+    }

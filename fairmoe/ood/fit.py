@@ -1,0 +1,57 @@
+"""Fitting a detector from a FairVLMed folder in one call: training scans as the reference,
+validation scans for the calibration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from fairmoe.data.fairvlmed import FairVLMedDataset, Split, read_npz
+from fairmoe.ood.detector import AssessabilityDetector
+from fairmoe.ood.quality import QualitySettings
+
+__all__ = ["fit_detector", "split_scans"]
+
+
+def split_scans(root: str | Path, split: Split, limit: int | None = None) -> Iterator[np.ndarray]:
+    """Raw uint8 (H, W) scans of one split, decoded one at a time (a split does not fit in memory
+    at full resolution). Scans with unknown attributes are kept: they are valid scans."""
+    ds = FairVLMedDataset(root, split, image_size=8, drop_unknown=False, limit=limit)
+    for record in ds.records:
+        yield read_npz(record.path)["image"]
+
+
+def fit_detector(
+    model: nn.Module,
+    data_root: str | Path,
+    image_size: int | None = None,
+    *,
+    reference_split: Split = "training",
+    calibration_split: Split = "validation",
+    reference_limit: int | None = 2000,
+    calibration_limit: int | None = None,
+    flag_rate: float = 0.025,
+    settings: QualitySettings | None = None,
+    batch_size: int = 128,
+) -> AssessabilityDetector:
+    """Fit the assessability detector of ``model`` on a FairVLMed folder (CPU or the model's device).
+
+    The Gaussians and input ranges come from the first ``reference_limit`` scans of
+    ``reference_split`` (file order, which the split assignment has already shuffled); the
+    standardisation and the threshold from ``calibration_split``, set so that about
+    ``flag_rate`` of its scans are flagged. ``image_size``, when given, must be the model's.
+    """
+    size = model.config.vision.image_size
+    if image_size is not None and image_size != size:
+        raise ValueError(f"image_size {image_size} differs from the model's input size {size}")
+    return AssessabilityDetector.fit(
+        model,
+        split_scans(data_root, reference_split, reference_limit),
+        split_scans(data_root, calibration_split, calibration_limit),
+        flag_rate=flag_rate,
+        settings=settings,
+        batch_size=batch_size,
+    )
