@@ -1,9 +1,9 @@
 """The whole app: five tabs over one loaded Runtime, each built and wired by its module in
 :mod:`app.tabs`.
 
-Public endpoints (gradio_client): /predict, /explain, /fairness, /cohort, /models. Every other event
-is private. Queue: predict, explain and cohort each have their own slot (``model_events``; one
-shared ``MODEL_QUEUE`` slot with ``FAIRMOE_SERVING=legacy``); see :mod:`app.events` for the
+Public endpoints (gradio_client): /predict, /explain, /fairness, /audit, /cohort, /models. Every
+other event is private. Queue: predict, explain and cohort each have their own slot
+(``model_events``; one shared ``MODEL_QUEUE`` slot with ``FAIRMOE_SERVING=legacy``); see :mod:`app.events` for the
 ``QUEUE_*`` limits and :mod:`app.callbacks.serving` for batching and the explanation cache.
 """
 
@@ -87,7 +87,7 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
             with gr.Tab("Fairness", id="fairness"):
                 fair = build_fairness_tab(rt)
             with gr.Tab("Cohort", id="cohort"):
-                cohort = build_cohort_tab()
+                cohort = build_cohort_tab(rt)
             with gr.Tab("Model card", id="card"):
                 build_card_tab(rt)
         wire_case(rt, case, experts, case_state, files)

@@ -13,6 +13,7 @@ become ``gr.Error`` with the Predictor's message; anything else is our bug and p
 
 from __future__ import annotations
 
+from app.callbacks.audit import audit, fairness_audit, own_scores, panel_audit
 from app.callbacks.case_tab import (
     NOT_GIVEN,
     PREVIEW_PX,
@@ -25,7 +26,15 @@ from app.callbacks.case_tab import (
     predict,
     preview,
 )
-from app.callbacks.cohort_tab import bad_rows_table, cohort, cohort_view
+from app.callbacks.cohort_tab import (
+    COHORT_SCORES,
+    bad_rows_table,
+    cohort,
+    cohort_audit,
+    cohort_panel,
+    cohort_scores,
+    cohort_view,
+)
 from app.callbacks.common import numpy_free, upload_path
 from app.callbacks.experts_tab import (
     default_shown,
@@ -36,24 +45,35 @@ from app.callbacks.experts_tab import (
 )
 from app.callbacks.fairness_tab import (
     MAX_GROUPS,
+    OWN_SCORES,
+    check_cost,
     fairness,
     fairness_select,
     fairness_strategy,
     fairness_tradeoff,
     fairness_update,
+    group_slider_updates,
     models,
+    scores_of,
 )
 from app.callbacks.panel import panel_view
 from app.callbacks.serving import forget_session, serving
 
 __all__ = [
+    "COHORT_SCORES",
     "MAX_GROUPS",
     "NOT_GIVEN",
+    "OWN_SCORES",
     "PREVIEW_PX",
     "attribute_choices",
+    "audit",
     "bad_rows_table",
     "case_view",
+    "check_cost",
     "cohort",
+    "cohort_audit",
+    "cohort_panel",
+    "cohort_scores",
     "cohort_view",
     "context_view",
     "default_shown",
@@ -63,18 +83,23 @@ __all__ = [
     "experts_view",
     "explain",
     "fairness",
+    "fairness_audit",
     "fairness_select",
     "fairness_strategy",
     "fairness_tradeoff",
     "fairness_update",
     "forget_session",
+    "group_slider_updates",
     "inspect_upload",
     "load_example",
     "models",
     "numpy_free",
+    "own_scores",
+    "panel_audit",
     "panel_view",
     "predict",
     "preview",
+    "scores_of",
     "serving",
     "upload_path",
 ]

@@ -14,9 +14,21 @@ from app.callbacks.common import upload_path, user_error
 from app.runtime import Runtime
 from fairmoe.audit import AuditError, read_user_scores, write_audit
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
+from fairmoe.schema import ATTRIBUTES
 from fairmoe.scores import ScoreSet
 
-__all__ = ["audit", "audit_file", "own_scores", "run_metadata", "strategy_of"]
+__all__ = [
+    "OWN_SCORES",
+    "audit",
+    "audit_file",
+    "fairness_audit",
+    "own_scores",
+    "panel_audit",
+    "run_metadata",
+    "strategy_of",
+]
+
+OWN_SCORES = "__own_scores__"  # the model menu's entry for a scores CSV the user uploaded
 
 
 def run_metadata(rt: Runtime, name: str) -> RunMetadata | None:
@@ -123,3 +135,50 @@ def audit(
         meta=meta,
         source=source,
     )
+
+
+def panel_audit(
+    rt: Runtime,
+    ss: ScoreSet,
+    attr: str,
+    mode: str,
+    single: float,
+    groups: Sequence[float],
+    chosen: Mapping[str, Any] | None,
+    *,
+    meta: RunMetadata | None,
+    source: str,
+) -> str:
+    """The audit of what a fairness panel shows: its thresholds, and the strategy that set them
+    when the sliders still hold its choice."""
+    n = ATTRIBUTES[attr].n_groups
+    ts = [float(single)] * n if mode == "single" else [float(t) for t in groups[:n]]
+    strategy = strategy_of(chosen, ts)
+    cost = float((chosen or {}).get("cost") or 4.0)
+    thr: float | list[float] = ts[0] if mode == "single" else ts
+    return audit_file(
+        rt, ss, attr, thr, strategy=strategy, cost_ratio=cost, meta=meta, source=source
+    )
+
+
+def fairness_audit(
+    rt: Runtime,
+    model: str,
+    own: ScoreSet | None,
+    attr: str,
+    mode: str,
+    single: float,
+    groups: Sequence[float],
+    chosen: Mapping[str, Any] | None = None,
+) -> str:
+    """The Fairness tab's audit button: the chosen run (or the user's CSV) at the sliders."""
+    mine = model == OWN_SCORES
+    if mine and own is None:
+        raise user_error("Upload your scores CSV first (or choose a model).")
+    try:
+        ss = own if mine else rt.run(model).scores
+    except KeyError as e:
+        raise user_error(str(e.args[0])) from None
+    meta = None if mine else run_metadata(rt, model)
+    source = "your scores CSV" if mine else f"test scores of {model}"
+    return panel_audit(rt, ss, attr, mode, single, groups, chosen, meta=meta, source=source)

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 
 from app import plots, views
+from app.callbacks.audit import OWN_SCORES
 from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
 from app.runtime import Runtime
@@ -30,11 +31,11 @@ __all__ = [
     "fairness_strategy",
     "fairness_tradeoff",
     "fairness_update",
+    "group_slider_updates",
     "models",
 ]
 
 MAX_GROUPS = max(a.n_groups for a in ATTRIBUTES.values())  # per-group sliders the UI pre-builds
-OWN_SCORES = "__own_scores__"  # the model menu's entry for a scores CSV the user uploaded
 
 
 def scores_of(rt: Runtime, model: str, own: ScoreSet | None = None) -> ScoreSet:
@@ -90,7 +91,7 @@ def models(rt: Runtime) -> list[dict[str, Any]]:
     ]
 
 
-def _group_slider_updates(attr: str, values: Sequence[float] | None = None) -> list:
+def group_slider_updates(attr: str, values: Sequence[float] | None = None) -> list:
     a = ATTRIBUTES[attr]
     out = []
     for j in range(MAX_GROUPS):
@@ -109,7 +110,7 @@ def fairness_select(
     ss = scores_of(rt, model, own)
     rows, table_md = views.comparison(list(rt.runs.values()), attr)
     return (
-        *_group_slider_updates(attr),
+        *group_slider_updates(attr),
         plots.model_comparison(rows, views.COMPARE_METRICS, attr),
         table_md,
         fairness_tradeoff(rt, attr, tradeoff_metric),

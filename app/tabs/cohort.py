@@ -14,7 +14,10 @@ from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
 from app.tabs.panel import FairnessPanel, build_fairness_panel
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
+from app.text import STRATEGY_LABELS
+from app.views import menu_labels
+from fairmoe.metrics import STRATEGIES
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
 
 __all__ = ["CohortTab", "build_cohort_tab", "wire_cohort"]
 
@@ -32,6 +35,20 @@ class CohortTab:
     threshold: gr.Slider
     panel: FairnessPanel
     json: gr.JSON  # what /cohort returned
+    model: gr.Dropdown  # the scored cohort, or any run's test scores
+    mode: gr.Radio
+    groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS per-group thresholds
+    cost: gr.Number
+    strategy: gr.Dropdown
+    apply: gr.Button
+    strategy_md: gr.Markdown
+    chosen: gr.State  # the last strategy applied
+    audit: gr.Button
+    audit_file: gr.File
+
+    @property
+    def sliders(self) -> list[gr.Slider]:
+        return [self.threshold, *self.groups]
 
 
 def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
@@ -49,13 +66,63 @@ def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
     return file, run, csv
 
 
-def build_cohort_tab() -> CohortTab:
-    """Lay out the Cohort tab (inside a ``gr.Tab``)."""
+def _model_menu(rt: Runtime | None) -> gr.Dropdown:
+    runs = list(rt.runs.values()) if rt else []
+    labels = menu_labels(runs)
+    choices = [("Your cohort (scored by the loaded model)", cb.COHORT_SCORES)]
+    choices += [(f"Test scores: {labels[r.name]}", r.name) for r in runs]
+    return gr.Dropdown(
+        choices, value=cb.COHORT_SCORES, label="Scores", elem_id="cohort-model", scale=3
+    )
+
+
+def _threshold_controls() -> tuple:
+    with gr.Row():
+        cost = gr.Number(4.0, label="Cost ratio (miss / false alarm)", elem_id="cohort-cost")
+        strategy = gr.Dropdown(
+            [(STRATEGY_LABELS[s], s) for s in STRATEGIES],
+            value="single",
+            label="Threshold strategy",
+            elem_id="cohort-strategy",
+        )
+        apply = gr.Button("Apply strategy", size="sm", elem_id="cohort-apply")
+    strategy_md = gr.Markdown(elem_id="cohort-strategy-md")
+    with gr.Row():
+        mode = gr.Radio(["single", "per group"], value="single", label="Thresholds", scale=1)
+        threshold = gr.Slider(
+            0,
+            1,
+            value=OPERATING_POINT,
+            step=0.001,
+            label="Threshold",
+            elem_id="cohort-threshold",
+            scale=3,
+        )
+    with gr.Row():
+        groups = tuple(
+            gr.Slider(
+                0,
+                1,
+                value=OPERATING_POINT,
+                step=0.001,
+                label=f"Threshold: group {j}",
+                elem_id=f"cohort-g{j}",
+                visible=j < 3,
+                info="used in 'per group' mode",
+            )
+            for j in range(cb.MAX_GROUPS)
+        )
+    return cost, strategy, apply, strategy_md, mode, threshold, groups
+
+
+def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
+    """Lay out the Cohort tab (inside a ``gr.Tab``); ``rt`` lists the runs in the model menu."""
     gr.Markdown(
         "Upload a **.zip** of labelled cases: the FairVLMed layout (`data_summary.csv` and "
         "`Training/Validation/Test/*.npz`), or a CSV with columns "
         "`file,label,race,gender,ethnicity,language,note` beside the image files it names. "
-        "Rows that cannot be read are listed with the reason; the rest are scored."
+        "Rows that cannot be read are listed with the reason; the rest are scored by the loaded "
+        "model. The panel below shows your cohort or, to compare, any run's test scores."
     )
     file, run, csv = _upload_row()
     with gr.Column(visible=False) as results:
@@ -66,17 +133,16 @@ def build_cohort_tab() -> CohortTab:
             max_height=220,
             wrap=True,
         )
-        with gr.Row():
-            attr = gr.Dropdown(list(ATTRIBUTE_NAMES), value="race", label="Attribute")
-            threshold = gr.Slider(
-                0,
-                1,
-                value=OPERATING_POINT,
-                step=0.001,
-                label="Threshold",
-                elem_id="cohort-threshold",
+    with gr.Row():
+        model = _model_menu(rt)
+        attr = gr.Dropdown(list(ATTRIBUTE_NAMES), value="race", label="Attribute", scale=1)
+        with gr.Column(scale=2):
+            audit = gr.Button("Audit report (HTML)", size="sm", elem_id="cohort-audit")
+            audit_file = gr.File(
+                label="Audit report", interactive=False, elem_id="cohort-audit-file", height=70
             )
-        panel = build_fairness_panel("cohort")
+    cost, strategy, apply, strategy_md, mode, threshold, groups = _threshold_controls()
+    panel = build_fairness_panel("cohort")
     with gr.Accordion("Raw answer (what /cohort returns)", open=False):
         raw = gr.JSON(label="cohort", max_height=400)
     return CohortTab(
@@ -89,11 +155,56 @@ def build_cohort_tab() -> CohortTab:
         threshold=threshold,
         panel=panel,
         json=raw,
+        model=model,
+        mode=mode,
+        groups=groups,
+        cost=cost,
+        strategy=strategy,
+        apply=apply,
+        strategy_md=strategy_md,
+        chosen=gr.State(None),
+        audit=audit,
+        audit_file=audit_file,
+    )
+
+
+def _wire_strategy_and_audit(rt: Runtime, tab: CohortTab, state: gr.State) -> None:
+    def choose(model: str, ss: Any, attr: str, strategy: str, cost: float) -> tuple:
+        scores = cb.cohort_scores(rt, model, ss)
+        if scores is None:
+            keep = [gr.update()] * (2 + cb.MAX_GROUPS)
+            return (*keep, "Score a cohort first (or choose a model's test scores).", None)
+        out = cb.fairness_strategy(scores, attr, strategy, cost)
+        chosen = None
+        if cb.check_cost(cost) is not None:
+            n = ATTRIBUTES[attr].n_groups
+            chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
+        return (*out, chosen)
+
+    tab.apply.click(
+        choose,
+        [tab.model, state, tab.attr, tab.strategy, tab.cost],
+        [tab.mode, *tab.sliders, tab.strategy_md, tab.chosen],
+        api_visibility="private",
+        show_progress="hidden",
+    )
+
+    def cohort_audit_click(
+        model: str, ss: Any, attr: str, mode: str, chosen: Any, *ts: float
+    ) -> str:
+        return cb.cohort_audit(rt, model, ss, attr, mode, ts[0], ts[1:], chosen)
+
+    tab.audit.click(
+        cohort_audit_click,
+        [tab.model, state, tab.attr, tab.mode, tab.chosen, *tab.sliders],
+        [tab.audit_file],
+        api_visibility="private",
     )
 
 
 def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFiles) -> None:
-    """Scoring fills ``state`` with the cohort's ScoreSet; attribute and threshold redraw it."""
+    """Scoring fills ``state`` with the cohort's ScoreSet; the model menu, attribute and
+    thresholds redraw the panel."""
 
     def cohort(
         upload: str | None,
@@ -105,13 +216,16 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         files.track(session(request), csv_path)
         return cb.numpy_free(summary), csv_path, ss
 
-    def view(ss: Any, attr: str, threshold: float) -> tuple:
-        return cb.cohort_view(ss, attr, threshold)
+    def view(model: str, ss: Any, attr: str, mode: str, *ts: float) -> tuple:
+        return cb.cohort_panel(rt, model, ss, attr, mode, *ts)
 
-    def view_ci(ss: Any, attr: str, threshold: float) -> tuple:
-        return cb.cohort_view(ss, attr, threshold, compute_ci=True)
+    def view_ci(model: str, ss: Any, attr: str, mode: str, *ts: float) -> tuple:
+        return cb.cohort_panel(rt, model, ss, attr, mode, *ts, compute_ci=True)
 
-    inputs = [state, tab.attr, tab.threshold]
+    def sliders(attr: str) -> list:
+        return cb.group_slider_updates(attr)
+
+    inputs = [tab.model, state, tab.attr, tab.mode, *tab.sliders]
     outs = tab.panel.outputs(load=True)
     tab.run.click(
         cohort,
@@ -120,14 +234,15 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         api_name="cohort",
         **model_events()["cohort"],
     ).success(
-        lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True)),
+        lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True), cb.COHORT_SCORES),
         [tab.json],
-        [tab.bad, tab.results],
+        [tab.bad, tab.results, tab.model],
         api_visibility="private",
     ).success(view, inputs, outs, api_visibility="private")
     tab.panel.ci.click(view_ci, inputs, outs, api_visibility="private")
+    tab.attr.change(sliders, [tab.attr], list(tab.groups), api_visibility="private")
     gr.on(
-        [tab.attr.change, tab.threshold.change],
+        [tab.model.change, tab.attr.change, tab.mode.change] + [s.change for s in tab.sliders],
         view,
         inputs,
         outs,
@@ -135,3 +250,4 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         show_progress="hidden",
         trigger_mode="always_last",
     )
+    _wire_strategy_and_audit(rt, tab, state)

@@ -5,6 +5,7 @@ the shared fairness panel, and comparisons across runs (models side by side, tra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
@@ -13,11 +14,12 @@ from app.events import LIVE
 from app.runtime import Runtime
 from app.tabs.panel import FairnessPanel, build_fairness_panel
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
-from app.views import TRADEOFF_METRICS
+from app.views import TRADEOFF_METRICS, menu_labels
+from app.warnings_md import ES_AUC_RULE
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
 
-__all__ = ["FairnessTab", "build_fairness_tab", "wire_fairness"]
+__all__ = ["FairnessTab", "build_fairness_tab", "wire_audit_api", "wire_fairness"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class FairnessTab:
     compare_md: gr.Markdown
     trade_metric: gr.Radio
     tradeoff: gr.Plot
+    own_file: gr.File  # the user's own scores CSV (any model)
+    own_md: gr.Markdown
+    own: gr.State  # its ScoreSet
+    chosen: gr.State  # the last strategy applied: {strategy, cost, thresholds}
+    audit: gr.Button
+    audit_file: gr.File
 
     @property
     def sliders(self) -> list[gr.Slider]:
@@ -47,9 +55,10 @@ class FairnessTab:
 def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
     runs = list(rt.runs.values())
     default = rt.default_run or (runs[0].name if runs else None)
+    labels = menu_labels(runs)
     with gr.Row():
         model = gr.Dropdown(
-            [(r.label, r.name) for r in runs],
+            [(labels[r.name], r.name) for r in runs],
             value=default,
             label="Model (test-set scores)",
             elem_id="fair-model",
@@ -65,7 +74,6 @@ def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
         cost = gr.Number(
             4.0,
             label="Cost ratio (miss / false alarm)",
-            minimum=0.01,
             elem_id="fair-cost",
             info="4 = a missed glaucoma costs four false alarms; used by the strategies.",
             scale=2,
@@ -123,9 +131,29 @@ def _comparisons() -> tuple[gr.Plot, gr.Markdown, gr.Radio, gr.Plot]:
     return compare, compare_md, trade_metric, tradeoff
 
 
+def _own_and_audit() -> tuple[gr.File, gr.Markdown, gr.Button, gr.File]:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3), gr.Accordion("Your own scores (any model)", open=False):
+            own_file = gr.File(
+                label="Scores CSV: id, label, score, race, gender, ethnicity, language",
+                file_types=[".csv"],
+                type="filepath",
+                elem_id="fair-own-file",
+                height=110,
+            )
+            own_md = gr.Markdown(elem_id="fair-own")
+        with gr.Column(scale=2):
+            audit = gr.Button("Audit report (HTML)", size="sm", elem_id="fair-audit")
+            audit_file = gr.File(
+                label="Audit report", interactive=False, elem_id="fair-audit-file", height=70
+            )
+    return own_file, own_md, audit, audit_file
+
+
 def build_fairness_tab(rt: Runtime) -> FairnessTab:
     """Lay out the Fairness tab (inside a ``gr.Tab``)."""
     model, attr, cost = _run_pickers(rt)
+    own_file, own_md, audit, audit_file = _own_and_audit()
     with gr.Row():
         strategies = tuple(
             gr.Button(STRATEGY_LABELS[s], size="sm", elem_id=f"strategy-{s}") for s in STRATEGIES
@@ -135,7 +163,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
     mode, threshold, groups = _threshold_controls()
     panel = build_fairness_panel("fair", place_load=False)
     with gr.Accordion("Glossary: what each metric means", open=False):
-        gr.Markdown(glossary_markdown())
+        gr.Markdown(glossary_markdown() + "\n\n**Small and one-class groups.** " + ES_AUC_RULE)
     compare, compare_md, trade_metric, tradeoff = _comparisons()
     gr.Markdown("### Expert load per demographic group")
     panel.load.render()
@@ -153,47 +181,113 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         compare_md=compare_md,
         trade_metric=trade_metric,
         tradeoff=tradeoff,
+        own_file=own_file,
+        own_md=own_md,
+        own=gr.State(None),
+        chosen=gr.State(None),
+        audit=audit,
+        audit_file=audit_file,
     )
 
 
 def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
-    """Each strategy button sets the mode and every threshold slider."""
+    """Each strategy button sets the mode and every threshold slider, and remembers itself."""
     for strategy, btn in zip(STRATEGIES, fair.strategies, strict=True):
 
-        def choose(model: str, attr: str, cost: float, strategy: str = strategy) -> tuple:
-            return cb.fairness_strategy(rt.run(model).scores, attr, strategy, cost)
+        def choose(model: str, attr: str, cost: float, own: Any, strategy: str = strategy) -> tuple:
+            out = cb.fairness_strategy(cb.scores_of(rt, model, own), attr, strategy, cost)
+            chosen = None
+            if cb.check_cost(cost) is not None:
+                n = ATTRIBUTES[attr].n_groups
+                chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
+            return (*out, chosen)
 
         btn.click(
             choose,
-            [fair.model, fair.attr, fair.cost],
-            [fair.mode, *fair.sliders, fair.strategy_md],
+            [fair.model, fair.attr, fair.cost, fair.own],
+            [fair.mode, *fair.sliders, fair.strategy_md, fair.chosen],
             api_visibility="private",
             show_progress="hidden",
         )
 
 
+def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:
+    def load_own(upload: Any, current: str) -> tuple:
+        if not upload:
+            return None, "", gr.update()
+        ss = cb.own_scores(upload)
+        runs = list(rt.runs.values())
+        labels = menu_labels(runs)
+        choices = [(f"Your scores: {ss.name}", cb.OWN_SCORES)]
+        choices += [(labels[r.name], r.name) for r in runs]
+        note = f"Read **{ss.n}** cases from your CSV; chosen as the model above."
+        return ss, note, gr.update(choices=choices, value=cb.OWN_SCORES)
+
+    fair.own_file.upload(
+        load_own,
+        [fair.own_file, fair.model],
+        [fair.own, fair.own_md, fair.model],
+        api_visibility="private",
+    )
+
+    def fairness_audit_click(
+        model: str, own: Any, attr: str, mode: str, chosen: Any, *ts: float
+    ) -> str:
+        return cb.fairness_audit(rt, model, own, attr, mode, ts[0], ts[1:], chosen)
+
+    fair.audit.click(
+        fairness_audit_click,
+        [fair.model, fair.own, fair.attr, fair.mode, fair.chosen, *fair.sliders],
+        [fair.audit_file],
+        api_visibility="private",
+    )
+
+
+def wire_audit_api(rt: Runtime) -> None:
+    """/audit: hidden inputs (named for the client) and a file output, no visible control."""
+    with gr.Column(visible=False):
+        inputs = [
+            gr.Textbox(label="model"),
+            gr.Textbox("race", label="attribute"),
+            gr.Number(OPERATING_POINT, label="threshold"),
+            gr.Textbox("", label="strategy"),
+            gr.Number(4.0, label="cost_ratio"),
+            gr.File(None, label="scores", type="filepath"),
+        ]
+        out = gr.File(label="audit")
+        trigger = gr.Button(visible=False)
+
+    def audit(
+        model: str, attribute: str, threshold: float, strategy: str, cost_ratio: float, scores: Any
+    ) -> str:
+        return cb.audit(rt, model, attribute, threshold, strategy, cost_ratio, scores)
+
+    trigger.click(audit, inputs, out, api_name="audit")
+
+
 def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
     """Sliders redraw the panel; a model or attribute change (and the page load) redraws all."""
-    inputs = [fair.model, fair.attr, fair.mode, *fair.sliders]
+    inputs = [fair.model, fair.attr, fair.mode, fair.own, *fair.sliders]
     outputs = fair.panel.outputs()
 
-    def update(model: str, attr: str, mode: str, single: float, *groups: float) -> tuple:
-        return cb.fairness_update(rt.run(model).scores, attr, mode, single, *groups)
+    def update(model: str, attr: str, mode: str, own: Any, single: float, *groups: float) -> tuple:
+        return cb.fairness_update(cb.scores_of(rt, model, own), attr, mode, single, *groups)
 
-    def update_ci(model: str, attr: str, mode: str, single: float, *groups: float) -> tuple:
-        return cb.fairness_update(
-            rt.run(model).scores, attr, mode, single, *groups, compute_ci=True
-        )
+    def update_ci(
+        model: str, attr: str, mode: str, own: Any, single: float, *groups: float
+    ) -> tuple:
+        ss = cb.scores_of(rt, model, own)
+        return cb.fairness_update(ss, attr, mode, single, *groups, compute_ci=True)
 
-    def select(model: str, attr: str, metric: str) -> tuple:
-        return cb.fairness_select(rt, model, attr, metric)
+    def select(model: str, attr: str, metric: str, own: Any) -> tuple:
+        return cb.fairness_select(rt, model, attr, metric, own)
 
     gr.on([s.change for s in fair.sliders] + [fair.mode.change], update, inputs, outputs, **LIVE)
     select_out = [*fair.groups, fair.compare, fair.compare_md, fair.tradeoff, fair.panel.load]
     gr.on(
         [fair.model.change, fair.attr.change, demo.load],
         select,
-        [fair.model, fair.attr, fair.trade_metric],
+        [fair.model, fair.attr, fair.trade_metric, fair.own],
         select_out,
         api_visibility="private",
     ).then(update, inputs, outputs, **LIVE)
@@ -205,3 +299,5 @@ def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
         **LIVE,
     )
     _wire_strategies(rt, fair)
+    _wire_own_and_audit(rt, fair)
+    wire_audit_api(rt)

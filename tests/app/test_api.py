@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -33,22 +34,30 @@ DEFAULT = "fairmoe-race-tiny-s0"
 def test_api_lists_the_documented_endpoints(client):
     info = client.view_api(return_format="dict", print_info=False)
     named = info["named_endpoints"]
-    assert {"/predict", "/explain", "/fairness", "/cohort", "/models"} <= set(named)
+    assert {"/predict", "/explain", "/fairness", "/audit", "/cohort", "/models"} <= set(named)
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
     assert params["/predict"] == ["image", "note"]
     assert params["/explain"] == ["image", "note"]
     assert params["/fairness"] == ["model", "attribute", "threshold"]
     assert params["/cohort"] == ["upload"]
+    assert params["/audit"] == [
+        "model",
+        "attribute",
+        "threshold",
+        "strategy",
+        "cost_ratio",
+        "scores",
+    ]
     assert len(named["/explain"]["returns"]) == 2  # JSON + overlay images
     assert len(named["/cohort"]["returns"]) == 2  # JSON + CSV
     assert not info["unnamed_endpoints"]
     # the internal UI events stay out of the documented API
-    assert set(named) == {"/predict", "/explain", "/fairness", "/cohort", "/models"}
+    assert set(named) == {"/predict", "/explain", "/fairness", "/audit", "/cohort", "/models"}
 
 
 def test_api_doc_matches_the_app():
     doc = (REPO / "app" / "API.md").read_text()
-    for name in ("/predict", "/explain", "/fairness", "/cohort", "/models"):
+    for name in ("/predict", "/explain", "/fairness", "/audit", "/cohort", "/models"):
         assert f'api_name="{name}"' in doc
 
 
@@ -243,3 +252,49 @@ def test_python_m_app_serves(assets_dir):
         assert config["title"] == "Fair-MoE Studio"
     finally:
         app.stop(timeout=30)
+
+
+# An external script or stylesheet: the audit must open offline, so none may be referenced.
+REMOTE = re.compile(r"<(script|link|img|iframe)\b[^>]*(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
+
+
+def test_audit_endpoint_is_offline_and_has_the_table_and_warnings(client, runtime):
+    path = client.predict(DEFAULT, "race", 1.0, "", 4.0, None, api_name="/audit")
+    text = Path(path).read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "Plotly.newPlot" in text
+    assert not REMOTE.search(text)
+    assert 'id="group-table"' in text and 'data-code="degenerate"' in text  # nobody flagged
+    for g in runtime.run(DEFAULT).scores.report(1.0)["attributes"]["race"]["groups"]:
+        assert f"<td>{g['name']}</td><td>{g['n']}</td>" in text
+    strat = client.predict(DEFAULT, "race", 0.5, "group", 4.0, None, api_name="/audit")
+    assert 'data-code="needs_attribute"' in Path(strat).read_text(encoding="utf-8")
+
+
+def test_audit_of_your_own_scores_csv(client, tmp_path):
+    mine = tmp_path / "other-model.csv"
+    mine.write_text(
+        "id,label,score,race,gender,ethnicity,language\n"
+        + "".join(
+            f"c{i},{i % 2},{(i % 10) / 10 + 0.05:.2f},{('Asian', 'Black', 'White')[i % 3]},"
+            f"{'female' if i % 4 else 'male'},unknown,English\n"
+            for i in range(40)
+        )
+    )
+    path = client.predict("", "race", 0.5, "", 4.0, handle_file(str(mine)), api_name="/audit")
+    text = Path(path).read_text(encoding="utf-8")
+    assert "your scores CSV" in text and "<td>Black</td><td>13</td>" in text
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,label,score,race\n1,1,1.7,Asian\n")
+    with pytest.raises(AppError, match="between 0 and 1"):
+        client.predict("", "race", 0.5, "", 4.0, handle_file(str(bad)), api_name="/audit")
+    with pytest.raises(AppError, match="cost ratio"):
+        client.predict(DEFAULT, "race", 0.5, "group", 0.0, None, api_name="/audit")
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_fairness_warnings_through_the_client(client, threshold):
+    out = client.predict(DEFAULT, "race", threshold, api_name="/fairness")
+    codes = [w["code"] for w in out["warnings"]]
+    assert "degenerate" in codes
+    small = {w["group"] for w in out["warnings"] if w["code"] == "small_group"}
+    assert small == {g["name"] for g in out["groups"] if 0 < g["n"] < 30}

@@ -86,7 +86,7 @@ def test_element_ids_stay(config, runtime):
 
 def test_public_endpoints_and_the_model_slot(demo, config):
     public = [d["api_name"] for d in config["dependencies"] if d["api_visibility"] == "public"]
-    assert sorted(public) == ["cohort", "explain", "fairness", "models", "predict"]
+    assert sorted(public) == ["audit", "cohort", "explain", "fairness", "models", "predict"]
     fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
     slot = {f.api_name: f.concurrency_limit for f in fns if f.concurrency_id == MODEL_QUEUE}
     assert {"predict", "explain", "cohort"} <= set(slot)
