@@ -6,6 +6,8 @@ Kept in one place so the UI, the API docs and the tests use the same definitions
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
+from typing import Any
 
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.schema import OPERATING_POINT
@@ -18,8 +20,11 @@ __all__ = [
     "disclaimer",
     "glossary_markdown",
     "help_span",
+    "not_assessable_markdown",
     "operating_point_text",
 ]
+
+NOT_ASSESSABLE_TITLE = "Not assessable by this model"
 
 METRIC_HELP: dict[str, str] = {
     "AUC": "Area under the ROC curve: the chance that a random glaucoma case scores higher than a "
@@ -106,3 +111,16 @@ def disclaimer(meta: RunMetadata) -> str:
     elif synthetic:
         parts.append("This model was trained on synthetic data.")
     return " ".join(parts)
+
+
+def not_assessable_markdown(p: float, assessed: Mapping[str, Any]) -> str:
+    """The Case tab's headline for a scan the assessability check refused: the statement, the
+    reasons, and the probability struck through as unreliable (never as a confident number)."""
+    reasons = "\n".join(f"- {html.escape(r)}" for r in assessed.get("reasons") or [])
+    return (
+        f"### ⛔ {NOT_ASSESSABLE_TITLE}\n"
+        f"{reasons}\n\n"
+        f'<span style="color:#595959">~~Probability (unreliable: not assessable): {p:.0%}~~</span>'
+        "\n\n**Do not use this result**: the model's probability and decision mean nothing for a "
+        "scan it cannot assess. Use a usable SLO fundus scan, or assess the eye clinically."
+    )

@@ -13,7 +13,7 @@ from app import plots, views
 from app.callbacks.common import clean_note, scan_source, user_error
 from app.callbacks.serving import serving
 from app.runtime import Runtime
-from app.text import operating_point_text
+from app.text import not_assessable_markdown, operating_point_text
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 
@@ -117,23 +117,28 @@ def case_view(rt: Runtime, result: dict[str, Any] | None, *attr_values: Any) -> 
     if not result:
         return "", plots.empty_figure("No scan analysed yet.", height=130), "", "", ""
     p, t = result["probability"], result["threshold"]
-    head = (
-        f"### Probability of glaucoma: {p:.0%}\n"
-        f"**Decision: {result['decision']}** ({'at or above' if p >= t else 'below'} the "
-        f"operating point {t:.2f}). {result['uncertainty']}"
-    )
+    assessed = result.get("assessable") or {}
+    if assessed.get("assessable", True):
+        head = (
+            f"### Probability of glaucoma: {p:.0%}\n"
+            f"**Decision: {result['decision']}** ({'at or above' if p >= t else 'below'} the "
+            f"operating point {t:.2f}). {result['uncertainty']}"
+        )
+        fig = plots.probability_bar(p, t)
+    else:  # no bar: a drawn probability reads as a confident number
+        head = not_assessable_markdown(p, assessed)
+        fig = plots.empty_figure("Probability not shown: not assessable by this model.", height=130)
     warns = result.get("warnings") or []
     warnings_md = "\n".join(f"- ⚠️ {w}" for w in warns) if warns else "No warnings for this scan."
-    sim = (result.get("note") or {}).get("similarity_to_scan")
     meaning = operating_point_text(t)
-    if sim is not None:
+    if (result.get("note") or {}).get("text"):
         meaning += (
-            f"\n\nThe note was read but does not change the decision (it is scan-only, as in the "
-            f"Fair-MoE evaluation); its cosine similarity to the scan is {sim:.2f}."
+            "\n\nThe note was read but does not change the decision: the decision uses the "
+            "scan only, as in the Fair-MoE evaluation."
         )
     return (
         head,
-        plots.probability_bar(p, t),
+        fig,
         meaning,
         warnings_md,
         context_view(rt, *attr_values),

@@ -93,6 +93,7 @@ def _result_column(rt: Runtime) -> tuple[Any, ...]:
                 interactive=False,
                 height=230,
                 buttons=[],
+                alt_text="What the model sees: the centre square of the scan, resized",
                 elem_id="case-preview",
             )
             gr.Markdown(
@@ -113,7 +114,7 @@ def build_case_tab(rt: Runtime) -> CaseTab:
     with gr.Row(equal_height=False):
         with gr.Column(scale=5):
             scan = gr.File(
-                label="Scan: SLO or colour fundus (PNG, JPEG, TIFF) or a FairVLMed .npz",
+                label="Scan: SLO fundus (PNG, JPEG, TIFF) or a FairVLMed .npz",
                 file_types=SCAN_TYPES,
                 type="filepath",
                 elem_id="case-scan",

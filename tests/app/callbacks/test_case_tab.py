@@ -102,3 +102,23 @@ def test_examples_load_with_attributes(runtime):
     assert all(
         -1 <= v < ATTRIBUTES[a].n_groups for a, v in zip(ATTRIBUTE_NAMES, attrs, strict=True)
     )
+
+
+def test_a_scan_that_is_not_assessable_shows_no_confident_probability(runtime, assets_dir):
+    r = cb.predict(runtime, str(assets_dir / "examples" / "case1.png"), "")
+    # the test assets ship no <run>.ood.json: the answer says the check did not run
+    assert r["assessable"]["checked"] is False and r["assessable"]["assessable"] is True
+    head, fig, *_ = cb.case_view(runtime, r, -1, -1, -1, -1)
+    assert "Probability of glaucoma" in head and len(fig.data) > 0
+    reason = "The image is blank (a uniform grey frame): there is nothing to assess."
+    r["assessable"] = {**r["assessable"], "assessable": False, "checked": True}
+    r["assessable"].update(reasons=[reason], failed_checks=["blank"])
+    r["warnings"].insert(0, f"Not assessable by this model: {reason}")
+    head, fig, meaning, warnings_md, _ = cb.case_view(runtime, r, -1, -1, -1, -1)
+    assert head.startswith("### ⛔ Not assessable by this model\n") and reason in head
+    p = f"{r['probability']:.0%}"
+    assert f"~~Probability (unreliable: not assessable): {p}~~" in head  # struck through
+    assert "Probability of glaucoma" not in head and "Decision:" not in head
+    assert "Do not use this result" in head
+    assert len(fig.data) == 0 and "not assessable" in fig.layout.annotations[0].text
+    assert warnings_md.startswith("- ⚠️ Not assessable by this model: The image is blank")
