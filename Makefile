@@ -11,7 +11,9 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: run test lint venv browser clean-venv
+AXE := .ci/axe/node_modules/axe-core/axe.min.js
+
+.PHONY: run test lint venv browser axe clean-venv
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +32,13 @@ browser:
 		else echo "warning: /usr/bin/chromium missing and not root; browser tests will be skipped"; fi; \
 	fi
 
+# axe-core for the accessibility test, at the version pinned in .ci/axe/package-lock.json
+axe: $(AXE)
+
+$(AXE): .ci/axe/package.json .ci/axe/package-lock.json
+	npm ci --prefix .ci/axe --no-audit --no-fund --loglevel=error
+	test -f $(AXE) && touch $(AXE)
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -38,7 +47,7 @@ run: venv
 	$(BIN)/python -m app --host $(HOST) --port $(PORT)
 
 # pytest exit code 5 means "no tests collected": that is our failure, not a success.
-test: venv browser lint
+test: venv browser axe lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

@@ -29,7 +29,7 @@ from app.tabs.case import build_case_tab, wire_case  # noqa: E402
 from app.tabs.cohort import build_cohort_tab, wire_cohort  # noqa: E402
 from app.tabs.experts import build_experts_tab, wire_experts  # noqa: E402
 from app.tabs.fairness import build_fairness_tab, wire_fairness  # noqa: E402
-from app.theme import CSS, theme  # noqa: E402
+from app.theme import launch_style  # noqa: E402
 from fairmoe.schema import OPERATING_POINT  # noqa: E402
 
 __all__ = [
@@ -48,8 +48,7 @@ MAX_FILE_SIZE = "200mb"
 def launch_kwargs(rt: Runtime) -> dict[str, Any]:
     """Keyword arguments for ``demo.launch`` shared by ``python -m app``, tests and benchmarks."""
     return {
-        "theme": theme(),
-        "css": CSS,
+        **launch_style(),  # theme, CSS and the accessibility script (app/theme.py)
         "share": False,
         "max_file_size": MAX_FILE_SIZE,
         "allowed_paths": [str(rt.assets)],

@@ -12,7 +12,15 @@ from app.plots.case import probability_bar
 from app.plots.experts import attribution_overlays, feature_gates, routing_maps
 from app.plots.fairness import model_comparison, tradeoff
 from app.plots.panel import confusion_matrices, expert_load, group_rates, roc_curves
-from app.plots.style import GROUP_COLOURS, empty_figure
+from app.plots.style import GROUP_COLOURS, distinguished, empty_figure
+
+# Colour is never the only cue: the series of these figures also differ in dash, symbol or pattern.
+feature_gates = distinguished(feature_gates)
+model_comparison = distinguished(model_comparison)
+tradeoff = distinguished(tradeoff)
+expert_load = distinguished(expert_load)
+group_rates = distinguished(group_rates)
+roc_curves = distinguished(roc_curves)
 
 __all__ = [
     "GROUP_COLOURS",

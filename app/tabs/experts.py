@@ -63,7 +63,9 @@ def build_experts_tab(rt: Runtime) -> ExpertsTab:
             elem_id="experts-note",
         )
     with gr.Accordion("Overlay PNGs and raw answer (what /explain returns)", open=False):
-        gallery = gr.Gallery(label="Overlays", columns=6, height=260, object_fit="contain")
+        gallery = gr.Gallery(
+            label="Attribution overlays on the scan", columns=6, height=260, object_fit="contain"
+        )
         raw = gr.JSON(label="explain", max_height=400)
     return ExpertsTab(
         summary=summary,
