@@ -12,7 +12,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from app.callbacks import cohort_tab as cb
-from tests.app.oracle import message
+from fairmoe.schema import ATTRIBUTES
+from tests.app.oracle import DEFAULT, message
 
 
 def _zip(path: Path, files: dict[str, bytes | Path]) -> Path:
@@ -41,6 +42,8 @@ def test_cohort_fairvlmed_layout_lists_bad_rows(runtime, data_dir, tmp_path):
     assert len(rows) == 7 and rows[-1]["error"]
     scored = [r for r in rows if not r["error"]]
     assert {"score", "label", "race", "load_e0"} <= set(rows[0])
+    names = [ATTRIBUTES["race"].groups[c] for c in ss.attrs["race"]]
+    assert [r["race"] for r in scored] == names  # readable group names, not codes
     assert ss.n == 6
     y = np.array([int(r["label"]) for r in scored])
     s = np.array([float(r["score"]) for r in scored])
@@ -146,3 +149,19 @@ def test_bad_rows_table():
     summary = {"bad_rows": [{"row": 3, "file": "a.png", "reason": "not in the zip"}]}
     assert cb.bad_rows_table(summary) == [[3, "a.png", "not in the zip"]]
     assert cb.bad_rows_table(None) == []
+
+
+def test_cohort_panel_on_any_run_with_strategies_and_audit(runtime):
+    from app.callbacks.fairness_tab import fairness_update
+
+    ss = runtime.run(DEFAULT).scores
+    view = cb.cohort_panel(runtime, DEFAULT, None, "race", "per group", 0.5, 0.4, 0.5, 0.6)
+    assert view[:2] == fairness_update(ss, "race", "per group", 0.5, 0.4, 0.5, 0.6)[:2]
+    chosen = {"strategy": "group", "cost": 4.0, "thresholds": [0.4, 0.5, 0.6]}
+    path = cb.cohort_audit(
+        runtime, DEFAULT, None, "race", "per group", 0.5, [0.4, 0.5, 0.6], chosen
+    )
+    text = Path(path).read_text(encoding="utf-8")
+    assert "strategy <b>group</b>" in text and 'data-code="needs_attribute"' in text
+    with pytest.raises(gr.Error, match="Score a cohort first"):
+        cb.cohort_audit(runtime, cb.COHORT_SCORES, None, "race", "single", 0.5, [], None)
