@@ -64,6 +64,15 @@ def _axe(page) -> list[dict]:
     return [v for v in found if v["impact"] in BLOCKING]
 
 
+def _figure_summaries(page) -> dict[str, str]:
+    """The text a screen reader gets for each figure on show, by the id of its block."""
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('.js-plotly-plot')]"
+        ".filter(g => g.offsetParent !== null).map((g, i) => [g.closest('[id]')?.id || i,"
+        " document.getElementById(g.getAttribute('aria-describedby'))?.textContent || '']))"
+    )
+
+
 def _report(results: dict[str, list[dict]]) -> str:
     lines = []
     for where, violations in results.items():
@@ -115,6 +124,9 @@ def test_axe_every_tab_before_and_after_use(chromium, server_url):
             _tab(page, name)
             page.wait_for_timeout(300)
             results[f"{stage} / {name}"] = _axe(page)
+            if stage == "after use":
+                for block, text in _figure_summaries(page).items():
+                    assert text.startswith("Figure") and "Data:" in text, (name, block, text)
             print(_report({f"{stage} / {name}": results[f"{stage} / {name}"]}), flush=True)
     page.close()
     report = _report(results)
@@ -177,10 +189,12 @@ def _threshold_steps(rt) -> tuple[float, int]:
     run = rt.run(rt.default_run or next(iter(rt.runs)))
     attr = rt.predictor.attribute if rt.predictor.attribute in ATTRIBUTE_NAMES else "race"
     s = np.asarray(run.scores.scores, dtype=float)
-    up = np.ceil((s[s >= OPERATING_POINT].min() - OPERATING_POINT) * 1000 + 1e-9) + 1
-    down = -np.ceil((OPERATING_POINT - s[s < OPERATING_POINT].max()) * 1000 - 1e-9)
+    above, below = s[s >= OPERATING_POINT], s[s < OPERATING_POINT]
+    # moving up past the lowest flagged score unflags it; moving down to the highest other flags it
+    ks = [int(np.floor((above.min() - OPERATING_POINT) * 1000)) + 1] if above.size else []
+    ks += [-int(np.ceil((OPERATING_POINT - below.max()) * 1000 - 1e-9))] if below.size else []
     start = fairness_update(run.scores, attr, "single", OPERATING_POINT)[0]
-    for k in sorted([int(up), int(down)], key=abs):
+    for k in sorted(ks, key=abs):
         t = round(OPERATING_POINT + k / 1000, 3)
         if abs(k) <= 400 and fairness_update(run.scores, attr, "single", t)[0] != start:
             return t, k
@@ -229,7 +243,8 @@ def test_keyboard_only_walk_through(chromium, server_url, runtime):
         timeout=60_000,
     )
     page.close()
-    print(f"keyboard walk: {len(walk.seen)} focus stops, threshold {OPERATING_POINT} -> {target}")
+    stops = " > ".join((f["text"] or f["id"] or f["tag"]).strip()[:24] for f in walk.seen)
+    print(f"keyboard walk, threshold {OPERATING_POINT} -> {target}; focus stops: {stops}")
     assert not walk.no_ring, f"focused without a visible outline: {walk.no_ring[:5]}"
 
 
