@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import plotly.graph_objects as go
+
 from app import plots
-from app.plots.style import empty_figure, grid_shape, small_multiples
+from app.plots.style import distinguish, empty_figure, grid_shape, small_multiples
 
 
 def test_empty_figure_has_an_explicit_height():
@@ -23,3 +25,27 @@ def test_small_multiple_domains_stay_in_the_unit_square():
 
 def test_package_reexports_every_builder():
     assert set(plots.__all__) <= set(dir(plots))
+
+
+def test_series_differ_without_colour():
+    """Colour is never the only cue: each group curve and each bar series gets its own dash,
+    symbol or pattern; explicitly styled traces (the ROC diagonal) keep theirs."""
+    curves = [
+        {
+            "name": n,
+            "n": 10,
+            "auc": 0.8,
+            "fpr": [0, 0.5, 1],
+            "tpr": [0, 0.7, 1],
+            "point": [0.5, 0.7],
+        }
+        for n in ("Asian", "Black", "White")
+    ]
+    fig = plots.roc_curves(curves, None)
+    lines = [t for t in fig.data if t.mode == "lines" and t.name]
+    assert len({t.line.dash for t in lines}) == len(lines) == 3
+    assert fig.data[0].line.dash == "dot"  # the diagonal
+    symbols = [t.marker.symbol for t in fig.data if t.mode == "markers"]
+    assert len(set(symbols)) == len(symbols) == 3
+    bars = distinguish(go.Figure([go.Bar(x=[1], y=[i]) for i in range(4)]))
+    assert len({t.marker.pattern.shape for t in bars.data}) == 4
