@@ -90,7 +90,7 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
             with gr.Tab("Model card", id="card"):
                 build_card_tab(rt)
         wire_case(rt, case, experts, case_state, files)
-        wire_experts(experts, case_state)
+        wire_experts(rt, experts, case_state)
         wire_fairness(rt, fair, demo)
         wire_cohort(rt, cohort, cohort_state, files)
 

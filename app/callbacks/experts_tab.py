@@ -15,20 +15,29 @@ from app import plots
 from app.callbacks.common import clean_note, scan_source, user_error
 from app.callbacks.serving import serving
 from app.overlay import MAX_ALPHA, NEGATIVE, OUT_PX, POSITIVE, overlay_png
+from app.plots.experts import expert_load_by_group, routing_maps
 from app.runtime import Runtime
 from fairmoe.inference import InputError, load_scan
+from fairmoe.schema import attribute
+from fairmoe.scores import ScoreSet
 
 __all__ = [
+    "WHAT_IS_AN_EXPERT",
     "compact_overlay_png",
     "default_shown",
     "expert_choices",
+    "expert_load_view",
     "experts_first_view",
     "experts_view",
     "explain",
+    "load_by_group",
+    "router_health_md",
 ]
 
 SUM = "All experts (sum)"
 NO_EXPERTS = "Attribution (no experts)"
+WHOLE = "Whole model (IG over pixels)"
+OCCLUSION = "Occlusion (log-odds drop)"
 
 
 def compact_overlay_png(pixels: np.ndarray, grid: Any, scale: float, path: str | Path) -> Path:
@@ -132,11 +141,37 @@ def _note_highlights(r: dict[str, Any]) -> list[tuple[str, float]]:
     return [(tok, round(v / peak, 3)) for tok, v in notes]
 
 
+def _model_maps(pixels: np.ndarray, att: dict[str, Any]) -> Any:
+    """Whole-model IG and occlusion side by side, on one scale (both are log-odds)."""
+    whole, occ = att.get("whole_model"), att.get("occlusion")
+    if not whole or not occ:
+        return plots.empty_figure("This explanation has no whole-model maps.", height=200)
+    maps = {WHOLE: whole["map"], OCCLUSION: occ["map"]}
+    return plots.attribution_overlays(pixels, maps, max(whole["scale"], occ["scale"]))
+
+
+def _model_maps_text(att: dict[str, Any]) -> str:
+    whole, occ = att.get("whole_model"), att.get("occlusion")
+    if not whole or not occ:
+        return ""
+    m = np.asarray(occ["map"])
+    r, c = np.unravel_index(int(np.argmax(m)), m.shape)
+    return (
+        f"\n\n**Where the model as a whole looks** (left): Integrated Gradients over the pixels "
+        f"from a black scan, summed per patch; the patches add up to {whole['sum']:+.2f} of the "
+        f"log-odds change {whole['logit'] - whole['logit_baseline']:+.2f} (gap "
+        f"{whole['convergence_delta']:.2g}). **Occlusion** (right, any model): the log-odds drop "
+        f"when a patch is filled with the scan's mean grey; largest {m.max():+.2f} at row {r}, "
+        f"column {c}. Red: the patch pushes towards glaucoma."
+    )
+
+
 def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> tuple:
-    """(attribution figure, routing figure, feature-gate figure, note highlights, summary)."""
+    """(whole-model figure, expert attribution figure, routing figure, feature-gate figure,
+    note highlights, summary): the order of ``ExpertsTab.views``."""
     if not state:
         blank = plots.empty_figure("Analyse a scan on the Case tab first.", height=200)
-        return blank, blank, blank, [], ""
+        return blank, blank, blank, blank, [], ""
     r, pixels = state["result"], state["pixels"]
     att = r["attributions"]
     shown_set = set(shown or [])
@@ -152,7 +187,7 @@ def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> t
         maps |= {
             f"Expert {i}": m for i, m in enumerate(att["experts"]) if f"Expert {i}" in shown_set
         }
-        routing = plots.routing_maps(r["experts"], r["dropped_patches"], r["grid"])
+        routing = routing_maps(pixels, r["experts"], r["dropped_patches"], r["grid"])
         summary = _moe_summary(r, scale_text)
     else:
         maps = {NO_EXPERTS: att["total"]}
@@ -170,10 +205,13 @@ def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> t
             "block's per-patch outputs never reach the score, so only the CLS token carries the "
             "experts' effect (see the shares above)."
         )
+    summary += _model_maps_text(att)
     fg = r.get("feature_gates") or {}
-    gates = plots.feature_gates(fg.get("image"), fg.get("text"), fg.get("names") or [])
+    n_feat = len(fg.get("image") or fg.get("text") or [])
+    names = [f"Feature expert {j}" for j in range(n_feat)]  # gates see embeddings, not groups
+    gates = plots.feature_gates(fg.get("image"), fg.get("text"), names)
     overlays = plots.attribution_overlays(pixels, maps, att["scale"])
-    return overlays, routing, gates, _note_highlights(r), summary
+    return _model_maps(pixels, att), overlays, routing, gates, _note_highlights(r), summary
 
 
 def default_shown(state: dict[str, Any] | None, n: int = 3) -> list[str]:
@@ -198,3 +236,84 @@ def expert_choices(rt: Runtime) -> list[str]:
     """The maps the loaded model can show: the sum and each expert, or the one plain map."""
     n = rt.predictor.n_experts
     return ([SUM] + [f"Expert {i}" for i in range(n)]) if n else [NO_EXPERTS]
+
+
+# A router is reported as collapsed when its first choices pile on one expert, or most experts
+# keep (almost) nothing: then the per-expert maps say little about anatomy.
+TOP_SHARE_COLLAPSED = 0.5
+EMPTY_EXPERT_SHARE = 0.01  # an expert keeping under 1% of the patches counts as empty
+WHAT_IS_AN_EXPERT = (
+    "An **expert** is one of the small feed-forward networks that replace the MLP of the image "
+    "encoder's last transformer block: a router sends each patch of the scan to its top-k "
+    "experts, each expert keeps at most its capacity of patches, and a patch kept by no expert "
+    "passes on without expert output."
+)
+
+
+def router_health_md(health: dict[str, Any] | None, n_experts: int) -> str:
+    """The loaded model's router health (RunMetadata.routing_health), stated plainly."""
+    if not n_experts:
+        return "**Router health:** plain CLIP has no router and no experts."
+    h = ((health or {}).get("token_img") or {}).get("overall") or {}
+    if not h.get("n_tokens"):
+        return (
+            "**Router health: unknown.** This checkpoint's metadata has no routing health "
+            "(it was trained before the figures were recorded), so nothing here says whether "
+            "its router spreads patches over the experts or has collapsed onto a few."
+        )
+    top, ent, none = h["top_expert_share"], h["kept_entropy"], h["none_share"]
+    kept = h.get("kept_share") or []
+    empty = sum(1 for v in kept if v < EMPTY_EXPERT_SHARE)
+    figures = (
+        f"top-expert share {top:.0%} (expert {h['top_expert']}'s share of first choices; "
+        f"{1 / n_experts:.0%} if even), kept-load entropy {ent:.2f} (1 = even load, 0 = one "
+        f"expert), {none:.0%} of patches kept by no expert, {empty} of {len(kept) or n_experts} "
+        f"experts empty; over {h['n_tokens']:,} test patches."
+    )
+    reasons = []
+    if top > TOP_SHARE_COLLAPSED or h.get("collapsed"):
+        reasons.append(f"one expert is the first choice of {top:.0%} of the patches")
+    if kept and empty > len(kept) / 2:
+        reasons.append(f"{empty} of {len(kept)} experts keep (almost) no patches")
+    if none > 0.5:
+        reasons.append(f"{none:.0%} of the patches are kept by no expert")
+    if reasons:
+        return (
+            "⚠️ **The router has collapsed:** " + "; ".join(reasons) + ". The experts are not "
+            "sharing the work, so the per-expert maps below show little about anatomy; read the "
+            "whole-model and occlusion maps instead. Figures: " + figures
+        )
+    return "✅ **Router healthy:** patches are spread over the experts. Figures: " + figures
+
+
+def expert_load_view(rt: Runtime, attr: str) -> tuple[Any, str]:
+    """(grouped bars, caption) of :func:`load_by_group` on the loaded model's test scores."""
+    return load_by_group(rt.model_scores, attr)
+
+
+def load_by_group(ss: ScoreSet | None, attr: str) -> tuple[Any, str]:
+    """(grouped bars, caption): each expert's mean gate weight per group of ``attr``; the share
+    of patches kept (with a note saying so) when the scores have no gate columns."""
+    if ss is None or (ss.gate_loads is None and ss.loads is None):
+        fig = plots.empty_figure("No expert loads: plain CLIP, or no cached test scores.")
+        return fig, ""
+    by_gate = ss.gate_loads is not None
+    values = ss.gate_loads if by_gate else ss.loads
+    a, codes = attribute(attr), ss.attrs[attr]
+    means = {
+        g: values[codes == i].mean(axis=0).tolist()
+        for i, g in enumerate(a.groups)
+        if (codes == i).any()
+    }
+    sizes = {g: int((codes == i).sum()) for i, g in enumerate(a.groups)}
+    measure = "mean gate weight per patch" if by_gate else "share of patches kept"
+    fig = expert_load_by_group(means, sizes, measure=measure)
+    note = (
+        "Mean gate weight each expert gives a patch, per group (test split): where the router "
+        "sends the groups' patches, weighted by how much it trusts each expert."
+        if by_gate
+        else "⚠️ These test scores have no gate weights (`gate_e*` columns; older run), so "
+        "this shows the share of patches each expert kept instead: patch counts can look "
+        "balanced when the gates are not."
+    )
+    return fig, note

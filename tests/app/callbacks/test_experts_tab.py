@@ -17,7 +17,7 @@ def test_explain_overlays_and_experts_view(runtime, assets_dir):
     for path, _caption in gallery:
         assert Image.open(path).size == (448, 448)
     choices = cb.expert_choices(runtime)
-    overlays, routing, gates, highlights, summary = cb.experts_view(state, choices[:3])
+    whole, overlays, routing, gates, highlights, summary = cb.experts_view(state, choices[:3])
     heat = [t for t in overlays.data if t.type == "heatmap"]
     assert len(heat) == 3  # one per shown map
     assert all(t.coloraxis == "coloraxis" for t in heat)  # ONE shared colour scale
@@ -26,14 +26,20 @@ def test_explain_overlays_and_experts_view(runtime, assets_dir):
         == -overlays.layout.coloraxis.cmin
         == pytest.approx(att["scale"])
     )
-    assert len([t for t in routing.data if t.type == "heatmap"]) == 11  # 10 experts + dropped
+    # routing drawn on the scan: 10 experts + kept by no expert, each with a hover layer
+    assert len([t for t in routing.data if t.type == "image"]) == 11
+    assert [t.name for t in whole.data if t.type == "heatmap"] == [None, None]  # IG, occlusion
+    scale = max(att["whole_model"]["scale"], att["occlusion"]["scale"])
+    assert whole.layout.coloraxis.cmax == pytest.approx(scale)  # both maps on one scale
+    assert list(gates.data[0].x) == [f"Feature expert {j}" for j in range(len(gates.data[0].x))]
+    assert "Where the model as a whole looks" in summary
     assert gates.layout.height and routing.layout.height and overlays.layout.height
     assert [tok for tok, _ in highlights] == [tok for tok, _ in result["note_attributions"]]
     assert all(-1 <= v <= 1 for _, v in highlights)
     assert "10 image experts" in summary
     shown, *first = cb.experts_first_view(state)
     assert shown[0] == "All experts (sum)" and len(shown) == 4
-    assert len([t for t in first[0].data if t.type == "heatmap"]) == 4
+    assert len([t for t in first[1].data if t.type == "heatmap"]) == 4
 
 
 def test_experts_view_for_plain_clip(runtime, assets_dir):
@@ -42,7 +48,68 @@ def test_experts_view_for_plain_clip(runtime, assets_dir):
     clip = Predictor(assets_dir / "model" / "clip-race-tiny-s0.json")
     res = clip.explain(str(assets_dir / "examples" / "case1.png"), "note")
     state = {"result": res, "pixels": clip.scan_pixels(str(assets_dir / "examples" / "case1.png"))}
-    overlays, routing, gates, _, summary = cb.experts_view(state, [])
+    whole, overlays, routing, gates, _, summary = cb.experts_view(state, [])
     assert "no experts" in summary
     assert "no experts" in routing.layout.annotations[0].text
     assert len([t for t in overlays.data if t.type == "heatmap"]) == 1
+    assert len([t for t in whole.data if t.type == "heatmap"]) == 2  # model-agnostic maps
+    assert "no router" in cb.router_health_md(clip.meta.routing_health, clip.n_experts)
+
+
+def _health(top: float, kept: list[float], none: float = 0.1) -> dict:
+    overall = {
+        "n_tokens": 6400,
+        "top_expert": 3,
+        "top_expert_share": top,
+        "kept_entropy": 0.5,
+        "none_share": none,
+        "kept_share": kept,
+        "collapsed": False,
+    }
+    return {"token_img": {"overall": overall, "groups": {}}}
+
+
+def test_router_health_warns_only_for_a_collapsed_router():
+    spread = [0.12, 0.15, 0.2, 0.18, 0.1, 0.14, 0.16, 0.13, 0.17, 0.15]
+    healthy = cb.router_health_md(_health(0.16, spread), 10)
+    assert "healthy" in healthy and "collapsed" not in healthy and "16%" in healthy
+    one_expert = cb.router_health_md(_health(0.79, spread), 10)
+    assert "collapsed" in one_expert and "79%" in one_expert
+    empty = [0.3, 0.3, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.005]
+    six_empty = cb.router_health_md(_health(0.3, empty), 10)
+    assert "collapsed" in six_empty and "7 of 10 experts" in six_empty
+    assert "unknown" in cb.router_health_md(None, 10)  # old checkpoint: no routing_health
+    assert "unknown" in cb.router_health_md({"token_img": {"overall": {"n_tokens": 0}}}, 10)
+
+
+def test_router_health_of_the_loaded_model_matches_its_metadata(runtime):
+    h = runtime.predictor.meta.routing_health["token_img"]["overall"]
+    md = cb.router_health_md(runtime.predictor.meta.routing_health, runtime.predictor.n_experts)
+    assert f"{h['top_expert_share']:.0%}" in md
+    assert ("collapsed" in md) == (
+        h["top_expert_share"] > 0.5
+        or h["collapsed"]
+        or sum(v < 0.01 for v in h["kept_share"]) > 5
+        or h["none_share"] > 0.5
+    )
+
+
+def test_expert_load_by_gate_weight_with_a_fallback(runtime):
+    import dataclasses
+
+    import numpy as np
+
+    ss = runtime.model_scores
+    assert ss.gate_loads is not None
+    fig, note = cb.load_by_group(ss, "race")
+    codes = ss.attrs["race"]
+    first = fig.data[0]
+    group = next(g for i, g in enumerate(("Asian", "Black", "White")) if (codes == i).any())
+    assert first.name.startswith(group)
+    i = ("Asian", "Black", "White").index(group)
+    np.testing.assert_allclose(first.y, ss.gate_loads[codes == i].mean(axis=0))
+    assert "gate weight" in note and fig.layout.yaxis.title.text == "mean gate weight per patch"
+    old = dataclasses.replace(ss, gate_loads=None)  # an older scores file: load_e* only
+    fig, note = cb.load_by_group(old, "race")
+    np.testing.assert_allclose(fig.data[0].y, ss.loads[codes == i].mean(axis=0))
+    assert "no gate weights" in note

@@ -1,0 +1,156 @@
+"""The scan editor (the What-If Tool's datapoint editor, for images): edit the model's input and
+see probability, routing and attributions of the edited scan beside the original's.
+
+Edits act on the pixels the model sees (the centre square, resized). A masked patch is filled
+with the edited scan's mean grey, as the occlusion map does, so the occlusion map predicts what
+masking one patch here will do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+from app import plots
+from app.callbacks.common import user_error
+from app.callbacks.serving import serving
+from app.plots.editor import DISPLAY_PX, edit_comparison, editor_image
+from app.runtime import Runtime
+from fairmoe.inference import InputError
+
+__all__ = ["DEFAULTS", "apply_edits", "editor_view", "toggle_patch"]
+
+DEFAULTS = (1.0, 1.0, 0.0)  # brightness factor, contrast factor, blur radius in model pixels
+CACHE_SIZE = 16  # explained edits kept: undoing an edit or a repeated event costs nothing
+_CACHE: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def _mask(mask: Any, grid: int) -> np.ndarray:
+    m = np.asarray(mask, dtype=bool) if mask is not None else np.zeros((grid, grid), bool)
+    return m if m.shape == (grid, grid) else np.zeros((grid, grid), bool)
+
+
+def apply_edits(
+    pixels: np.ndarray, mask: Any, brightness: float, contrast: float, blur: float
+) -> np.ndarray:
+    """(S, S) uint8: blur, brightness and contrast (PIL), then masked patches in mean grey."""
+    img = Image.fromarray(np.asarray(pixels, np.uint8))
+    if blur and blur > 0:
+        img = img.filter(ImageFilter.GaussianBlur(float(blur)))
+    if brightness is not None and brightness != 1:
+        img = ImageEnhance.Brightness(img).enhance(float(brightness))
+    if contrast is not None and contrast != 1:
+        img = ImageEnhance.Contrast(img).enhance(float(contrast))
+    out = np.asarray(img, dtype=np.uint8).copy()
+    m = np.asarray(mask, dtype=bool) if mask is not None else np.zeros((1, 1), bool)
+    if m.any():
+        p = out.shape[0] // m.shape[0]
+        fill = round(float(out.mean()))
+        for r, c in np.argwhere(m):
+            out[r * p : (r + 1) * p, c * p : (c + 1) * p] = fill
+    return out
+
+
+def toggle_patch(mask: Any, xy: Sequence[int], grid: int, side: int = DISPLAY_PX) -> list:
+    """The mask with the patch under display pixel ``xy`` = (x, y) switched on or off."""
+    m = _mask(mask, grid)
+    x, y = int(xy[0]), int(xy[1])
+    r, c = min(grid - 1, max(0, y * grid // side)), min(grid - 1, max(0, x * grid // side))
+    m[r, c] = not m[r, c]
+    return m.astype(int).tolist()
+
+
+def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
+    key = (id(rt), hashlib.sha256(pixels.tobytes()).hexdigest())
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    srv = serving(rt)
+    try:
+        result = srv.explainer.explain(pixels, None, n_steps=srv.explain_steps)
+    except InputError as e:
+        raise user_error(str(e)) from None
+    with _LOCK:
+        _CACHE[key] = result
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return result
+
+
+def _edits_text(m: np.ndarray, brightness: float, contrast: float, blur: float) -> str:
+    parts = [f"{int(m.sum())} patch{'es' if m.sum() != 1 else ''} masked"] if m.any() else []
+    if brightness != 1:
+        parts.append(f"brightness x{brightness:.2f}")
+    if contrast != 1:
+        parts.append(f"contrast x{contrast:.2f}")
+    if blur:
+        parts.append(f"blur {blur:.1f} px")
+    return ", ".join(parts)
+
+
+def _row(name: str, a: Any, b: Any) -> str:
+    return f"| {name} | {a} | {b} |"
+
+
+def _compare_md(orig: dict[str, Any], edited: dict[str, Any], edits: str) -> str:
+    """Original and edited side by side: probability, decision, routing, attribution sums."""
+    rows = [
+        f"**Edits:** {edits}.",
+        "",
+        "| | Original | Edited |",
+        "|---|---|---|",
+        _row(
+            "Probability of glaucoma",
+            f"{orig['probability']:.0%}",
+            f"**{edited['probability']:.0%}** ({edited['probability'] - orig['probability']:+.0%})",
+        ),
+        _row("Decision", orig["decision"], edited["decision"]),
+    ]
+    if orig.get("experts"):
+        ko = np.array([e["kept"] for e in orig["experts"]], dtype=bool)
+        ke = np.array([e["kept"] for e in edited["experts"]], dtype=bool)
+        rows.append(_row("Patches kept by no expert", orig["n_dropped"], edited["n_dropped"]))
+        rows.append(_row("Patch-expert assignments changed", "", int((ko != ke).sum())))
+    wo, we = orig["attributions"].get("whole_model"), edited["attributions"].get("whole_model")
+    if wo and we:
+        rows.append(
+            _row("Whole-model IG, sum (log-odds)", f"{wo['sum']:+.2f}", f"{we['sum']:+.2f}")
+        )
+    return "\n".join(rows)
+
+
+def editor_view(
+    rt: Runtime,
+    state: dict[str, Any] | None,
+    mask: Any,
+    brightness: float,
+    contrast: float,
+    blur: float,
+) -> tuple:
+    """(editable scan image, comparison markdown, comparison figure) of the current edits."""
+    if not state:
+        blank = plots.empty_figure("Analyse a scan on the Case tab first.", height=200)
+        return None, "Analyse a scan on the **Case** tab first, then edit it here.", blank
+    orig, pixels = state["result"], np.asarray(state["pixels"], np.uint8)
+    grid = int(orig["grid"])
+    m = _mask(mask, grid)
+    edits = (float(brightness or 1), float(contrast or 1), float(blur or 0))
+    edited_px = apply_edits(pixels, m, *edits)
+    shown = editor_image(edited_px, m, grid)
+    if not m.any() and edits == DEFAULTS:
+        text = (
+            f"Unedited scan: probability of glaucoma **{orig['probability']:.0%}**. Click a patch "
+            "to mask it, or move a slider; the edited scan's answer appears beside this one."
+        )
+        return shown, text, edit_comparison(pixels, pixels, orig, orig)
+    edited = _explain(rt, edited_px)
+    text = _compare_md(orig, edited, _edits_text(m, *edits))
+    return shown, text, edit_comparison(pixels, edited_px, orig, edited)

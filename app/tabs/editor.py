@@ -1,0 +1,102 @@
+"""The scan editor on the Experts tab: click patches to mask them, brightness, contrast and blur,
+a reset; the edited scan's probability, routing and attributions beside the original's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import gradio as gr
+
+from app.callbacks.editor import DEFAULTS, editor_view, toggle_patch
+from app.events import model_events
+from app.runtime import Runtime
+
+__all__ = ["Editor", "build_editor", "wire_editor"]
+
+
+@dataclass(frozen=True)
+class Editor:
+    """The scan editor's components that events read or write."""
+
+    image: gr.Image
+    brightness: gr.Slider
+    contrast: gr.Slider
+    blur: gr.Slider
+    reset: gr.Button
+    result: gr.Markdown
+    compare: gr.Plot
+    mask: gr.State  # (grid, grid) 0/1 of the masked patches
+
+
+def build_editor(rt: Runtime) -> Editor:
+    """Lay out the editor (inside the Experts tab)."""
+    gr.Markdown(
+        "#### Scan editor: change the scan, see what the model does\n"
+        "Click a patch to mask it (filled with the scan's mean grey, as in the occlusion map); "
+        "click again to unmask. The edits apply to what the model sees."
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=280):
+            image = gr.Image(
+                label="Edited scan (click a patch)",
+                type="numpy",
+                interactive=False,
+                height=384,
+                buttons=[],
+                elem_id="editor-image",
+            )
+            brightness = gr.Slider(
+                0.3,
+                2.0,
+                DEFAULTS[0],
+                step=0.05,
+                label="Brightness (x)",
+                elem_id="editor-brightness",
+            )
+            contrast = gr.Slider(
+                0.3, 2.0, DEFAULTS[1], step=0.05, label="Contrast (x)", elem_id="editor-contrast"
+            )
+            blur = gr.Slider(
+                0.0,
+                6.0,
+                DEFAULTS[2],
+                step=0.5,
+                label="Blur (radius, model pixels)",
+                elem_id="editor-blur",
+            )
+            reset = gr.Button("Reset edits", size="sm", elem_id="editor-reset")
+        with gr.Column(scale=6):
+            result = gr.Markdown(
+                "Analyse a scan on the **Case** tab first.", elem_id="editor-result"
+            )
+            compare = gr.Plot(show_label=False, elem_id="editor-compare")
+    return Editor(image, brightness, contrast, blur, reset, result, compare, gr.State(None))
+
+
+def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
+    """Clicks and sliders re-run the edited scan on the explanation queue slot; a new analysed
+    scan (``state``) or Reset clears the edits."""
+    inputs = [state, ed.mask, ed.brightness, ed.contrast, ed.blur]
+    outputs = [ed.image, ed.result, ed.compare]
+    view = partial(editor_view, rt)
+    run = {**model_events()["explain"], "api_visibility": "private", "show_progress": "minimal"}
+
+    def click(st: dict | None, mask: Any, evt: gr.SelectData) -> Any:
+        if not st or evt.index is None:
+            return mask
+        return toggle_patch(mask, evt.index, int(st["result"]["grid"]))
+
+    def reset() -> tuple:
+        return None, *DEFAULTS
+
+    ed.image.select(click, [state, ed.mask], [ed.mask], queue=False, api_visibility="private").then(
+        view, inputs, outputs, **run
+    )
+    sliders = [ed.brightness, ed.contrast, ed.blur]
+    gr.on([s.release for s in sliders], view, inputs, outputs, trigger_mode="always_last", **run)
+    for trigger in (ed.reset.click, state.change):
+        trigger(reset, None, [ed.mask, *sliders], queue=False, api_visibility="private").then(
+            view, inputs, outputs, **run
+        )
