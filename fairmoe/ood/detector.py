@@ -21,7 +21,7 @@ import torch
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from fairmoe.checkpoint import sha256_file
+from fairmoe.checkpoint import CheckpointError, sha256_file
 from fairmoe.data.fairvlmed import preprocess_scan
 from fairmoe.ood.features import layer_features, tower_fingerprint
 from fairmoe.ood.novelty import LayerGaussian, combine, standardised_distances
@@ -41,8 +41,9 @@ __all__ = [
 FORMAT = "fairmoe-assessability/1"
 
 
-class DetectorError(ValueError):
-    """A saved detector is unreadable, tampered with, or belongs to another model."""
+class DetectorError(CheckpointError):
+    """A saved detector is unreadable, tampered with, or belongs to another model (a checkpoint
+    error: the app refuses to start with it, with this message, rather than serve unchecked)."""
 
 
 @dataclass(frozen=True)
