@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.events import MODEL_CONCURRENCY
-from app.ui import MODEL_QUEUE, build_demo
+from app.events import COHORT_QUEUE, EXPLAIN_QUEUE, PREDICT_CONCURRENCY, PREDICT_QUEUE
+from app.ui import build_demo
 from fairmoe.schema import ATTRIBUTE_NAMES
 
 # The browser tests and the CSS select by these: they stay as they are.
@@ -88,6 +88,8 @@ def test_public_endpoints_and_the_model_slot(demo, config):
     public = [d["api_name"] for d in config["dependencies"] if d["api_visibility"] == "public"]
     assert sorted(public) == ["audit", "cohort", "explain", "fairness", "models", "predict"]
     fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
-    slot = {f.api_name: f.concurrency_limit for f in fns if f.concurrency_id == MODEL_QUEUE}
-    assert {"predict", "explain", "cohort"} <= set(slot)
-    assert set(slot.values()) == {MODEL_CONCURRENCY}
+    slots = {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns}
+    # predictions have their own (batched) slot: they never wait behind explanations or cohorts
+    assert slots["predict"] == (PREDICT_QUEUE, PREDICT_CONCURRENCY)
+    assert slots["explain"] == (EXPLAIN_QUEUE, 1)
+    assert slots["cohort"] == (COHORT_QUEUE, 1)
