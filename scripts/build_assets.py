@@ -113,8 +113,13 @@ def _copy_checkpoint(folder: Path, name: str, out: Path) -> None:
         shutil.copy(folder / f, out / "model" / f)
 
 
-def build(runs_dir: Path, out: Path, before: Path | None, reading: Path | None) -> None:
-    """Copy the default and pretrained checkpoints, every run's scores; examples, report."""
+def build(
+    runs_dir: Path, out: Path, before: Path | None, reading: Path | None, ood: Path | None = None
+) -> None:
+    """Copy the default and pretrained checkpoints, every run's scores; examples, report.
+
+    ``ood``: the default run's fitted assessability detector (``python -m fairmoe.ood``), copied
+    beside its checkpoint, where the Predictor looks for it."""
     done = [json.loads(line) for line in (runs_dir / "runs_done.jsonl").read_text().splitlines()]
     profile = json.loads((runs_dir / "profile.json").read_text())
     for sub in ("model", "scores", "examples"):
@@ -122,6 +127,9 @@ def build(runs_dir: Path, out: Path, before: Path | None, reading: Path | None) 
         (out / sub).mkdir(parents=True)
     runs = [_run_entry(runs_dir / "runs", d, out) for d in done]
     _copy_checkpoint(runs_dir / "runs", DEFAULT, out)
+    if ood is not None:
+        for suffix in (".json", ".safetensors"):
+            shutil.copy(ood.with_name(ood.name + suffix), out / "model" / f"{DEFAULT}.ood{suffix}")
     pretrained = sorted((runs_dir / "pretrain").glob("*-pretrain*-s0.json"))[-1]
     _copy_checkpoint(runs_dir / "pretrain", pretrained.stem, out)
     data = runs_dir / "data" / "main"
@@ -152,6 +160,8 @@ def write_manifest(out: Path) -> None:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
                             text=True).stdout.strip()  # fmt: skip
     made_by = {
+        f"model/{DEFAULT}.ood.": f"python -m fairmoe.ood --checkpoint runs/assets/runs/{DEFAULT}.json "
+        "--data runs/assets/data/main",
         "model/": "python scripts/train_all.py --profile cpu --out runs/assets",
         "scores/": "python scripts/train_all.py --profile cpu --out runs/assets",
         "": "python scripts/build_assets.py --runs runs/assets --out assets",
@@ -171,8 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "assets")
     ap.add_argument("--before", type=Path, help="router health of the previous release's model")
     ap.add_argument("--reading", type=Path, help="markdown appended to REPORT.md")
+    ap.add_argument(
+        "--ood", type=Path, help="the default run's detector stem (STEM.json, .safetensors)"
+    )
     args = ap.parse_args(argv)
-    build(args.runs, args.out, args.before, args.reading)
+    build(args.runs, args.out, args.before, args.reading, args.ood)
     return 0
 
 
