@@ -81,10 +81,15 @@ def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
     inputs = [state, ed.mask, ed.brightness, ed.contrast, ed.blur]
     outputs = [ed.image, ed.result, ed.compare]
     view = partial(editor_view, rt)
-    run = {**model_events()["explain"], "api_visibility": "private", "show_progress": "minimal"}
+    # the progress shows on the answer only: the scan stays clickable while an edit runs
+    run = {
+        **model_events()["explain"],
+        "api_visibility": "private",
+        "show_progress_on": [ed.result, ed.compare],
+    }
 
     def click(st: dict | None, mask: Any, evt: gr.SelectData) -> Any:
-        if not st or evt.index is None:
+        if not st or not evt.index or None in evt.index[:2]:  # a click beside the picture
             return mask
         return toggle_patch(mask, evt.index, int(st["result"]["grid"]))
 

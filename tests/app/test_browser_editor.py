@@ -38,8 +38,9 @@ def test_experts_tab_and_scan_editor(page, shots_dir):  # noqa: F811
     _wait_text(page, "#editor-result", "Unedited")
     img = page.locator("#editor-image img")
     img.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelector('#editor-image img')?.naturalWidth > 0")
     box = img.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)  # one patch
+    img.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.4})  # one patch
     _wait_text(page, "#editor-result", "1 patch masked")
     number = page.locator("#editor-brightness input[type=number]")
     number.fill("1.5")
