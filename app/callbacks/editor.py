@@ -110,7 +110,8 @@ def _compare_md(orig: dict[str, Any], edited: dict[str, Any], edits: str) -> str
         _row(
             "Probability of glaucoma",
             f"{orig['probability']:.0%}",
-            f"**{edited['probability']:.0%}** ({edited['probability'] - orig['probability']:+.0%})",
+            f"**{edited['probability']:.0%}** "
+            f"({100 * (edited['probability'] - orig['probability']):+.1f} points)",
         ),
         _row("Decision", orig["decision"], edited["decision"]),
     ]
