@@ -1,4 +1,4 @@
-"""Headless Chromium: the Experts tab after an example, and the scan editor (mask a patch by
+"""Headless Chromium: the Experts tab after an example, and the scan editor (mask two patches by
 clicking the grid, change brightness, see the edited probability beside the original).
 
 Screenshots go to $FAIRMOE_SCREENSHOTS (or a temp folder) as 2b-experts.png and 2c-editor.png.
@@ -32,9 +32,7 @@ def test_experts_tab_and_scan_editor(page, shots_dir):  # noqa: F811
     _wait_text(page, "#experts-summary", "Where the model as a whole looks")
     assert "router" in page.locator("#experts-health").inner_text().lower()
     page.wait_for_selector("#experts-routing .js-plotly-plot", timeout=30_000)
-    page.wait_for_timeout(800)
-    page.screenshot(path=str(shots_dir / "2b-experts.png"), full_page=True)
-
+    # (full-page screenshots come last: after one, Gradio maps clicks on the image to x = 0)
     _wait_text(page, "#editor-result", "Unedited")
     img = page.locator("#editor-image img")
     img.scroll_into_view_if_needed()
@@ -42,6 +40,9 @@ def test_experts_tab_and_scan_editor(page, shots_dir):  # noqa: F811
     box = img.bounding_box()
     img.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.4})  # one patch
     _wait_text(page, "#editor-result", "1 patch masked")
+    page.wait_for_timeout(500)  # the edited image replaces the clickable one
+    img.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.4})  # another patch
+    _wait_text(page, "#editor-result", "2 patches masked")
     number = page.locator("#editor-brightness input[type=number]")
     number.fill("1.5")
     number.press("Tab")  # leaving the box releases the slider
@@ -52,6 +53,7 @@ def test_experts_tab_and_scan_editor(page, shots_dir):  # noqa: F811
     page.wait_for_selector("#editor-compare .js-plotly-plot", timeout=30_000)
     page.wait_for_timeout(800)
     page.locator("#editor-result").scroll_into_view_if_needed()
-    page.screenshot(path=str(shots_dir / "2c-editor.png"), full_page=True)
+    page.screenshot(path=str(shots_dir / "2c-editor.png"))
+    page.screenshot(path=str(shots_dir / "2b-experts.png"), full_page=True)
     page.locator("#editor-reset").click()
     _wait_text(page, "#editor-result", "Unedited")
