@@ -181,6 +181,7 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
     # every public event has an explicit name; the rest are private
     public = [f for f in demo.fns.values() if f.api_visibility == "public"]
     assert sorted(f.api_name for f in public) == [
+        "audit",
         "cohort",
         "explain",
         "fairness",
