@@ -58,9 +58,13 @@ __all__ = [
 def _uncertainty(p: float, threshold: float) -> str:
     margin = abs(p - threshold)
     if margin < 0.1:
+        # one decimal more, so that a "50%" below a 50% operating point does not look contradictory
+        side = "below" if p < threshold else "at or above"
+        decision = "no glaucoma" if p < threshold else "glaucoma"
         return (
-            f"Inconclusive: {p:.0%} is close to the {threshold:.0%} operating point; the model "
-            "cannot tell these cases apart reliably. Treat it as 'not sure'."
+            f"Inconclusive: {p:.1%} is {side} the {threshold:.1%} operating point, hence "
+            f"'{decision}', but so close to it that the model cannot tell these cases apart "
+            "reliably. Treat it as 'not sure'."
         )
     if margin < 0.25:
         return "Moderate confidence: the probability is on one side of the operating point but not far."

@@ -174,16 +174,33 @@ def _analysis_chain(
 
     slots = model_events()  # predict and explain each on their own queue slot
 
+    def failed() -> tuple:
+        # the error itself is shown as a toast; the result column must not stay on "Analysing"
+        return (
+            "### Not analysed",
+            "The scan or note could not be used (see the message). Upload a fundus scan "
+            "(PNG, JPEG, TIFF or .npz) or pick an example, then press Analyse again.",
+            "",
+        )
+
     def chain(first: Dependency, *, public: bool) -> None:
         api = {"api_visibility": "public" if public else "private"}
-        first.then(
+        predicted = first.then(
             predict,
             [case.scan, case.note],
             [case.json],
             **slots["predict"],
             api_name="predict" if public else None,
             **api,
-        ).success(
+        )
+        predicted.failure(
+            failed,
+            None,
+            [case.result, case.warnings, case.meaning],
+            api_visibility="private",
+            queue=False,
+        )
+        predicted.success(
             case_view,
             [case.json, *case.attrs],
             [case.result, case.prob, case.meaning, case.warnings, case.context],

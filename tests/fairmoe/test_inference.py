@@ -58,3 +58,13 @@ def test_library_never_imports_the_ui_stack() -> None:
     root = Path(__file__).resolve().parents[2]
     r = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_borderline_probability_says_which_side_of_the_operating_point():
+    from fairmoe.inference import _uncertainty
+
+    below = _uncertainty(0.4996, 0.5)
+    assert "below the 50.0% operating point" in below and "'no glaucoma'" in below
+    above = _uncertainty(0.5, 0.5)
+    assert "at or above" in above and "'glaucoma'" in above
+    assert "Inconclusive" not in _uncertainty(0.9, 0.5)
