@@ -13,11 +13,11 @@ from app import callbacks as cb
 from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
-from app.tabs.panel import FairnessPanel, build_fairness_panel
+from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
 from app.text import STRATEGY_LABELS
 from app.views import menu_labels
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 
 __all__ = ["CohortTab", "build_cohort_tab", "wire_cohort"]
 
@@ -87,31 +87,7 @@ def _threshold_controls() -> tuple:
         )
         apply = gr.Button("Apply strategy", size="sm", elem_id="cohort-apply")
     strategy_md = gr.Markdown(elem_id="cohort-strategy-md")
-    with gr.Row():
-        mode = gr.Radio(["single", "per group"], value="single", label="Thresholds", scale=1)
-        threshold = gr.Slider(
-            0,
-            1,
-            value=OPERATING_POINT,
-            step=0.001,
-            label="Threshold",
-            elem_id="cohort-threshold",
-            scale=3,
-        )
-    with gr.Row():
-        groups = tuple(
-            gr.Slider(
-                0,
-                1,
-                value=OPERATING_POINT,
-                step=0.001,
-                label=f"Threshold: group {j}",
-                elem_id=f"cohort-g{j}",
-                visible=j < 3,
-                info="used in 'per group' mode",
-            )
-            for j in range(cb.MAX_GROUPS)
-        )
+    mode, threshold, groups = build_threshold_sliders("cohort", label="Threshold")
     return cost, strategy, apply, strategy_md, mode, threshold, groups
 
 

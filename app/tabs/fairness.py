@@ -12,7 +12,7 @@ import gradio as gr
 from app import callbacks as cb
 from app.events import LIVE
 from app.runtime import Runtime
-from app.tabs.panel import FairnessPanel, build_fairness_panel
+from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
 from app.views import TRADEOFF_METRICS, menu_labels
 from app.warnings_md import ES_AUC_RULE
@@ -81,42 +81,6 @@ def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
     return model, attr, cost
 
 
-def _threshold_controls() -> tuple[gr.Radio, gr.Slider, tuple[gr.Slider, ...]]:
-    with gr.Row():
-        mode = gr.Radio(
-            ["single", "per group"],
-            value="single",
-            label="Thresholds",
-            elem_id="fair-mode",
-            scale=1,
-        )
-        threshold = gr.Slider(
-            0,
-            1,
-            value=OPERATING_POINT,
-            step=0.001,
-            label="Threshold (all groups)",
-            elem_id="fair-threshold",
-            info="Calibrated probability at or above which a case is called glaucoma.",
-            scale=3,
-        )
-    with gr.Row():
-        groups = tuple(
-            gr.Slider(
-                0,
-                1,
-                value=OPERATING_POINT,
-                step=0.001,
-                label=f"Threshold: group {j}",
-                elem_id=f"fair-g{j}",
-                visible=j < 3,
-                info="used in 'per group' mode",
-            )
-            for j in range(cb.MAX_GROUPS)
-        )
-    return mode, threshold, groups
-
-
 def _comparisons() -> tuple[gr.Plot, gr.Markdown, gr.Radio, gr.Plot]:
     gr.Markdown("### Models side by side")
     with gr.Row(equal_height=False):
@@ -160,7 +124,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         )
     gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
     strategy_md = gr.Markdown(elem_id="fair-strategy")
-    mode, threshold, groups = _threshold_controls()
+    mode, threshold, groups = build_threshold_sliders("fair")
     panel = build_fairness_panel("fair", place_load=False)
     with gr.Accordion("Glossary: what each metric means", open=False):
         gr.Markdown(glossary_markdown() + "\n\n**Small and one-class groups.** " + ES_AUC_RULE)

@@ -13,7 +13,53 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-__all__ = ["FairnessPanel", "build_fairness_panel"]
+from app import callbacks as cb
+from fairmoe.schema import OPERATING_POINT
+
+__all__ = ["FairnessPanel", "build_fairness_panel", "build_threshold_sliders"]
+
+THRESHOLD_INFO = "Calibrated probability at or above which a case is called glaucoma."
+
+
+def build_threshold_sliders(
+    prefix: str, *, label: str = "Threshold (all groups)"
+) -> tuple[gr.Radio, gr.Slider, tuple[gr.Slider, ...]]:
+    """Single/per-group mode, the single threshold and ``cb.MAX_GROUPS`` per-group sliders (the
+    unused ones hidden), with element ids ``<prefix>-mode``, ``<prefix>-threshold``,
+    ``<prefix>-g<j>``."""
+    with gr.Row():
+        mode = gr.Radio(
+            ["single", "per group"],
+            value="single",
+            label="Thresholds",
+            elem_id=f"{prefix}-mode",
+            scale=1,
+        )
+        threshold = gr.Slider(
+            0,
+            1,
+            value=OPERATING_POINT,
+            step=0.001,
+            label=label,
+            elem_id=f"{prefix}-threshold",
+            info=THRESHOLD_INFO,
+            scale=3,
+        )
+    with gr.Row():
+        groups = tuple(
+            gr.Slider(
+                0,
+                1,
+                value=OPERATING_POINT,
+                step=0.001,
+                label=f"Threshold: group {j}",
+                elem_id=f"{prefix}-g{j}",
+                visible=j < 3,
+                info="used in 'per group' mode",
+            )
+            for j in range(cb.MAX_GROUPS)
+        )
+    return mode, threshold, groups
 
 
 @dataclass(frozen=True)
