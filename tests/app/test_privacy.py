@@ -59,8 +59,21 @@ def _listening_addresses(port: int) -> set[str]:
 
 
 def _files_under(root: Path) -> list[Path]:
-    """Files with content: Gradio's upload parser leaves empty temp files until exit."""
-    return [p for p in root.rglob("*") if p.is_file() and p.stat().st_size > 0]
+    """Files with content: Gradio's upload parser leaves empty temp files until exit.
+
+    The server deletes a session's files while we look, so a folder or file can vanish between
+    listing and reading it: os.walk skips vanished folders, and a vanished file does not count.
+    """
+    out = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            p = Path(folder) / name
+            try:
+                if p.is_file() and p.stat().st_size > 0:
+                    out.append(p)
+            except FileNotFoundError:
+                continue
+    return out
 
 
 def _cohort_zip(path: Path, scan_png: bytes) -> Path:
