@@ -24,7 +24,7 @@ from app.views_runs import (
 )
 from app.warnings_md import ES_AUC_RULE, group_flag, warnings_markdown
 from fairmoe.guardrails import report_warnings
-from fairmoe.metrics import Thresholds
+from fairmoe.metrics import GROUP_SUMMARY, Thresholds
 from fairmoe.schema import ATTRIBUTE_NAMES, attribute
 from fairmoe.scores import ScoreSet
 
@@ -86,23 +86,7 @@ def fairness_json(ss: ScoreSet, attr: str, threshold: Thresholds) -> dict[str, A
         "tpr_gap": sec["tpr_gap"],
         "fpr_gap": sec["fpr_gap"],
         "n_unknown": sec["n_unknown"],
-        "groups": [
-            {
-                k: g[k]
-                for k in (
-                    "name",
-                    "n",
-                    "n_pos",
-                    "auc",
-                    "tpr",
-                    "fpr",
-                    "selection_rate",
-                    "accuracy",
-                    "threshold",
-                )
-            }
-            for g in sec["groups"]
-        ],
+        "groups": [{k: g[k] for k in GROUP_SUMMARY} for g in sec["groups"]],
         "warnings": report_warnings(rep, attr, auc_ci=ss.auc_ci(attr)),
     }
 

@@ -17,7 +17,7 @@ from fairmoe.audit.scores_csv import AuditError
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.guardrails import report_warnings, strategy_warnings
 from fairmoe.methods import method_label
-from fairmoe.metrics import STRATEGIES, Thresholds
+from fairmoe.metrics import GROUP_SUMMARY, STRATEGIES, Thresholds
 from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
 from fairmoe.scores import N_BOOT, ScoreSet
 
@@ -115,20 +115,7 @@ def _groups(rep: dict, attr: str, auc_ci: dict, thr_ci: dict) -> list[dict[str, 
     t_ci = {g["name"]: g for g in thr_ci["attributes"][attr].get("groups", [])}
     out = []
     for g in rep["attributes"][attr]["groups"]:
-        row = {
-            k: g[k]
-            for k in (
-                "name",
-                "n",
-                "n_pos",
-                "auc",
-                "tpr",
-                "fpr",
-                "selection_rate",
-                "accuracy",
-                "threshold",
-            )
-        }
+        row = {k: g[k] for k in GROUP_SUMMARY}
         row["auc_ci"] = (a_ci.get(g["name"]) or {}).get("auc")
         row["tpr_ci"] = (t_ci.get(g["name"]) or {}).get("tpr")
         row["fpr_ci"] = (t_ci.get(g["name"]) or {}).get("fpr")

@@ -36,12 +36,13 @@ from fairmoe.metrics.bootstrap import BOOT_METRICS, BootMetric, bootstrap_ci
 from fairmoe.metrics.bootstrap import _resample_indices as _resample_indices  # tests replay draws
 from fairmoe.metrics.ranking import auc, es_acc, es_auc, group_aucs
 from fairmoe.metrics.rates import accuracy, deodds, dpd
-from fairmoe.metrics.report import evaluate, format_report_table
+from fairmoe.metrics.report import GROUP_SUMMARY, evaluate, format_report_table
 from fairmoe.metrics.table import ScoreTable
 from fairmoe.metrics.thresholds import STRATEGIES, Strategy, Thresholds, choose_thresholds
 
 __all__ = [
     "BOOT_METRICS",
+    "GROUP_SUMMARY",
     "STRATEGIES",
     "BootMetric",
     "ScoreTable",

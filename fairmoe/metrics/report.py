@@ -29,7 +29,20 @@ from fairmoe.metrics.rates import (
 from fairmoe.metrics.thresholds import Thresholds, _resolve_thresholds, _threshold_json
 from fairmoe.schema import OPERATING_POINT, Attribute
 
-__all__ = ["evaluate", "format_report_table"]
+__all__ = ["GROUP_SUMMARY", "evaluate", "format_report_table"]
+
+# A group's row as the app's /fairness answer and the audit show it (a subset of evaluate's keys).
+GROUP_SUMMARY = (
+    "name",
+    "n",
+    "n_pos",
+    "auc",
+    "tpr",
+    "fpr",
+    "selection_rate",
+    "accuracy",
+    "threshold",
+)
 
 _HEADLINES = ("es_auc", "es_acc", "dpd", "tpr_gap", "fpr_gap", "deodds")  # as stacked
 _SECTION_KEYS = ("es_auc", "es_acc", "dpd", "deodds", "tpr_gap", "fpr_gap")
