@@ -38,7 +38,7 @@ from fairmoe.inputs import (
     quality_warnings,
 )
 from fairmoe.model import load_model
-from fairmoe.ood import is_colour, load_beside, unchecked
+from fairmoe.ood import is_colour, load_beside, scan_statistics, unchecked
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
 __all__ = [
@@ -95,6 +95,9 @@ class Prepared:
     note: str  # cleaned note, "" when there is none
     pixels: torch.Tensor  # uint8 (S, S): what the model sees
     note_warnings: list[str] = field(default_factory=list)
+    # the assessability check's input statistics, computed here too (they cost more than the
+    # model itself at this resolution, and the batch runs on one thread); None without a detector
+    statistics: dict[str, float] | None = None
 
 
 @dataclass
@@ -165,7 +168,8 @@ class Predictor:
         scan = load_scan(scan)
         text, note_warnings = check_note(note if note is not None else scan.note)
         pixels = preprocess_scan(scan.image, self.image_size)
-        return Prepared(scan, text or "", pixels, note_warnings)
+        stats = scan_statistics(scan.image) if self.detector is not None else None
+        return Prepared(scan, text or "", pixels, note_warnings, stats)
 
     # -- prediction -----------------------------------------------------------------------------
     def _ood_warning(self, feature: torch.Tensor) -> str | None:
@@ -247,6 +251,9 @@ class Predictor:
             [item.scan.image for item in items],
             pixels=pixels,
             colour=[is_colour(item.scan.warnings) for item in items],
+            statistics=None
+            if any(i.statistics is None for i in items)
+            else [i.statistics for i in items],  # fmt: skip
         )
         return [a.to_dict() for a in found]
 

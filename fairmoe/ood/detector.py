@@ -199,6 +199,7 @@ class AssessabilityDetector:
         *,
         pixels: torch.Tensor | None = None,
         colour: Sequence[bool] | None = None,
+        statistics: Sequence[dict[str, float]] | None = None,
     ) -> list[Assessment]:
         """Verdicts for raw uint8 (H, W) scans, one forward pass for the batch.
 
@@ -206,6 +207,8 @@ class AssessabilityDetector:
         (``preprocess_scan(image, image_size)``, e.g. ``Prepared.pixels`` of the Predictor).
         ``colour``: per scan, whether it was decoded from a colour image
         (``fairmoe.ood.reasons.is_colour`` of the ``ScanInput`` warnings).
+        ``statistics``: ``scan_statistics`` of each scan when the caller computed them already
+        (the Predictor does, in the request's own thread, outside the serial batch).
         """
         if not len(images):
             return []
@@ -216,8 +219,10 @@ class AssessabilityDetector:
             pixels = torch.stack([preprocess_scan(im, self.image_size) for im in images])
         per_layer, novelty = self.novelty_scores(model, pixels)
         out = []
+        if statistics is not None and len(statistics) != len(images):
+            raise ValueError(f"{len(statistics)} statistics for {len(images)} scans")
         for i, image in enumerate(images):
-            stats = scan_statistics(image)
+            stats = dict(statistics[i]) if statistics is not None else scan_statistics(image)
             reasons = input_reasons(self.quality, stats, colour=colour[i])
             if novelty[i] > self.threshold:
                 reasons["novelty"] = novelty_reason(float(novelty[i]), self.threshold)

@@ -206,6 +206,10 @@ def test_predictor_answers_with_the_assessment(checked, predictor, data, test_sc
         assert a["assessable"]["failed_checks"] == b["assessable"]["failed_checks"]
         assert a["assessable"]["novelty"] == pytest.approx(b["assessable"]["novelty"], abs=1e-6)
         assert a["warnings"] == b["warnings"]
+    # the statistics computed in prepare() (the caller's thread) are the detector's own
+    own = checked.detector.assess(checked.model, [checked.prepare(scan).scan.image])[0]
+    assert ok["assessable"]["statistics"] == own.statistics
+    assert ok["assessable"]["failed_checks"] == list(own.failed_checks)
     unchecked = predictor.predict(scan)["assessable"]  # no detector beside that checkpoint
     assert unchecked["checked"] is False and unchecked["assessable"] is True
 
