@@ -79,6 +79,7 @@ def _assess(
     return {
         "any": np.array([not a.assessable for a in res]),
         "input": np.array([any(c != "novelty" for c in a.failed_checks) for a in res]),
+        "upside": np.array(["orientation" in a.failed_checks for a in res]),
         "novelty": novelty > det.threshold,
         "score": novelty,
         "layers": {k: np.array([a.layer_scores[k] for a in res]) for k in det.layers},
@@ -128,11 +129,12 @@ def _combined(r: dict) -> np.ndarray:
 
 
 def _print_positives(test: dict, hflip: dict, old: np.ndarray | None, ds, examples: dict) -> None:
-    print(f"\n{'in-distribution':38s} {'n':>5s} {'flagged':>8s} {'input':>6s} {'novel':>6s}")
+    print(f"\n{'in-distribution':38s} {'n':>5s} {'flagged':>8s} {'input':>6s} {'upside':>6s} "
+          f"{'novel':>6s}")  # fmt: skip
     for name, r in (("test split", test), ("test split, left-right flipped", hflip)):
         n = len(r["any"])
         print(f"{name:38s} {n:5d} {r['any'].mean():8.1%} {r['input'].mean():6.1%} "
-              f"{r['novelty'].mean():6.1%}")  # fmt: skip
+              f"{r['upside'].mean():6.1%} {r['novelty'].mean():6.1%}")  # fmt: skip
     race = ds.attribute_codes("race")
     for code, group in enumerate(ATTRIBUTES["race"].groups):
         sel = race == code
@@ -147,16 +149,16 @@ def _print_positives(test: dict, hflip: dict, old: np.ndarray | None, ds, exampl
 
 
 def _print_negatives(neg: dict, cats: np.ndarray, old: np.ndarray | None) -> None:
-    print(f"\n{'negative category':18s} {'n':>4s} {'detected':>9s} {'input':>6s} {'novel':>6s} "
-          f"{'today':>6s}")  # fmt: skip
+    print(f"\n{'negative category':18s} {'n':>4s} {'detected':>9s} {'input':>6s} {'upside':>6s} "
+          f"{'novel':>6s} {'today':>6s}")  # fmt: skip
     for c in dict.fromkeys(cats):
         s = cats == c
         today = f"{old[s].mean():6.0%}" if old is not None else "     -"
         print(f"{c:18s} {s.sum():4d} {neg['any'][s].mean():9.0%} {neg['input'][s].mean():6.0%} "
-              f"{neg['novelty'][s].mean():6.0%} {today}")  # fmt: skip
+              f"{neg['upside'][s].mean():6.0%} {neg['novelty'][s].mean():6.0%} {today}")  # fmt: skip
     today = f"{old.mean():6.1%}" if old is not None else "     -"
     print(f"{'all':18s} {len(cats):4d} {neg['any'].mean():9.1%} {neg['input'].mean():6.1%} "
-          f"{neg['novelty'].mean():6.1%} {today}")  # fmt: skip
+          f"{neg['upside'].mean():6.1%} {neg['novelty'].mean():6.1%} {today}")  # fmt: skip
     upright = ~np.isin(cats, ["vertical_flip", "rotate_180"])
     print(f"{'all but upside-down':18s} {upright.sum():4d} {neg['any'][upright].mean():9.1%}")
 
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--reference-limit", type=int, default=2000)
     p.add_argument("--flag-rate", type=float, default=0.025)
+    p.add_argument("--orientation-rate", type=float, default=0.015)
     p.add_argument("--per-category", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--save", type=Path, default=None, help="write the fitted detector here")
@@ -176,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     model, meta = load_model(args.checkpoint or _default_checkpoint())
     size = model.config.vision.image_size
     t0 = time.perf_counter()
-    det = fit_detector(model, data, reference_limit=args.reference_limit, flag_rate=args.flag_rate)
+    det = fit_detector(
+        model,
+        data,
+        reference_limit=args.reference_limit,
+        flag_rate=args.flag_rate,
+        orientation_rate=args.orientation_rate,
+    )
     fit_s = time.perf_counter() - t0
     if args.save:
         print("saved", det.save(args.save))

@@ -38,7 +38,7 @@ from fairmoe.inputs import (
     quality_warnings,
 )
 from fairmoe.model import load_model
-from fairmoe.ood import is_colour, load_beside, scan_statistics, unchecked
+from fairmoe.ood import is_colour, load_beside, unchecked
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
 __all__ = [
@@ -168,7 +168,7 @@ class Predictor:
         scan = load_scan(scan)
         text, note_warnings = check_note(note if note is not None else scan.note)
         pixels = preprocess_scan(scan.image, self.image_size)
-        stats = scan_statistics(scan.image) if self.detector is not None else None
+        stats = self.detector.statistics(scan.image) if self.detector is not None else None
         return Prepared(scan, text or "", pixels, note_warnings, stats)
 
     # -- prediction -----------------------------------------------------------------------------

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--reference-limit", type=int, default=2000, help="training scans used")
     fit.add_argument("--calibration-limit", type=int, default=None, help="validation scans used")
     fit.add_argument("--flag-rate", type=float, default=0.025, help="validation share flagged")
+    fit.add_argument(
+        "--orientation-rate", type=float, default=0.015, help="validation share flagged upside down"
+    )
     fit.add_argument("--batch-size", type=int, default=128)
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
@@ -46,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             reference_limit=args.reference_limit,
             calibration_limit=args.calibration_limit,
             flag_rate=args.flag_rate,
+            orientation_rate=args.orientation_rate,
             batch_size=args.batch_size,
         )
     except (CheckpointError, DataError, OSError, ValueError) as e:
@@ -57,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{meta.name}: fitted on {info['n_reference']} training + {info['n_calibration']} "
         f"validation scans in {time.perf_counter() - t0:.0f} s; novelty threshold "
         f"{det.threshold:.2f}; validation scans flagged {info['calibration_flagged']:.1%} "
-        f"(input checks {info['calibration_input_flagged']:.1%})"
+        f"(input checks {info['calibration_input_flagged']:.1%}, upside down "
+        f"{info['calibration_orientation_flagged']:.1%})"
     )
     print(f"wrote {out} and {out.with_name(out.name.removesuffix('.json') + '.safetensors')}")
     return 0

@@ -23,8 +23,10 @@ from torch import nn
 
 from fairmoe.checkpoint import CheckpointError, sha256_file
 from fairmoe.data.fairvlmed import preprocess_scan
+from fairmoe.ood.encoding import encode_scans
 from fairmoe.ood.features import layer_features, tower_fingerprint
 from fairmoe.ood.novelty import LayerGaussian, combine, standardised_distances
+from fairmoe.ood.orientation import OrientationCheck, orientation_reason
 from fairmoe.ood.quality import QualityReference, QualitySettings, scan_statistics
 from fairmoe.ood.reasons import CHECKS, input_reasons, novelty_reason
 
@@ -95,34 +97,6 @@ def _doc_digest(doc: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _batches(
-    images: Iterable[np.ndarray], image_size: int, batch_size: int
-) -> Iterable[tuple[list[dict[str, float]], torch.Tensor]]:
-    """Input statistics and model pixels of raw scans, a batch at a time (raw scans dropped)."""
-    stats: list[dict[str, float]] = []
-    pixels: list[torch.Tensor] = []
-    for image in images:
-        stats.append(scan_statistics(image))
-        pixels.append(preprocess_scan(image, image_size))
-        if len(pixels) == batch_size:
-            yield stats, torch.stack(pixels)
-            stats, pixels = [], []
-    if pixels:
-        yield stats, torch.stack(pixels)
-
-
-def _encode(
-    model: nn.Module, images: Iterable[np.ndarray], image_size: int, batch_size: int
-) -> tuple[list[dict[str, float]], dict[str, np.ndarray]]:
-    stats, feats = [], []
-    for s, px in _batches(images, image_size, batch_size):
-        stats += s
-        feats.append(layer_features(model, px))
-    if not feats:
-        raise ValueError("no scans given")
-    return stats, {k: np.concatenate([f[k] for f in feats]) for k in feats[0]}
-
-
 @dataclass
 class AssessabilityDetector:
     """Fitted input ranges, per-layer Gaussians and the novelty threshold of one model."""
@@ -134,6 +108,7 @@ class AssessabilityDetector:
     image_size: int
     fingerprint: str  # fairmoe.ood.features.tower_fingerprint of the model
     info: dict[str, Any] = field(default_factory=dict)  # counts and rates measured at fit time
+    orientation: OrientationCheck | None = None  # the upside-down check; None in older files
 
     # -- fitting ----------------------------------------------------------------------------------
     @classmethod
@@ -144,37 +119,46 @@ class AssessabilityDetector:
         calibration: Iterable[np.ndarray],
         *,
         flag_rate: float = 0.025,
+        orientation_rate: float = 0.015,
         settings: QualitySettings | None = None,
         batch_size: int = 128,
     ) -> AssessabilityDetector:
-        """Fit on raw uint8 (H, W) scans: ``reference`` (training scans: the input ranges and the
-        Gaussians) and ``calibration`` (held-out validation scans: the standardisation and the
-        threshold, set so that about ``flag_rate`` of them are flagged)."""
+        """Fit on raw uint8 (H, W) scans: ``reference`` (training scans: the input ranges, the
+        Gaussians and the orientation classifier) and ``calibration`` (held-out validation
+        scans: the standardisation and the thresholds, set so that about ``flag_rate`` of them
+        fail the input checks or the novelty check, and ``orientation_rate`` the orientation
+        check)."""
         if not 0 < flag_rate < 0.5:
             raise ValueError(f"flag_rate must be in (0, 0.5), got {flag_rate}")
         model.eval()
         size = model.config.vision.image_size
-        ref_stats, ref_feats = _encode(model, reference, size, batch_size)
-        quality = QualityReference.fit(ref_stats, settings)
-        layers = {k: LayerGaussian.fit(k, f) for k, f in ref_feats.items()}
-        cal_stats, cal_feats = _encode(model, calibration, size, batch_size)
-        layers = {k: g.calibrated(cal_feats[k]) for k, g in layers.items()}
-        novelty = combine(standardised_distances(layers, cal_feats))
-        failed = np.array([bool(input_reasons(quality, s)) for s in cal_stats])
+        ref = encode_scans(model, reference, size, batch_size, flipped=True)
+        quality = QualityReference.fit(ref.stats, settings)
+        layers = {k: LayerGaussian.fit(k, f) for k, f in ref.feats.items()}
+        cal = encode_scans(model, calibration, size, batch_size)
+        layers = {k: g.calibrated(cal.feats[k]) for k, g in layers.items()}
+        novelty = combine(standardised_distances(layers, cal.feats))
+        failed = np.array([bool(input_reasons(quality, s)) for s in cal.stats])
         # The input checks flag some calibration scans too; novelty gets the rest of the budget,
         # but never less than half of it.
         passing = novelty[~failed] if (~failed).sum() >= 10 else novelty
         level = max(flag_rate - failed.mean(), flag_rate / 2)
         threshold = float(np.quantile(passing, 1 - level))
+        orientation = OrientationCheck.fit(
+            ref.upright, ref.flipped, cal.upright, flag_rate=orientation_rate
+        )
+        upside = orientation.scores(cal.upright) > orientation.threshold
         info = {
-            "n_reference": len(ref_stats),
-            "n_calibration": len(cal_stats),
+            "n_reference": len(ref.stats),
+            "n_calibration": len(cal.stats),
             "calibration_input_flagged": float(failed.mean()),
             "calibration_novelty_flagged": float((novelty > threshold).mean()),
-            "calibration_flagged": float((failed | (novelty > threshold)).mean()),
+            "calibration_orientation_flagged": float(upside.mean()),
+            "calibration_flagged": float((failed | (novelty > threshold) | upside).mean()),
             "layer_shrinkage": {k: g.shrinkage for k, g in layers.items()},
         }
-        return cls(quality, layers, threshold, flag_rate, size, tower_fingerprint(model), info)
+        fingerprint = tower_fingerprint(model)
+        return cls(quality, layers, threshold, flag_rate, size, fingerprint, info, orientation)
 
     # -- checking ---------------------------------------------------------------------------------
     def check_model(self, model: nn.Module) -> None:
@@ -184,6 +168,22 @@ class AssessabilityDetector:
                 "this assessability reference was fitted on another model's image tower; refit "
                 "it for this checkpoint: python -m fairmoe.ood --checkpoint RUN.json --data DIR"
             )
+
+    def statistics(self, image: np.ndarray) -> dict[str, float]:
+        """The model-free part of an assessment: the input statistics, and the orientation score
+        when this detector has the check (cheap enough for the request's own thread)."""
+        stats = scan_statistics(image)
+        if self.orientation is not None:
+            stats["orientation"] = self.orientation.score(image)
+        return stats
+
+    def _orientation_reason(self, stats: dict[str, float], reasons: dict[str, str]) -> None:
+        # Only a scan with a usable field of view has anatomy to read.
+        check = self.orientation
+        if check is None or reasons.keys() & {"blank", "size", "shape", "field_of_view"}:
+            return
+        if check.flags(stats["orientation"]):
+            reasons["orientation"] = orientation_reason(stats["orientation"], check.threshold)
 
     def novelty_scores(
         self, model: nn.Module, pixels: torch.Tensor
@@ -207,7 +207,7 @@ class AssessabilityDetector:
         (``preprocess_scan(image, image_size)``, e.g. ``Prepared.pixels`` of the Predictor).
         ``colour``: per scan, whether it was decoded from a colour image
         (``fairmoe.ood.reasons.is_colour`` of the ``ScanInput`` warnings).
-        ``statistics``: ``scan_statistics`` of each scan when the caller computed them already
+        ``statistics``: :meth:`statistics` of each scan when the caller computed them already
         (the Predictor does, in the request's own thread, outside the serial batch).
         """
         if not len(images):
@@ -222,8 +222,11 @@ class AssessabilityDetector:
         if statistics is not None and len(statistics) != len(images):
             raise ValueError(f"{len(statistics)} statistics for {len(images)} scans")
         for i, image in enumerate(images):
-            stats = dict(statistics[i]) if statistics is not None else scan_statistics(image)
+            stats = dict(statistics[i]) if statistics is not None else self.statistics(image)
+            if self.orientation is not None and "orientation" not in stats:
+                stats["orientation"] = self.orientation.score(image)
             reasons = input_reasons(self.quality, stats, colour=colour[i])
+            self._orientation_reason(stats, reasons)
             if novelty[i] > self.threshold:
                 reasons["novelty"] = novelty_reason(float(novelty[i]), self.threshold)
             failed = tuple(c for c in CHECKS if c in reasons)
@@ -257,6 +260,8 @@ class AssessabilityDetector:
         for name, g in self.layers.items():
             arrays[f"{name}.mean"] = g.mean.astype(np.float32)
             arrays[f"{name}.precision"] = g.precision.astype(np.float32)
+        if self.orientation is not None:
+            arrays.update(self.orientation.arrays())
         save_file(arrays, str(tensors_path))
         doc = {
             "format": FORMAT,
@@ -269,6 +274,7 @@ class AssessabilityDetector:
                 for g in self.layers.values()
             ],
             "quality": self.quality.to_dict(),
+            "orientation": None if self.orientation is None else self.orientation.to_dict(),
             "info": self.info,
             "tensors": {"file": tensors_path.name, "sha256": sha256_file(tensors_path)},
         }
@@ -310,6 +316,9 @@ class AssessabilityDetector:
                 int(doc["image_size"]),
                 str(doc["fingerprint"]),
                 dict(doc.get("info") or {}),
+                None
+                if doc.get("orientation") is None
+                else OrientationCheck.from_parts(doc["orientation"], arrays),
             )
         except DetectorError:
             raise

@@ -34,6 +34,7 @@ def fit_detector(
     reference_limit: int | None = 2000,
     calibration_limit: int | None = None,
     flag_rate: float = 0.025,
+    orientation_rate: float = 0.015,
     settings: QualitySettings | None = None,
     batch_size: int = 128,
 ) -> AssessabilityDetector:
@@ -42,7 +43,8 @@ def fit_detector(
     The Gaussians and input ranges come from the first ``reference_limit`` scans of
     ``reference_split`` (file order, which the split assignment has already shuffled); the
     standardisation and the threshold from ``calibration_split``, set so that about
-    ``flag_rate`` of its scans are flagged. ``image_size``, when given, must be the model's.
+    ``flag_rate`` of its scans are flagged by the input and novelty checks and about
+    ``orientation_rate`` by the upside-down check. ``image_size``, when given, must be the model's.
     """
     size = model.config.vision.image_size
     if image_size is not None and image_size != size:
@@ -52,6 +54,7 @@ def fit_detector(
         split_scans(data_root, reference_split, reference_limit),
         split_scans(data_root, calibration_split, calibration_limit),
         flag_rate=flag_rate,
+        orientation_rate=orientation_rate,
         settings=settings,
         batch_size=batch_size,
     )

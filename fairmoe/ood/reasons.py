@@ -12,7 +12,8 @@ from fairmoe.ood.quality import QualityReference
 
 __all__ = ["CHECKS", "COLOUR_WARNING", "input_reasons", "is_colour", "novelty_reason"]
 
-# Checks in the order their reasons are given; "novelty" is the feature-space check.
+# Checks in the order their reasons are given; "orientation" is the upside-down check of
+# fairmoe.ood.orientation, "novelty" the feature-space check.
 CHECKS = (
     "colour",
     "blank",
@@ -22,6 +23,7 @@ CHECKS = (
     "exposure",
     "blur",
     "noise",
+    "orientation",
     "novelty",
 )
 # What fairmoe.inputs.load_scan says when it converted a colour image to grayscale: the detector
