@@ -282,6 +282,14 @@ def _scan_source(case: Case) -> ScanInput | Path | str:
 COHORT_BATCH = 16  # cases per forward pass; between batches the scoring thread yields
 
 
+def _assessable(res: dict[str, Any]) -> str:
+    """ "yes", "no" (the probability is unreliable) or "not checked" (no detector fitted)."""
+    a = res.get("assessable") or {}
+    if not a.get("checked"):
+        return "not checked"
+    return "yes" if a.get("assessable") else "no"
+
+
 def _row(case: Case, res: dict[str, Any]) -> dict[str, Any]:
     return {
         "row": case.row,
@@ -290,6 +298,7 @@ def _row(case: Case, res: dict[str, Any]) -> dict[str, Any]:
         "score": res["probability"],
         "cosines": res["raw_cosines"],
         "decision": res["decision"],
+        "assessable": _assessable(res),
         **{a: case.attrs.get(a, UNKNOWN) for a in ATTRIBUTE_NAMES},
         **{f"load_e{e['id']}": e["load"] for e in res["experts"]},
         "warnings": " | ".join(w for w in res["warnings"] if not w.startswith("No clinical")),

@@ -278,10 +278,13 @@ class Predictor:
         }
         result.update(self._routing_summary(batch.routing, i))
         feat = batch.routing.get("feat_img")
+        weights = feat.weights[i].tolist() if feat is not None else None
         result["feature_gates"] = {
-            "image": feat.weights[i].tolist() if feat is not None else None,
+            "image": weights,
             "text": None,
-            "names": self.group_names,
+            # one expert per attribute group at training, but the gate sees only the embedding:
+            # the experts are not the groups, so they are not named after them
+            "names": [f"Feature expert {j}" for j in range(len(weights or []))],
         }
         result["note"] = {
             "text": item.note,

@@ -47,10 +47,11 @@ def _readable_groups(path: Path) -> None:
 
 
 def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
-    """The scores CSV of the scored rows, plus row, file, decision, warnings and every bad row
-    with its reason in ``error``."""
+    """The scores CSV of the scored rows, plus row, file, decision, assessable ("yes", "no",
+    "not checked"), warnings and every bad row with its reason in ``error``."""
     path = rt.new_output_path("cohort-scores", ".csv")
-    extra = {k: [r[k] for r in result.rows] for k in ("row", "file", "decision", "warnings")}
+    keys = ("row", "file", "decision", "assessable", "warnings")
+    extra = {k: [r[k] for r in result.rows] for k in keys}
     extra["error"] = [""] * len(result.rows)
     failed = [
         {"id": b["file"], "row": b["row"], "file": b["file"], "error": b["reason"]}

@@ -117,6 +117,15 @@ def _all_zero(att: dict[str, Any]) -> bool:
     return not any(v for g in grids for row in g for v in row)
 
 
+def _without_experts(without: float, with_: float) -> str:
+    """The probability with all experts silent, in as many decimals as tell the two apart."""
+    for digits in (0, 1, 2):
+        a, b = f"{without:.{digits}%}", f"{with_:.{digits}%}"
+        if a != b:
+            return f"With all experts silent the probability would be {a} instead of {b}."
+    return f"With all experts silent the probability would stay at {with_:.0%}."
+
+
 def _moe_summary(r: dict[str, Any], scale_text: str) -> str:
     """What the attributions of a model with image experts say."""
     att = r["attributions"]
@@ -126,9 +135,8 @@ def _moe_summary(r: dict[str, Any], scale_text: str) -> str:
         f"**{len(r['experts'])} image experts**; {r['n_dropped']} of {r['grid'] ** 2} patches "
         "were kept by no expert (filtered out). Attributions: Integrated Gradients of the "
         f"calibrated glaucoma log-odds with respect to each expert's output ({scale_text}). "
-        f"With all experts silent the probability would be "
-        f"{att['probability_without_experts']:.0%} instead of {r['probability']:.0%}. "
-        "Largest expert shares of that change (CLS token included): "
+        + _without_experts(att["probability_without_experts"], r["probability"])
+        + " Largest expert shares of that change (CLS token included): "
         + ", ".join(f"expert {i} ({per[i]:+.3f})" for i in top)
         + f". Convergence delta {att['convergence_delta']:.2g}."
     )
@@ -208,7 +216,7 @@ def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> t
     summary += _model_maps_text(att)
     fg = r.get("feature_gates") or {}
     n_feat = len(fg.get("image") or fg.get("text") or [])
-    names = [f"Feature expert {j}" for j in range(n_feat)]  # gates see embeddings, not groups
+    names = fg.get("names") or [f"Feature expert {j}" for j in range(n_feat)]
     gates = plots.feature_gates(fg.get("image"), fg.get("text"), names)
     overlays = plots.attribution_overlays(pixels, maps, att["scale"])
     return _model_maps(pixels, att), overlays, routing, gates, _note_highlights(r), summary

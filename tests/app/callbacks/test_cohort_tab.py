@@ -49,8 +49,12 @@ def test_cohort_fairvlmed_layout_lists_bad_rows(runtime, data_dir, tmp_path):
     s = np.array([float(r["score"]) for r in scored])
     if 0 < y.sum() < len(y):
         assert summary["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-5)
-    direct = runtime.predictor.predict(test_files[0])["probability"]
-    assert float(scored[0]["score"]) == pytest.approx(direct, abs=1e-6)
+    direct = runtime.predictor.predict(test_files[0])
+    assert float(scored[0]["score"]) == pytest.approx(direct["probability"], abs=1e-6)
+    verdict = direct["assessable"]  # the assessability verdict is a column of its own
+    want = "not checked" if not verdict["checked"] else ("yes" if verdict["assessable"] else "no")
+    assert scored[0]["assessable"] == want
+    assert {r["assessable"] for r in scored} <= {"yes", "no", "not checked"}
     view = cb.cohort_view(ss, "race", 0.5)
     assert len(view) == 6 and view[2].layout.height
 

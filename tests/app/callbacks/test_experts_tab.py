@@ -113,3 +113,11 @@ def test_expert_load_by_gate_weight_with_a_fallback(runtime):
     fig, note = cb.load_by_group(old, "race")
     np.testing.assert_allclose(fig.data[0].y, ss.loads[codes == i].mean(axis=0))
     assert "no gate weights" in note
+
+
+def test_without_experts_sentence_tells_the_probabilities_apart() -> None:
+    from app.callbacks.experts_tab import _without_experts
+
+    assert "would be 40% instead of 96%" in _without_experts(0.40, 0.96)
+    assert "would be 96.2% instead of 96.4%" in _without_experts(0.9621, 0.9638)
+    assert "would stay at 96%" in _without_experts(0.96381, 0.96384)
