@@ -229,9 +229,12 @@ def fairness_view(
 
 
 def load_view(ss: ScoreSet, attr: str) -> go.Figure:
-    loads = ss.mean_loads(attr)
+    """Expert load per group: by gate weight when the scores have it, else patches kept."""
+    by_gate = ss.gate_loads is not None
+    loads = ss.mean_loads(attr, gate=by_gate)
     sizes = {g["name"]: g["n"] for g in ss.report()["attributes"][attr]["groups"]}
-    return plots.expert_load(loads or {}, sizes)
+    measure = "mean gate weight per patch" if by_gate else "mean share of patches kept"
+    return plots.expert_load(loads or {}, sizes, measure=measure)
 
 
 # ----------------------------------------------------------------------------- case

@@ -145,9 +145,14 @@ class ScoreSet:
             return [], []
         return fpr.tolist(), tpr.tolist()
 
-    def mean_loads(self, attr: str) -> dict[str, list[float]] | None:
-        """Mean expert load per group of ``attr``: {group name: [E floats]}; None without loads."""
-        if self.loads is None:
+    def mean_loads(self, attr: str, *, gate: bool = False) -> dict[str, list[float]] | None:
+        """Mean expert load per group of ``attr``: {group name: [E floats]}; None without loads.
+
+        ``gate``: the mean gate weight each expert gives a patch (``gate_e*`` columns) instead of
+        the share of patches it kept (``load_e*``), which looks balanced when the gates are not.
+        """
+        values = self.gate_loads if gate else self.loads
+        if values is None:
             return None
         a = attribute(attr)
         codes = self.attrs[attr]
@@ -155,7 +160,7 @@ class ScoreSet:
         for g, gname in enumerate(a.groups):
             m = codes == g
             if m.any():
-                out[gname] = self.loads[m].mean(axis=0).tolist()
+                out[gname] = values[m].mean(axis=0).tolist()
         return out
 
 

@@ -183,8 +183,13 @@ def group_rates(
     return fig
 
 
-def expert_load(loads: Mapping[str, Sequence[float]], sizes: Mapping[str, int]) -> go.Figure:
-    """Stacked bars: mean share of patch tokens each image expert kept, per group."""
+def expert_load(
+    loads: Mapping[str, Sequence[float]],
+    sizes: Mapping[str, int],
+    measure: str = "mean share of patches kept",
+) -> go.Figure:
+    """Stacked bars per group: each image expert's mean gate weight per patch, or (older score
+    files without gate columns) its share of patch tokens kept; ``measure`` names which."""
     if not loads:
         return empty_figure(
             "No expert loads: the scores file has no load_e* columns (plain CLIP/FairCLIP "
@@ -198,7 +203,7 @@ def expert_load(loads: Mapping[str, Sequence[float]], sizes: Mapping[str, int]) 
         layout=layout(
             360,
             barmode="stack",
-            yaxis={"title": "mean share of patches kept"},
+            yaxis={"title": measure},
             legend={"orientation": "v", "x": 1.02},
         )
     )

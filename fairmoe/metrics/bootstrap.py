@@ -17,7 +17,7 @@ from fairmoe.metrics._checks import (
     _check_attrs,
     _check_inputs,
 )
-from fairmoe.metrics.ranking import _equity_scaled, _weighted_auc
+from fairmoe.metrics.ranking import _equity_scaled, _weighted_auc, auc_count_dtype
 from fairmoe.metrics.rates import _gaps, _group_and_total_rates
 from fairmoe.metrics.thresholds import Thresholds, _resolve_thresholds, _threshold_json
 from fairmoe.schema import OPERATING_POINT, Attribute
@@ -107,8 +107,6 @@ def _attr_values(
 ) -> dict[str, np.ndarray]:
     """One attribute's metrics for (n, b) case counts ``w``: (b,) each, (b, G) per group."""
     b, n_groups = w.shape[1], d.attr.n_groups
-    cnt = (d.ind.T @ w).T.reshape(b, n_groups + 1, 4)  # (b, G+1, 4) tn fp fn tp
-    r, total = _group_and_total_rates(cnt)  # (b, G) and (b,)
     out = {}
     if overall is not None and wanted & {"es_auc", "group_auc"}:
         aucs = np.stack(
@@ -116,6 +114,10 @@ def _attr_values(
             axis=1,
         )  # (b, G)
         out["es_auc"], out["group_auc"] = _equity_scaled(overall, aucs), aucs
+    if not wanted - _AUC_METRICS:  # the threshold-free CIs need no confusion counts
+        return {k: v for k, v in out.items() if k in wanted}
+    cnt = (d.ind.T @ w).T.reshape(b, n_groups + 1, 4).astype(np.float64)  # tn fp fn tp
+    r, total = _group_and_total_rates(cnt)  # (b, G) and (b,)
     if "es_acc" in wanted:
         out["es_acc"] = _equity_scaled(total["accuracy"], r["accuracy"])
     gaps = _gaps(r)
@@ -127,13 +129,14 @@ def _resample_values(d: _Sorted, idx: np.ndarray, wanted: set[str]) -> dict[str,
     """Each wanted metric of the resamples in a (b, n) index chunk; keys "auc", "race.dpd", ..."""
     b, n = idx.shape[0], len(d.y)
     w = np.bincount((d.rank[idx] * b + np.arange(b)[:, None]).ravel(), minlength=n * b)
-    w = w.reshape(n, b).astype(np.float64)  # (n, b) count of each sorted case per resample
+    # (n, b) count of each sorted case per resample; float32 where that stays exact
+    w = w.reshape(n, b).astype(auc_count_dtype(n))
     overall = _weighted_auc(w, d.yf, d.starts) if wanted & _AUC_METRICS else None
     out = {}
     if "auc" in wanted:
         out["auc"] = overall
     if "accuracy" in wanted and d.top_pred is not None:
-        out["accuracy"] = ((d.top_pred == d.y) @ w) / n
+        out["accuracy"] = ((d.top_pred == d.y) @ w).astype(np.float64) / n
     for name, a in d.attrs.items():
         out |= {f"{name}.{k}": v for k, v in _attr_values(a, w, d.yf, overall, wanted).items()}
     return out

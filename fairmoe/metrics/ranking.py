@@ -38,21 +38,38 @@ def _auc_sorted(s: np.ndarray, y: np.ndarray) -> float:
 def _weighted_auc(w: np.ndarray, y: np.ndarray, starts: np.ndarray) -> np.ndarray:
     """(b,) AUCs of ascending scores with (m, b) sample counts; same arithmetic as _auc_sorted.
 
-    Counts are whole numbers in float64, so every sum is exact and the result is bit-identical to
-    _auc_sorted on the resampled cases.
+    Each positive case i adds 2 * (negatives strictly below its tie block) + (negatives tied
+    with it), i.e. c[end] + c[start - 1] with c the running count of negatives and [start, end]
+    its tie block (2 * c[i] - neg[i] when it is tied with no one). Counts are whole numbers, so
+    every sum is exact and the result is bit-identical to _auc_sorted on the resampled cases.
+    ``w`` may be float32 (half the memory traffic) when its caller knows every partial sum stays
+    below 2**24 (:func:`auc_count_dtype`); the final sums and the division are float64.
     """
-    if len(w) == 0:
+    m = len(w)
+    if m == 0:
         return np.full(w.shape[1], math.nan)
-    pos = w * y[:, None]
-    tot = w
-    if len(starts) < len(w):  # tied scores: pool each tie block first
-        pos, tot = np.add.reduceat(pos, starts, axis=0), np.add.reduceat(w, starts, axis=0)
-    neg = tot - pos
-    neg_below = np.cumsum(neg, axis=0) - neg
-    num = (pos * (2 * neg_below + neg)).sum(axis=0)
-    den = 2 * pos.sum(axis=0) * neg.sum(axis=0)
+    yw = y.astype(w.dtype, copy=False)
+    neg = w * (1 - yw)[:, None]
+    c = np.cumsum(neg, axis=0)
+    term = c * 2
+    term -= neg
+    if len(starts) < m:  # tie blocks: every member gets the block's count
+        sizes = np.diff(np.r_[starts, m])
+        first = np.repeat(starts, sizes)
+        tied = np.flatnonzero(np.repeat(sizes > 1, sizes))
+        last = (first + np.repeat(sizes, sizes) - 1)[tied]
+        below = np.where((first[tied] > 0)[:, None], c[np.maximum(first[tied] - 1, 0)], 0)
+        term[tied] = c[last] + below
+    num = np.einsum("i,ij,ij->j", yw, w, term, dtype=np.float64)
+    den = 2 * np.einsum("i,ij->j", yw, w, dtype=np.float64) * neg.sum(axis=0, dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1), math.nan)
+
+
+def auc_count_dtype(n: int) -> type:
+    """float32 when counts of ``n`` resampled cases keep every AUC partial sum exact in it (the
+    largest, 2 * n_pos * n_neg <= n**2 / 2, below 2**24), else float64."""
+    return np.float32 if n * n // 2 < 2**24 else np.float64
 
 
 def auc(y: Any, scores: Any) -> float:

@@ -47,8 +47,12 @@ def test_tradeoff_and_expert_load(runtime, assets_dir):
     assert any(t.marker.symbol == "star" for t in fig.data)  # the loaded run stands out
     assert any(a.text == "better" for a in fig.layout.annotations)
     _, _, attrs, rows = default_scores(assets_dir)
-    fig = views.load_view(runtime.run(DEFAULT).scores, "race")
-    loads = np.array([[float(r[f"load_e{e}"]) for e in range(10)] for r in rows])
+    ss = runtime.run(DEFAULT).scores
+    fig = views.load_view(ss, "race")
+    # by gate weight when the scores have gate columns (the patch count hides unequal gates)
+    col = "gate_e" if ss.gate_loads is not None else "load_e"
+    assert fig.layout.yaxis.title.text.startswith("mean gate" if col == "gate_e" else "mean share")
+    loads = np.array([[float(r[f"{col}{e}"]) for e in range(10)] for r in rows])
     white = attrs["race"] == 2
     bars = {t.name: t for t in fig.data}
     x = [i for i, label in enumerate(bars["expert 0"].x) if label.startswith("White")][0]
