@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from app import plots
 from app.callbacks.common import clean_note, scan_source, user_error
 from app.callbacks.serving import serving
-from app.overlay import MAX_ALPHA, NEGATIVE, OUT_PX, POSITIVE, overlay_png
+from app.overlay import overlay_png, overlay_sheet_png
 from app.plots.experts import expert_load_by_group, routing_maps
 from app.runtime import Runtime
 from fairmoe.inference import InputError, load_scan
@@ -23,7 +20,6 @@ from fairmoe.scores import ScoreSet
 
 __all__ = [
     "WHAT_IS_AN_EXPERT",
-    "compact_overlay_png",
     "default_shown",
     "expert_choices",
     "expert_load_view",
@@ -38,50 +34,24 @@ SUM = "All experts (sum)"
 NO_EXPERTS = "Attribution (no experts)"
 WHOLE = "Whole model (IG over pixels)"
 OCCLUSION = "Occlusion (log-odds drop)"
-
-
-def compact_overlay_png(pixels: np.ndarray, grid: Any, scale: float, path: str | Path) -> Path:
-    """The overlay of :func:`app.overlay.overlay_rgb`, drawn at the model's resolution and then
-    upscaled without interpolation: ~20 kB instead of ~100 kB, in a third of the time.
-
-    The model sees no more than its input (e.g. 96 px), so a bilinear 448 px scan only made the
-    file larger, and every byte goes to each client of /explain. A 256-colour palette would
-    halve the size again but bands the scan's grey gradients visibly.
-    """
-    g = np.asarray(grid, dtype=np.float32)
-    side = pixels.shape[0]
-    scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
-    v = np.clip(g / scale, -1.0, 1.0)[..., None]
-    cells = np.concatenate(
-        [np.where(v >= 0, POSITIVE, NEGATIVE), np.abs(v) * MAX_ALPHA * 255], axis=-1
-    )
-    layer = Image.fromarray(cells.round().astype(np.uint8), "RGBA").resize(
-        (side, side), Image.NEAREST
-    )
-    scan = Image.fromarray(np.asarray(pixels, np.uint8)).convert("RGBA")
-    image = Image.alpha_composite(scan, layer).convert("RGB")
-    image.resize((OUT_PX, OUT_PX), Image.NEAREST).save(path, format="PNG", compress_level=3)
-    return Path(path)
+SHEET_CAPTION = "Attribution overlays, one colour scale"
 
 
 def _overlays(rt: Runtime, result: dict[str, Any], pixels: np.ndarray) -> list:
-    """[(png path, caption)]: the sum (or the one plain map) first, then one per expert."""
+    """[(png path, caption)]: one sheet with the sum (or the one plain map) and every expert;
+    the legacy layout wrote one full-size PNG per map."""
     att = result["attributions"]
     maps = [(SUM if att["experts"] else NO_EXPERTS, att["total"])]
     maps += [(f"Expert {i}", m) for i, m in enumerate(att["experts"])]
-    legacy = serving(rt).legacy
-    draw = overlay_png if legacy else compact_overlay_png
-    gallery = []
-    for i, (caption, grid) in enumerate(maps):
-        if legacy or i == 0:
-            path = rt.new_output_path("overlay", ".png")  # prunes old outputs: a folder scan
-        else:  # once per explanation is enough; the folder holds thousands of files under load
-            fd, name = tempfile.mkstemp(prefix="overlay-", suffix=".png", dir=rt.out_dir)
-            os.close(fd)
-            path = Path(name)
-        draw(pixels, grid, att["scale"], path)
-        gallery.append((str(path), caption))
-    return gallery
+    if not serving(rt).legacy:
+        path = rt.new_output_path("overlays", ".png")
+        overlay_sheet_png(pixels, maps, att["scale"], path)
+        names = ", ".join(c for c, _ in maps)
+        return [(str(path), f"{SHEET_CAPTION} ({names}; left to right, top to bottom)")]
+    return [
+        (str(overlay_png(pixels, grid, att["scale"], rt.new_output_path("overlay", ".png"))), c)
+        for c, grid in maps
+    ]
 
 
 def explain(

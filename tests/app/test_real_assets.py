@@ -41,7 +41,8 @@ def test_examples_predict_and_explain(shipped):
     for ex in shipped.examples[:3]:
         result, gallery, state = cb.explain(shipped, str(ex.file), ex.note)
         assert 0 <= result["probability"] <= 1
-        assert len(gallery) == shipped.predictor.n_experts + 1
+        assert len(gallery) == 1  # one sheet: the sum and every expert
+        assert gallery[0][1].count("Expert ") == shipped.predictor.n_experts
         figs = cb.experts_view(state, cb.expert_choices(shipped))
         assert figs[0].layout.height
 

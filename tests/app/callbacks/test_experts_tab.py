@@ -13,9 +13,11 @@ def test_explain_overlays_and_experts_view(runtime, assets_dir):
         runtime, str(assets_dir / "examples" / "case1.png"), "IOP 21"
     )
     att = result["attributions"]
-    assert len(gallery) == runtime.predictor.n_experts + 1
-    for path, _caption in gallery:
-        assert Image.open(path).size == (448, 448)
+    # one sheet of overlays (sum + 10 experts: 6 columns x 2 rows of 192 px tiles + captions)
+    assert len(gallery) == 1
+    path, caption = gallery[0]
+    assert Image.open(path).size == (6 * 196 - 4, 2 * (192 + 18))  # 4 px between tiles
+    assert "All experts (sum), Expert 0," in caption and "Expert 9;" in caption
     choices = cb.expert_choices(runtime)
     whole, overlays, routing, gates, highlights, summary = cb.experts_view(state, choices[:3])
     heat = [t for t in overlays.data if t.type == "heatmap"]
@@ -121,3 +123,13 @@ def test_without_experts_sentence_tells_the_probabilities_apart() -> None:
     assert "would be 40% instead of 96%" in _without_experts(0.40, 0.96)
     assert "would be 96.2% instead of 96.4%" in _without_experts(0.9621, 0.9638)
     assert "would stay at 96%" in _without_experts(0.96381, 0.96384)
+
+
+def test_legacy_layout_writes_one_overlay_per_map(runtime, assets_dir, monkeypatch):
+    from app.events import SERVING_ENV
+
+    monkeypatch.setenv(SERVING_ENV, "legacy")
+    _, gallery, _ = cb.explain(runtime, str(assets_dir / "examples" / "case1.png"), "IOP 22")
+    assert len(gallery) == runtime.predictor.n_experts + 1
+    assert gallery[0][1] == "All experts (sum)"
+    assert all(Image.open(p).size == (448, 448) for p, _ in gallery)
