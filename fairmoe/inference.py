@@ -358,20 +358,21 @@ class Predictor:
         *,
         n_steps: int = EXPLAIN_STEPS,
         note_steps: int | None = None,
+        model_maps: bool = True,
     ) -> dict[str, Any]:
         """``predict`` plus Captum attributions per image expert and over the note's tokens.
 
         ``n_steps`` IG steps for the expert and whole-model maps, ``note_steps`` (default: the
-        same) for the note. ``attributions`` also holds ``whole_model`` (IG over the pixels,
-        summed per patch) and ``occlusion`` (score change when each patch is masked).
+        same) for the note. With ``model_maps``, ``attributions`` also holds
+        :meth:`model_maps`' ``whole_model`` and ``occlusion``.
         """
         item = self.prepare(scan, note)
         result = self.predict_prepared([item])[0]
         x = normalize_scan(item.pixels.unsqueeze(0)).to(self.device)
         kw = {"prompts": self.prompts, "temperature": self.temperature}
         att = attribute_experts(self.model, x, **kw, n_steps=n_steps)
-        att["whole_model"] = attribute_whole_model(self.model, x, **kw, n_steps=n_steps)
-        att["occlusion"] = occlusion_map(self.model, x, **kw)
+        if model_maps:
+            att.update(self._model_maps(x, n_steps))
         result["attributions"] = att
         text = result["note"]["text"]
         steps = note_steps or n_steps
@@ -379,3 +380,17 @@ class Predictor:
             attribute_note(self.model, x, self._tokens(text), n_steps=steps) if text else []
         )
         return result
+
+    def model_maps(self, scan: ScanInput | Any, *, n_steps: int = EXPLAIN_STEPS) -> dict[str, Any]:
+        """Where the model as a whole looks: ``whole_model`` (IG over the pixels, summed per
+        patch) and ``occlusion`` (log-odds change when each patch is masked; both carry the
+        scan's calibrated ``logit``). The note plays no part: the decision is the scan's alone."""
+        item = self.prepare(scan)
+        return self._model_maps(normalize_scan(item.pixels.unsqueeze(0)).to(self.device), n_steps)
+
+    def _model_maps(self, x: torch.Tensor, n_steps: int) -> dict[str, Any]:
+        kw = {"prompts": self.prompts, "temperature": self.temperature}
+        return {
+            "whole_model": attribute_whole_model(self.model, x, **kw, n_steps=n_steps),
+            "occlusion": occlusion_map(self.model, x, **kw),
+        }

@@ -6,7 +6,8 @@ panel both the Fairness and Cohort tabs show (:mod:`~app.callbacks.panel`) and w
 (:mod:`~app.callbacks.common`). Every name is re-exported here; the tab modules end in ``_tab`` so
 that ``app.callbacks.fairness`` and ``app.callbacks.cohort`` stay the endpoints, not modules.
 
-The public endpoints (``predict``, ``explain``, ``fairness``, ``models``, ``cohort``) return
+The public endpoints (``predict``, ``explain``, ``model_maps``, ``fairness``, ``models``,
+``cohort``) return
 JSON-ready data; the ``*_view`` functions turn that data into what the UI shows. User mistakes
 become ``gr.Error`` with the Predictor's message; anything else is our bug and propagates.
 """
@@ -42,6 +43,7 @@ from app.callbacks.experts_tab import (
     experts_first_view,
     experts_view,
     explain,
+    model_maps,
 )
 from app.callbacks.fairness_tab import (
     MAX_GROUPS,
@@ -92,6 +94,7 @@ __all__ = [
     "group_slider_updates",
     "inspect_upload",
     "load_example",
+    "model_maps",
     "models",
     "numpy_free",
     "own_scores",

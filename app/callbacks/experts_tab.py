@@ -27,7 +27,9 @@ __all__ = [
     "experts_view",
     "explain",
     "load_by_group",
+    "model_maps",
     "router_health_md",
+    "with_model_maps",
 ]
 
 SUM = "All experts (sum)"
@@ -82,6 +84,35 @@ def explain(
     return out
 
 
+def model_maps(
+    rt: Runtime, image: Any, state: dict[str, Any] | None = None, *, session: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(/model_maps' JSON: whole-model IG and occlusion of the scan, the per-user state with
+    them merged into its explanation). Cached per session by the scan's bytes alone: the note
+    plays no part in the maps."""
+    source = scan_source(image)
+    srv = serving(rt)
+    key = None if srv.legacy else srv.maps_cache.key(source, None)
+    maps = srv.maps_cache.get(session, key)
+    if maps is None:
+        try:
+            maps = srv.model_maps(load_scan(source))
+        except InputError as e:
+            raise user_error(str(e)) from None
+        srv.maps_cache.put(session, key, maps)
+    return maps, with_model_maps(state, maps)
+
+
+def with_model_maps(state: dict[str, Any] | None, maps: dict[str, Any]) -> dict | None:
+    """A copy of the state with ``maps`` in its explanation's attributions (the cached
+    explanation itself is shared by the session's later hits, so it is never changed)."""
+    if not state or "result" not in state:
+        return state
+    result = dict(state["result"])
+    result["attributions"] = {**result["attributions"], **maps}
+    return {**state, "result": result}
+
+
 def _all_zero(att: dict[str, Any]) -> bool:
     grids = [att["total"], *att["experts"]]
     return not any(v for g in grids for row in g for v in row)
@@ -123,7 +154,7 @@ def _model_maps(pixels: np.ndarray, att: dict[str, Any]) -> Any:
     """Whole-model IG and occlusion side by side, on one scale (both are log-odds)."""
     whole, occ = att.get("whole_model"), att.get("occlusion")
     if not whole or not occ:
-        return plots.empty_figure("This explanation has no whole-model maps.", height=200)
+        return plots.empty_figure("Computing the whole-model and occlusion maps ...", height=200)
     maps = {WHOLE: whole["map"], OCCLUSION: occ["map"]}
     return plots.attribution_overlays(pixels, maps, max(whole["scale"], occ["scale"]))
 

@@ -103,13 +103,20 @@ class Serving:
     batched: BatchingPredictor | None
     explain_steps: int
     cache: ExplanationCache = field(default_factory=ExplanationCache)
+    maps_cache: ExplanationCache = field(default_factory=ExplanationCache)  # keyed by scan only
 
     @property
     def predict(self) -> Callable[..., dict[str, Any]]:
         return self.batched.predict if self.batched is not None else self.predictor.predict
 
     def explain(self, scan: Any, note: str | None) -> dict[str, Any]:
-        return self.explainer.explain(scan, note, n_steps=self.explain_steps)
+        """Expert and note attributions; the whole-model and occlusion maps are /model_maps'
+        (a clinician sees the experts' maps first, and an API client pays only for what it
+        asks)."""
+        return self.explainer.explain(scan, note, n_steps=self.explain_steps, model_maps=False)
+
+    def model_maps(self, scan: Any) -> dict[str, Any]:
+        return self.explainer.model_maps(scan, n_steps=self.explain_steps)
 
 
 _SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
@@ -140,3 +147,4 @@ def forget_session(rt: Runtime, sid: str | None) -> None:
     for (rt_id, _), (owner, s) in list(_SERVING.items()):
         if rt_id == id(rt) and owner is rt:
             s.cache.drop(sid)
+            s.maps_cache.drop(sid)

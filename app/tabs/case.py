@@ -1,7 +1,7 @@
 """The Case tab: upload or pick a scan, analyse it, read the result and the subgroup context.
 
-Analysing runs /predict, the case view, /explain and the first Experts view in one chain, so the
-Experts tab is ready when the user opens it.
+Analysing runs /predict, the case view, /explain, the first Experts view and /model_maps in one
+chain, so the Experts tab is ready when the user opens it.
 """
 
 from __future__ import annotations
@@ -150,17 +150,13 @@ def build_case_tab(rt: Runtime) -> CaseTab:
     )
 
 
-def _analysis_chain(
+def _explain_steps(
     rt: Runtime, case: CaseTab, experts: ExpertsTab, state: gr.State, files: SessionFiles
 ) -> Callable[..., None]:
-    """``chain(first, public=...)``: after ``first``, predict -> case view -> explain -> experts.
-
-    Only the Analyse button's chain is public (/predict and /explain).
-    """
-
-    def predict(image: str | None, note: str | None = None, request: gr.Request = None) -> dict:
-        files.track(session(request), cb.upload_path(image))
-        return cb.numpy_free(cb.predict(rt, image, note))
+    """``then_explain(predicted, public=...)``: /explain -> first Experts view -> /model_maps ->
+    Experts views again. The expert maps show as soon as they exist; the whole-model and
+    occlusion maps (about as costly again) follow on the same explanation slot."""
+    slots = model_events()
 
     def explain(image: str | None, note: str | None = None, request: gr.Request = None) -> tuple:
         sid = session(request)
@@ -169,10 +165,52 @@ def _analysis_chain(
         files.track(sid, *(path for path, _ in gallery))
         return cb.numpy_free(result), gallery, st
 
+    def model_maps(image: str | None, st: dict | None, request: gr.Request = None) -> tuple:
+        maps, st = cb.model_maps(rt, image, st, session=session(request))
+        return cb.numpy_free(maps), st
+
+    def then_explain(predicted: Dependency, *, public: bool) -> None:
+        api = {"api_visibility": "public" if public else "private"}
+        hidden = {"api_visibility": "private", "show_progress": "hidden"}
+        explained = predicted.success(
+            explain,
+            [case.scan, case.note],
+            [experts.json, experts.gallery, state],
+            **slots["explain"],
+            api_name="explain" if public else None,
+            show_progress_on=[experts.attribution],
+            **api,
+        ).success(cb.experts_first_view, [state], [experts.shown, *experts.views], **hidden)
+        explained.success(
+            model_maps,
+            [case.scan, state],
+            [experts.maps_json, state],
+            **slots["explain"],
+            api_name="model_maps" if public else None,
+            show_progress_on=[experts.whole],
+            **api,
+        ).success(cb.experts_view, [state, experts.shown], experts.views, **hidden)
+
+    return then_explain
+
+
+def _analysis_chain(
+    rt: Runtime, case: CaseTab, experts: ExpertsTab, state: gr.State, files: SessionFiles
+) -> Callable[..., None]:
+    """``chain(first, public=...)``: after ``first``, predict -> case view -> explain -> experts
+    (:func:`_explain_steps`). Only the Analyse button's chain is public (/predict, /explain,
+    /model_maps).
+    """
+
+    def predict(image: str | None, note: str | None = None, request: gr.Request = None) -> dict:
+        files.track(session(request), cb.upload_path(image))
+        return cb.numpy_free(cb.predict(rt, image, note))
+
     def case_view(result: dict | None, *values: Any) -> tuple:
         return cb.case_view(rt, result, *values)
 
     slots = model_events()  # predict and explain each on their own queue slot
+    then_explain = _explain_steps(rt, case, experts, state, files)
 
     def failed() -> tuple:
         # the error itself is shown as a toast; the result column must not stay on "Analysing"
@@ -200,27 +238,14 @@ def _analysis_chain(
             api_visibility="private",
             queue=False,
         )
-        predicted.success(
+        viewed = predicted.success(
             case_view,
             [case.json, *case.attrs],
             [case.result, case.prob, case.meaning, case.warnings, case.context],
             api_visibility="private",
             show_progress="hidden",
-        ).success(
-            explain,
-            [case.scan, case.note],
-            [experts.json, experts.gallery, state],
-            **slots["explain"],
-            api_name="explain" if public else None,
-            show_progress_on=[experts.attribution],
-            **api,
-        ).success(
-            cb.experts_first_view,
-            [state],
-            [experts.shown, *experts.views],
-            api_visibility="private",
-            show_progress="hidden",
         )
+        then_explain(viewed, public=public)
 
     return chain
 

@@ -35,6 +35,7 @@ class ExpertsTab:
     note: gr.HighlightedText
     gallery: gr.Gallery
     json: gr.JSON  # what /explain returned
+    maps_json: gr.JSON  # what /model_maps returned
     load_attr: gr.Radio
     load: gr.Plot
     load_note: gr.Markdown
@@ -94,11 +95,14 @@ def build_experts_tab(rt: Runtime) -> ExpertsTab:
         )
     load_attr, load, load_note = _load_section(rt)
     editor = build_editor(rt)
-    with gr.Accordion("Overlay PNGs and raw answer (what /explain returns)", open=False):
+    with gr.Accordion(
+        "Overlay PNGs and raw answers (what /explain and /model_maps return)", open=False
+    ):
         gallery = gr.Gallery(
             label="Attribution overlays on the scan", columns=6, height=260, object_fit="contain"
         )
         raw = gr.JSON(label="explain", max_height=400)
+        maps_raw = gr.JSON(label="model_maps", max_height=300)
     return ExpertsTab(
         summary=summary,
         whole=whole,
@@ -109,6 +113,7 @@ def build_experts_tab(rt: Runtime) -> ExpertsTab:
         note=note,
         gallery=gallery,
         json=raw,
+        maps_json=maps_raw,
         load_attr=load_attr,
         load=load,
         load_note=load_note,

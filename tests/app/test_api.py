@@ -12,6 +12,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
@@ -34,10 +35,13 @@ DEFAULT = "fairmoe-race-tiny-s0"
 def test_api_lists_the_documented_endpoints(client):
     info = client.view_api(return_format="dict", print_info=False)
     named = info["named_endpoints"]
-    assert {"/predict", "/explain", "/fairness", "/audit", "/cohort", "/models"} <= set(named)
+    endpoints = {"/predict", "/explain", "/model_maps", "/fairness", "/audit", "/cohort", "/models"}
+    assert endpoints <= set(named)
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
     assert params["/predict"] == ["image", "note"]
     assert params["/explain"] == ["image", "note"]
+    assert params["/model_maps"] == ["image"]  # the per-user state is not an API parameter
+    assert len(named["/model_maps"]["returns"]) == 1
     assert params["/fairness"] == ["model", "attribute", "threshold"]
     assert params["/cohort"] == ["upload"]
     assert params["/audit"] == [
@@ -52,7 +56,7 @@ def test_api_lists_the_documented_endpoints(client):
     assert len(named["/cohort"]["returns"]) == 2  # JSON + CSV
     assert not info["unnamed_endpoints"]
     # the internal UI events stay out of the documented API
-    assert set(named) == {"/predict", "/explain", "/fairness", "/audit", "/cohort", "/models"}
+    assert set(named) == endpoints
 
 
 def test_api_doc_matches_the_app():
@@ -84,6 +88,11 @@ def test_predict_and_explain(client, assets_dir, runtime):
     assert len(result["attributions"]["experts"]) == 10
     assert len(gallery) == 1 and Path(gallery[0]["image"]).is_file()  # one sheet of overlays
     assert gallery[0]["caption"].startswith("Attribution overlays, one colour scale (All experts")
+    assert "whole_model" not in result["attributions"]  # /model_maps has those
+    maps = client.predict(handle_file(str(png)), api_name="/model_maps")
+    direct = runtime.predictor.model_maps(png)
+    for key in ("whole_model", "occlusion"):
+        assert np.array(maps[key]["map"]) == pytest.approx(np.array(direct[key]["map"]), abs=1e-5)
 
 
 def test_fairness_and_models(client, runtime):
@@ -158,7 +167,8 @@ def _model_slots(demo) -> dict[str, tuple[str, int]]:
     return {
         f.api_name: (f.concurrency_id, f.concurrency_limit)
         for f in demo.fns.values()
-        if f.api_visibility == "public" and f.api_name in ("predict", "explain", "cohort")
+        if f.api_visibility == "public"
+        and f.api_name in ("predict", "explain", "model_maps", "cohort")
     }
 
 
@@ -171,12 +181,13 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
     assert _model_slots(demo) == {
         "predict": (PREDICT_QUEUE, PREDICT_CONCURRENCY),
         "explain": (EXPLAIN_QUEUE, 1),
+        "model_maps": (EXPLAIN_QUEUE, 1),  # the explainer's model copy: the same slot
         "cohort": (COHORT_QUEUE, 1),
     }
     assert PREDICT_CONCURRENCY >= 8  # room for a batch to form
     # the examples' private chains use the same slots as the public endpoints
     private = {(f.concurrency_id, f.concurrency_limit) for f in demo.fns.values() if f.name in
-               ("predict", "explain") and f.api_visibility == "private"}  # fmt: skip
+               ("predict", "explain", "model_maps") and f.api_visibility == "private"}  # fmt: skip
     assert private == {(PREDICT_QUEUE, PREDICT_CONCURRENCY), (EXPLAIN_QUEUE, 1)}
     # every public event has an explicit name; the rest are private
     public = [f for f in demo.fns.values() if f.api_visibility == "public"]
@@ -185,6 +196,7 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
         "cohort",
         "explain",
         "fairness",
+        "model_maps",
         "models",
         "predict",
     ]

@@ -86,10 +86,18 @@ def test_element_ids_stay(config, runtime):
 
 def test_public_endpoints_and_the_model_slot(demo, config):
     public = [d["api_name"] for d in config["dependencies"] if d["api_visibility"] == "public"]
-    assert sorted(public) == ["audit", "cohort", "explain", "fairness", "models", "predict"]
+    assert sorted(public) == [
+        "audit",
+        "cohort",
+        "explain",
+        "fairness",
+        "model_maps",
+        "models",
+        "predict",
+    ]
     fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
     slots = {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns}
     # predictions have their own (batched) slot: they never wait behind explanations or cohorts
     assert slots["predict"] == (PREDICT_QUEUE, PREDICT_CONCURRENCY)
-    assert slots["explain"] == (EXPLAIN_QUEUE, 1)
+    assert slots["explain"] == slots["model_maps"] == (EXPLAIN_QUEUE, 1)
     assert slots["cohort"] == (COHORT_QUEUE, 1)

@@ -48,6 +48,14 @@ def test_explain_shares_one_scale_and_is_complete(predictor: Predictor) -> None:
         assert grid.shape == (g, g) and np.isfinite(grid).all()
         assert att[key]["scale"] == pytest.approx(np.abs(grid).max() or 1.0)
     assert att["occlusion"]["logit"] == pytest.approx(att["logit"], abs=1e-4)
+    # the same maps on their own (what /model_maps serves), and an explanation without them
+    alone = predictor.model_maps(_scan(), n_steps=32)
+    assert set(alone) == {"whole_model", "occlusion"}
+    for key in alone:
+        np.testing.assert_allclose(alone[key]["map"], att[key]["map"], atol=1e-5)
+    bare = predictor.explain(_scan(), None, n_steps=32, model_maps=False)["attributions"]
+    assert "whole_model" not in bare and "occlusion" not in bare
+    np.testing.assert_allclose(bare["experts"], att["experts"], atol=1e-6)
 
 
 def test_expert_attributions_of_a_bare_model_add_up() -> None:

@@ -18,7 +18,16 @@ def test_explain_overlays_and_experts_view(runtime, assets_dir):
     path, caption = gallery[0]
     assert Image.open(path).size == (6 * 196 - 4, 2 * (192 + 18))  # 4 px between tiles
     assert "All experts (sum), Expert 0," in caption and "Expert 9;" in caption
+    assert "whole_model" not in att  # /model_maps brings those, on the same slot, after
     choices = cb.expert_choices(runtime)
+    waiting = cb.experts_view(state, choices[:3])[0]
+    assert "Computing the whole-model" in waiting.layout.annotations[0].text
+    scan = str(assets_dir / "examples" / "case1.png")
+    maps, state = cb.model_maps(runtime, scan, state, session="s1")
+    assert set(maps) == {"whole_model", "occlusion"}
+    assert cb.model_maps(runtime, scan, None, session="s1")[0] is maps  # cached by the scan
+    assert "whole_model" not in result["attributions"]  # the cached explanation is not changed
+    att = state["result"]["attributions"]
     whole, overlays, routing, gates, highlights, summary = cb.experts_view(state, choices[:3])
     heat = [t for t in overlays.data if t.type == "heatmap"]
     assert len(heat) == 3  # one per shown map
