@@ -163,12 +163,16 @@ class Predictor:
         notes = [notes] if isinstance(notes, str) else list(notes)
         return self.tokenizer([truncate_note(n, NOTE_CHARS) for n in notes]).to(self.device)
 
-    def prepare(self, scan: ScanInput | Any, note: str | None = None) -> Prepared:
-        """Decode and check one request (InputError for a bad scan or note)."""
+    def prepare(
+        self, scan: ScanInput | Any, note: str | None = None, *, assess: bool = True
+    ) -> Prepared:
+        """Decode and check one request (InputError for a bad scan or note); ``assess=False``
+        skips the assessability statistics (for work that gives no verdict)."""
         scan = load_scan(scan)
         text, note_warnings = check_note(note if note is not None else scan.note)
         pixels = preprocess_scan(scan.image, self.image_size)
-        stats = self.detector.statistics(scan.image) if self.detector is not None else None
+        check = assess and self.detector is not None
+        stats = self.detector.statistics(scan.image) if check else None
         return Prepared(scan, text or "", pixels, note_warnings, stats)
 
     # -- prediction -----------------------------------------------------------------------------
@@ -385,7 +389,7 @@ class Predictor:
         """Where the model as a whole looks: ``whole_model`` (IG over the pixels, summed per
         patch) and ``occlusion`` (log-odds change when each patch is masked; both carry the
         scan's calibrated ``logit``). The note plays no part: the decision is the scan's alone."""
-        item = self.prepare(scan)
+        item = self.prepare(scan, assess=False)
         return self._model_maps(normalize_scan(item.pixels.unsqueeze(0)).to(self.device), n_steps)
 
     def _model_maps(self, x: torch.Tensor, n_steps: int) -> dict[str, Any]:

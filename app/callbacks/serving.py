@@ -1,5 +1,6 @@
 """What serves the model behind the app's handlers: a batching front for predictions, a copy of
-the model for explanations, and each session's cache of explanations.
+the model for explanations on its own lower-priority thread (``fairmoe.serving.LowPriorityWorker``,
+niceness ``FAIRMOE_EXPLAIN_NICE``, default +5), and each session's cache of explanations.
 
 One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
 (``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,
@@ -10,6 +11,7 @@ before, kept so that benchmarks measure old and new in one run.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -22,10 +24,11 @@ from app.events import is_legacy
 from app.privacy import SESSION_MAX_AGE_S
 from app.runtime import Runtime
 from fairmoe.inference import EXPLAIN_STEPS, MAX_FILE_BYTES, Predictor
-from fairmoe.serving import BatchingPredictor
+from fairmoe.serving import EXPLAIN_NICE, BatchingPredictor, LowPriorityWorker
 
 __all__ = ["LEGACY_STEPS", "ExplanationCache", "Serving", "forget_session", "serving"]
 
+NICE_ENV = "FAIRMOE_EXPLAIN_NICE"  # niceness of the explanation thread (0: normal priority)
 LEGACY_STEPS = 16  # IG steps of explanations before the step count was measured (legacy layout)
 PER_SESSION = 8  # explanations kept per session: a user flips between a few cases
 MAX_SESSIONS = 256  # sessions with cached explanations; the least recently used go first
@@ -102,6 +105,7 @@ class Serving:
     explainer: Predictor  # explanations: a copy of the model in the batched layout
     batched: BatchingPredictor | None
     explain_steps: int
+    worker: LowPriorityWorker | None = None  # explanations' own, lower-priority thread
     cache: ExplanationCache = field(default_factory=ExplanationCache)
     maps_cache: ExplanationCache = field(default_factory=ExplanationCache)  # keyed by scan only
 
@@ -113,10 +117,15 @@ class Serving:
         """Expert and note attributions; the whole-model and occlusion maps are /model_maps'
         (a clinician sees the experts' maps first, and an API client pays only for what it
         asks)."""
-        return self.explainer.explain(scan, note, n_steps=self.explain_steps, model_maps=False)
+        return self._run(
+            self.explainer.explain, scan, note, n_steps=self.explain_steps, model_maps=False
+        )
 
     def model_maps(self, scan: Any) -> dict[str, Any]:
-        return self.explainer.model_maps(scan, n_steps=self.explain_steps)
+        return self._run(self.explainer.model_maps, scan, n_steps=self.explain_steps)
+
+    def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return self.worker.run(fn, *args, **kwargs) if self.worker else fn(*args, **kwargs)
 
 
 _SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
@@ -129,7 +138,9 @@ def _make(rt: Runtime, legacy: bool) -> Serving:
     # The copy costs one more set of weights (14 MB for the shipped model) and buys explanations
     # that never hold up, or hook into, a prediction.
     explainer = rt.predictor.clone()
-    return Serving(False, rt.predictor, explainer, BatchingPredictor(rt.predictor), EXPLAIN_STEPS)
+    nice = int(os.environ.get(NICE_ENV, EXPLAIN_NICE))
+    batched = BatchingPredictor(rt.predictor)
+    return Serving(False, rt.predictor, explainer, batched, EXPLAIN_STEPS, LowPriorityWorker(nice))
 
 
 def serving(rt: Runtime) -> Serving:
