@@ -27,9 +27,11 @@ __all__ = ["DEFAULT_MAX_BATCH", "EXPLAIN_NICE", "Batcher", "BatchingPredictor", 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# Niceness added to the explanation thread: at +5 the kernel gives it about a third of a core's
-# time while a prediction thread wants the same core, and all of it when nothing else runs.
-EXPLAIN_NICE = 5
+# Niceness added to the explanation thread by default: none. At +5 (about a third of a core while
+# a prediction wants it) the 32-user benchmark got slower overall (9.5 against 10.7-12.3
+# requests/s, explain p95 9.5 s against 7-8 s): explanations are the bottleneck of a closed loop
+# of users, and starving them starves everyone. FAIRMOE_EXPLAIN_NICE sets it per server.
+EXPLAIN_NICE = 0
 
 # Past ~16 scans a batch of the shipped model gains little per scan on 2 cores, and a larger one
 # would make the last request in it wait for all the others.

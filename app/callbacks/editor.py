@@ -24,7 +24,15 @@ from app.plots.editor import DISPLAY_PX, edit_comparison, editor_image
 from app.runtime import Runtime
 from fairmoe.inference import InputError
 
-__all__ = ["DEFAULTS", "apply_edits", "editor_view", "toggle_patch"]
+__all__ = [
+    "DEFAULTS",
+    "apply_edits",
+    "editor_view",
+    "mask_from_names",
+    "patch_names",
+    "patches_of_mask",
+    "toggle_patch",
+]
 
 DEFAULTS = (1.0, 1.0, 0.0)  # brightness factor, contrast factor, blur radius in model pixels
 CACHE_SIZE = 16  # explained edits kept: undoing an edit or a repeated event costs nothing
@@ -58,6 +66,27 @@ def apply_edits(
     return out
 
 
+def patch_names(grid: int) -> list[str]:
+    """Every patch, named as the keyboard picker lists it: "row 1, column 1" ... (1-based)."""
+    return [f"row {r + 1}, column {c + 1}" for r in range(grid) for c in range(grid)]
+
+
+def mask_from_names(names: Sequence[str] | None, grid: int) -> list:
+    """The (grid, grid) 0/1 mask of the patches picked by name (unknown names are ignored)."""
+    index = {n: i for i, n in enumerate(patch_names(grid))}
+    m = np.zeros(grid * grid, int)
+    for n in names or []:
+        if n in index:
+            m[index[n]] = 1
+    return m.reshape(grid, grid).tolist()
+
+
+def patches_of_mask(mask: Any, grid: int) -> list[str]:
+    """The names of the masked patches, row by row: the picker's value for a clicked mask."""
+    names = patch_names(grid)
+    return [names[i] for i in np.flatnonzero(_mask(mask, grid).ravel())]
+
+
 def toggle_patch(mask: Any, xy: Sequence[int], grid: int, side: int = DISPLAY_PX) -> list:
     """The mask with the patch under display pixel ``xy`` = (x, y) switched on or off."""
     m = _mask(mask, grid)
@@ -65,6 +94,23 @@ def toggle_patch(mask: Any, xy: Sequence[int], grid: int, side: int = DISPLAY_PX
     r, c = min(grid - 1, max(0, y * grid // side)), min(grid - 1, max(0, x * grid // side))
     m[r, c] = not m[r, c]
     return m.astype(int).tolist()
+
+
+def _with_maps(rt: Runtime, orig: dict[str, Any], pixels: np.ndarray) -> dict[str, Any]:
+    """The original's explanation with its whole-model maps: the analysis chain adds them after
+    /explain, but an edit can come first (or the state is /explain's alone)."""
+    if "whole_model" in orig["attributions"]:
+        return orig
+    key = (id(rt), "maps", hashlib.sha256(pixels.tobytes()).hexdigest())
+    with _LOCK:
+        maps = _CACHE.get(key)
+    if maps is None:
+        maps = serving(rt).model_maps(pixels)
+        with _LOCK:
+            _CACHE[key] = maps
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return {**orig, "attributions": {**orig["attributions"], **maps}}
 
 
 def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
@@ -153,5 +199,6 @@ def editor_view(
         )
         return shown, text, edit_comparison(pixels, pixels, orig, orig)
     edited = _explain(rt, edited_px)
+    orig = _with_maps(rt, orig, pixels)
     text = _compare_md(orig, edited, _edits_text(m, *edits))
     return shown, text, edit_comparison(pixels, edited_px, orig, edited)

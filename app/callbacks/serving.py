@@ -1,6 +1,7 @@
 """What serves the model behind the app's handlers: a batching front for predictions, a copy of
-the model for explanations on its own lower-priority thread (``fairmoe.serving.LowPriorityWorker``,
-niceness ``FAIRMOE_EXPLAIN_NICE``, default +5), and each session's cache of explanations.
+the model for explanations (on their own lower-priority thread when ``FAIRMOE_EXPLAIN_NICE`` > 0:
+``fairmoe.serving.LowPriorityWorker``; off by default, see ``EXPLAIN_NICE``), and each session's
+cache of explanations.
 
 One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
 (``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,

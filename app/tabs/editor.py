@@ -9,7 +9,14 @@ from typing import Any
 
 import gradio as gr
 
-from app.callbacks.editor import DEFAULTS, editor_view, toggle_patch
+from app.callbacks.editor import (
+    DEFAULTS,
+    editor_view,
+    mask_from_names,
+    patch_names,
+    patches_of_mask,
+    toggle_patch,
+)
 from app.events import model_events
 from app.runtime import Runtime
 
@@ -21,6 +28,7 @@ class Editor:
     """The scan editor's components that events read or write."""
 
     image: gr.Image
+    patches: gr.Dropdown  # the keyboard's way to mask: patches picked by row and column
     brightness: gr.Slider
     contrast: gr.Slider
     blur: gr.Slider
@@ -35,7 +43,8 @@ def build_editor(rt: Runtime) -> Editor:
     gr.Markdown(
         "#### Scan editor: change the scan, see what the model does\n"
         "Click a patch to mask it (filled with the scan's mean grey, as in the occlusion map); "
-        "click again to unmask. The edits apply to what the model sees."
+        "click again to unmask, or pick patches by row and column in the list below the scan "
+        "(type to search, Enter to add). The edits apply to what the model sees."
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=280):
@@ -46,6 +55,14 @@ def build_editor(rt: Runtime) -> Editor:
                 height=384,
                 buttons=[],
                 elem_id="editor-image",
+            )
+            grid = rt.predictor.grid
+            patches = gr.Dropdown(
+                patch_names(grid),
+                value=[],
+                multiselect=True,
+                label=f"Masked patches (row and column, 1-{grid} from the top left)",
+                elem_id="editor-patches",
             )
             brightness = gr.Slider(
                 0.3,
@@ -72,7 +89,9 @@ def build_editor(rt: Runtime) -> Editor:
                 "Analyse a scan on the **Case** tab first.", elem_id="editor-result"
             )
             compare = gr.Plot(show_label=False, elem_id="editor-compare")
-    return Editor(image, brightness, contrast, blur, reset, result, compare, gr.State(None))
+    return Editor(
+        image, patches, brightness, contrast, blur, reset, result, compare, gr.State(None)
+    )
 
 
 def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
@@ -88,20 +107,29 @@ def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
         "show_progress_on": [ed.result, ed.compare],
     }
 
-    def click(st: dict | None, mask: Any, evt: gr.SelectData) -> Any:
+    grid = rt.predictor.grid
+
+    def click(st: dict | None, mask: Any, evt: gr.SelectData) -> tuple:
         if not st or not evt.index or None in evt.index[:2]:  # a click beside the picture
-            return mask
-        return toggle_patch(mask, evt.index, int(st["result"]["grid"]))
+            return mask, patches_of_mask(mask, grid)
+        mask = toggle_patch(mask, evt.index, int(st["result"]["grid"]))
+        return mask, patches_of_mask(mask, grid)
+
+    def pick(names: list[str] | None) -> list:
+        return mask_from_names(names, grid)
 
     def reset() -> tuple:
-        return None, *DEFAULTS
+        return None, [], *DEFAULTS
 
-    ed.image.select(click, [state, ed.mask], [ed.mask], queue=False, api_visibility="private").then(
+    quick = {"queue": False, "api_visibility": "private"}
+    ed.image.select(click, [state, ed.mask], [ed.mask, ed.patches], **quick).then(
         view, inputs, outputs, **run
     )
+    # .input, not .change: the picker updated by a click must not fire again
+    ed.patches.input(pick, [ed.patches], [ed.mask], **quick).then(view, inputs, outputs, **run)
     sliders = [ed.brightness, ed.contrast, ed.blur]
     gr.on([s.release for s in sliders], view, inputs, outputs, trigger_mode="always_last", **run)
     for trigger in (ed.reset.click, state.change):
-        trigger(reset, None, [ed.mask, *sliders], queue=False, api_visibility="private").then(
+        trigger(reset, None, [ed.mask, ed.patches, *sliders], **quick).then(
             view, inputs, outputs, **run
         )

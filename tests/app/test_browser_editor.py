@@ -43,6 +43,14 @@ def test_experts_tab_and_scan_editor(page, shots_dir):  # noqa: F811
     page.wait_for_timeout(500)  # the edited image replaces the clickable one
     img.click(position={"x": box["width"] * 0.8, "y": box["height"] * 0.4})  # another patch
     _wait_text(page, "#editor-result", "2 patches masked")
+    # the clicks show in the keyboard picker, and the keyboard masks a third patch
+    chips = re.findall(r"row \d+, column \d+", page.locator("#editor-patches").inner_text())
+    assert chips == ["row 2, column 2", "row 2, column 4"], chips
+    picker = page.locator("#editor-patches input").first
+    picker.focus()
+    picker.press_sequentially("row 1, column 1")
+    picker.press("Enter")
+    _wait_text(page, "#editor-result", "3 patches masked")
     number = page.locator("#editor-brightness input[type=number]")
     number.fill("1.5")
     number.press("Tab")  # leaving the box releases the slider

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from app.callbacks import experts_tab
-from app.callbacks.editor import DEFAULTS, apply_edits, editor_view, toggle_patch
+from app.callbacks.editor import (
+    DEFAULTS,
+    apply_edits,
+    editor_view,
+    mask_from_names,
+    patch_names,
+    patches_of_mask,
+    toggle_patch,
+)
 
 
 def test_apply_edits_masks_with_mean_grey_and_leaves_the_rest():
@@ -46,3 +54,15 @@ def test_edited_scan_is_scored_beside_the_original(runtime, assets_dir):
     assert f"| Patches kept by no expert | {result['n_dropped']} | {edited['n_dropped']} |" in text
     assert len([t for t in fig.data if t.type == "image"]) == 6
     assert editor_view(runtime, None, None, *DEFAULTS)[0] is None  # nothing analysed yet
+
+
+def test_patches_picked_by_name_are_the_clicked_ones():
+    """The keyboard picker and a click on the scan describe the same mask."""
+    names = patch_names(4)
+    assert len(names) == 16 and names[0] == "row 1, column 1" and names[-1] == "row 4, column 4"
+    clicked = toggle_patch(None, (383, 0), 4)  # top-right patch
+    assert patches_of_mask(clicked, 4) == ["row 1, column 4"]
+    assert mask_from_names(["row 1, column 4"], 4) == clicked
+    both = mask_from_names(["row 2, column 1", "row 1, column 4", "nonsense"], 4)
+    assert patches_of_mask(both, 4) == ["row 1, column 4", "row 2, column 1"]  # row by row
+    assert mask_from_names(None, 4) == [[0] * 4] * 4 and patches_of_mask(None, 4) == []
