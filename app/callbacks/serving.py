@@ -140,8 +140,9 @@ def _make(rt: Runtime, legacy: bool) -> Serving:
     # that never hold up, or hook into, a prediction.
     explainer = rt.predictor.clone()
     nice = int(os.environ.get(NICE_ENV, EXPLAIN_NICE))
+    worker = LowPriorityWorker(nice) if nice > 0 else None  # else in the handler's own thread
     batched = BatchingPredictor(rt.predictor)
-    return Serving(False, rt.predictor, explainer, batched, EXPLAIN_STEPS, LowPriorityWorker(nice))
+    return Serving(False, rt.predictor, explainer, batched, EXPLAIN_STEPS, worker)
 
 
 def serving(rt: Runtime) -> Serving:

@@ -1,5 +1,5 @@
-"""Is this scan assessable by this model? Input checks plus feature-space novelty, calibrated on
-validation scans.
+"""Is this scan assessable by this model? Input checks, an upside-down check (``orientation``)
+and feature-space novelty, calibrated on validation scans.
 
 ``fit_detector(model, data_root)`` fits one; ``detector.assess(model, images)`` gives each scan an
 :class:`Assessment` (``assessable``, ``reasons`` in plain words, the scores); ``save``/``load``
