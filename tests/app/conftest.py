@@ -38,6 +38,8 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[2]
 N_CASES = 150
+# The public API (app/API.md), sorted: every other event is private.
+PUBLIC_ENDPOINTS = ["audit", "cohort", "explain", "fairness", "model_maps", "models", "predict"]
 STALE_CACHE_S = 6 * 3600  # other versions' cached assets older than this are deleted
 FIXTURE_VERSION = "3"  # bump to force a rebuild when the layout written here changes
 

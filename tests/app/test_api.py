@@ -26,7 +26,7 @@ from app.events import (
 )
 from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
 from benchmarks.loadgen import start_app
-from tests.app.conftest import REPO, free_port
+from tests.app.conftest import PUBLIC_ENDPOINTS, REPO, free_port
 
 pytestmark = pytest.mark.slow
 DEFAULT = "fairmoe-race-tiny-s0"
@@ -35,7 +35,7 @@ DEFAULT = "fairmoe-race-tiny-s0"
 def test_api_lists_the_documented_endpoints(client):
     info = client.view_api(return_format="dict", print_info=False)
     named = info["named_endpoints"]
-    endpoints = {"/predict", "/explain", "/model_maps", "/fairness", "/audit", "/cohort", "/models"}
+    endpoints = {f"/{name}" for name in PUBLIC_ENDPOINTS}
     assert endpoints <= set(named)
     params = {k: [p["parameter_name"] for p in v["parameters"]] for k, v in named.items()}
     assert params["/predict"] == ["image", "note"]
@@ -191,15 +191,7 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
     assert private == {(PREDICT_QUEUE, PREDICT_CONCURRENCY), (EXPLAIN_QUEUE, 1)}
     # every public event has an explicit name; the rest are private
     public = [f for f in demo.fns.values() if f.api_visibility == "public"]
-    assert sorted(f.api_name for f in public) == [
-        "audit",
-        "cohort",
-        "explain",
-        "fairness",
-        "model_maps",
-        "models",
-        "predict",
-    ]
+    assert sorted(f.api_name for f in public) == PUBLIC_ENDPOINTS
     assert demo._queue.max_size == QUEUE_MAX_SIZE
     assert demo._queue.default_concurrency_limit == QUEUE_CONCURRENCY > 1
     sliders = [f for f in demo.fns.values() if f.name == "update"]  # fairness slider events

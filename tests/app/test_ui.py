@@ -7,6 +7,7 @@ import pytest
 from app.events import COHORT_QUEUE, EXPLAIN_QUEUE, PREDICT_CONCURRENCY, PREDICT_QUEUE
 from app.ui import build_demo
 from fairmoe.schema import ATTRIBUTE_NAMES
+from tests.app.conftest import PUBLIC_ENDPOINTS
 
 # The browser tests and the CSS select by these: they stay as they are.
 ELEM_IDS = [
@@ -86,15 +87,7 @@ def test_element_ids_stay(config, runtime):
 
 def test_public_endpoints_and_the_model_slot(demo, config):
     public = [d["api_name"] for d in config["dependencies"] if d["api_visibility"] == "public"]
-    assert sorted(public) == [
-        "audit",
-        "cohort",
-        "explain",
-        "fairness",
-        "model_maps",
-        "models",
-        "predict",
-    ]
+    assert sorted(public) == PUBLIC_ENDPOINTS
     fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
     slots = {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns}
     # predictions have their own (batched) slot: they never wait behind explanations or cohorts
