@@ -40,20 +40,26 @@ SHEET_COLUMNS = 6
 SHEET_GAP = 4  # white between tiles
 
 
-def overlay_rgb(pixels: np.ndarray, grid: Sequence[Sequence[float]], scale: float) -> np.ndarray:
-    """(OUT_PX, OUT_PX, 3) uint8: the grayscale scan with a red/blue patch overlay."""
+def _overlay_layer(grid: Any, scale: float, side: int) -> Image.Image:
+    """The (side, side) RGBA patch layer: red/blue by sign, opacity by |value| / scale, upscaled
+    by nearest neighbour so patch borders stay crisp."""
     g = np.asarray(grid, dtype=np.float32)
     if g.ndim != 2 or g.shape[0] != g.shape[1]:
         raise ValueError(f"attribution grid must be square, got shape {g.shape}")
-    scan = Image.fromarray(np.asarray(pixels, np.uint8)).convert("RGB")
-    scan = scan.resize((OUT_PX, OUT_PX), Image.BILINEAR)
     scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
     v = np.clip(g / scale, -1.0, 1.0)[..., None]  # (g, g, 1)
     colour = np.where(v >= 0, POSITIVE, NEGATIVE)  # (g, g, 3)
     alpha = np.abs(v) * MAX_ALPHA * 255
     cells = np.concatenate([colour, alpha], axis=-1).round().astype(np.uint8)  # (g, g, 4)
-    # nearest-neighbour upscaling keeps patch borders crisp; compositing runs in C
-    layer = Image.fromarray(cells, "RGBA").resize((OUT_PX, OUT_PX), Image.NEAREST)
+    return Image.fromarray(cells, "RGBA").resize((side, side), Image.NEAREST)
+
+
+def overlay_rgb(pixels: np.ndarray, grid: Sequence[Sequence[float]], scale: float) -> np.ndarray:
+    """(OUT_PX, OUT_PX, 3) uint8: the grayscale scan with a red/blue patch overlay."""
+    layer = _overlay_layer(grid, scale, OUT_PX)
+    scan = Image.fromarray(np.asarray(pixels, np.uint8)).convert("RGB")
+    scan = scan.resize((OUT_PX, OUT_PX), Image.BILINEAR)
+    # compositing runs in C
     return np.asarray(Image.alpha_composite(scan.convert("RGBA"), layer).convert("RGB"))
 
 
@@ -70,16 +76,7 @@ def _compact_rgb(pixels: np.ndarray, grid: Any, scale: float, side: int) -> Imag
     """The overlay drawn at the model's resolution, then upscaled to ``side`` without
     interpolation: the model sees no more than its input (e.g. 96 px), so a bilinear 448 px scan
     only made the file larger."""
-    g = np.asarray(grid, dtype=np.float32)
-    scale = float(scale) if scale and np.isfinite(scale) and scale > 0 else 1.0
-    v = np.clip(g / scale, -1.0, 1.0)[..., None]
-    cells = np.concatenate(
-        [np.where(v >= 0, POSITIVE, NEGATIVE), np.abs(v) * MAX_ALPHA * 255], axis=-1
-    )
-    model_side = pixels.shape[0]
-    layer = Image.fromarray(cells.round().astype(np.uint8), "RGBA").resize(
-        (model_side, model_side), Image.NEAREST
-    )
+    layer = _overlay_layer(grid, scale, pixels.shape[0])
     scan = Image.fromarray(np.asarray(pixels, np.uint8)).convert("RGBA")
     return Image.alpha_composite(scan, layer).convert("RGB").resize((side, side), Image.NEAREST)
 

@@ -13,25 +13,18 @@ model is batched.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 from fairmoe.inference import Predictor, ScanInput
 
-__all__ = ["DEFAULT_MAX_BATCH", "EXPLAIN_NICE", "Batcher", "BatchingPredictor", "LowPriorityWorker"]
+__all__ = ["DEFAULT_MAX_BATCH", "Batcher", "BatchingPredictor"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# Niceness added to the explanation thread by default: none. At +5 (about a third of a core while
-# a prediction wants it) the 32-user benchmark got slower overall (9.5 against 10.7-12.3
-# requests/s, explain p95 9.5 s against 7-8 s): explanations are the bottleneck of a closed loop
-# of users, and starving them starves everyone. FAIRMOE_EXPLAIN_NICE sets it per server.
-EXPLAIN_NICE = 0
 
 # Past ~16 scans a batch of the shipped model gains little per scan on 2 cores, and a larger one
 # would make the last request in it wait for all the others.
@@ -122,37 +115,3 @@ class BatchingPredictor:
 
     def close(self) -> None:
         self.batcher.close()
-
-
-class LowPriorityWorker:
-    """Runs calls one at a time on its own thread, at a lower CPU priority than the server's.
-
-    On Linux a thread has its own nice value: the worker's thread raises its own by ``nice`` once,
-    when it starts (lowering it again would need privileges, which is why this is a dedicated
-    thread and not the web server's pooled ones). With one torch thread, Integrated Gradients
-    runs on that thread, so an explanation takes the CPU that predictions leave and a 20 ms
-    prediction is not slowed by a 200 ms explanation on the same core. Elsewhere the call simply
-    runs at normal priority (``lowered`` says which).
-    """
-
-    def __init__(self, nice: int = EXPLAIN_NICE, *, name: str = "fairmoe-explainer") -> None:
-        self.nice = nice
-        self.lowered = False
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name, initializer=self._lower)
-
-    def _lower(self) -> None:
-        if self.nice <= 0 or not hasattr(os, "setpriority"):
-            return
-        try:
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + self.nice)
-            self.lowered = True
-        except OSError:  # not permitted here: run at normal priority
-            pass
-
-    def run(self, fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-        """``fn(*args, **kwargs)`` on the worker's thread; its exception is raised here."""
-        return self._pool.submit(fn, *args, **kwargs).result()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)

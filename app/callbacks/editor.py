@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -96,39 +96,40 @@ def toggle_patch(mask: Any, xy: Sequence[int], grid: int, side: int = DISPLAY_PX
     return m.astype(int).tolist()
 
 
+def _cached(key: tuple, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()`` once per key among the last CACHE_SIZE: undoing an edit costs nothing."""
+    with _LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    value = compute()
+    with _LOCK:
+        _CACHE[key] = value
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return value
+
+
 def _with_maps(rt: Runtime, orig: dict[str, Any], pixels: np.ndarray) -> dict[str, Any]:
     """The original's explanation with its whole-model maps: the analysis chain adds them after
     /explain, but an edit can come first (or the state is /explain's alone)."""
     if "whole_model" in orig["attributions"]:
         return orig
     key = (id(rt), "maps", hashlib.sha256(pixels.tobytes()).hexdigest())
-    with _LOCK:
-        maps = _CACHE.get(key)
-    if maps is None:
-        maps = serving(rt).model_maps(pixels)
-        with _LOCK:
-            _CACHE[key] = maps
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
+    maps = _cached(key, lambda: serving(rt).model_maps(pixels))
     return {**orig, "attributions": {**orig["attributions"], **maps}}
 
 
 def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
-    key = (id(rt), hashlib.sha256(pixels.tobytes()).hexdigest())
-    with _LOCK:
-        hit = _CACHE.get(key)
-    if hit is not None:
-        return hit
     srv = serving(rt)
-    try:
-        result = srv.explainer.explain(pixels, None, n_steps=srv.explain_steps)
-    except InputError as e:
-        raise user_error(str(e)) from None
-    with _LOCK:
-        _CACHE[key] = result
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return result
+
+    def compute() -> dict[str, Any]:
+        try:
+            return srv.explainer.explain(pixels, None, n_steps=srv.explain_steps)
+        except InputError as e:
+            raise user_error(str(e)) from None
+
+    return _cached((id(rt), hashlib.sha256(pixels.tobytes()).hexdigest()), compute)
 
 
 def _edits_text(m: np.ndarray, brightness: float, contrast: float, blur: float) -> str:

@@ -1,7 +1,5 @@
 """What serves the model behind the app's handlers: a batching front for predictions, a copy of
-the model for explanations (on their own lower-priority thread when ``FAIRMOE_EXPLAIN_NICE`` > 0:
-``fairmoe.serving.LowPriorityWorker``; off by default, see ``EXPLAIN_NICE``), and each session's
-cache of explanations.
+the model for explanations, and each session's caches of explanations and whole-model maps.
 
 One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
 (``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,
@@ -12,7 +10,6 @@ before, kept so that benchmarks measure old and new in one run.
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -25,11 +22,10 @@ from app.events import is_legacy
 from app.privacy import SESSION_MAX_AGE_S
 from app.runtime import Runtime
 from fairmoe.inference import EXPLAIN_STEPS, MAX_FILE_BYTES, Predictor
-from fairmoe.serving import EXPLAIN_NICE, BatchingPredictor, LowPriorityWorker
+from fairmoe.serving import BatchingPredictor
 
 __all__ = ["LEGACY_STEPS", "ExplanationCache", "Serving", "forget_session", "serving"]
 
-NICE_ENV = "FAIRMOE_EXPLAIN_NICE"  # niceness of the explanation thread (0: normal priority)
 LEGACY_STEPS = 16  # IG steps of explanations before the step count was measured (legacy layout)
 PER_SESSION = 8  # explanations kept per session: a user flips between a few cases
 MAX_SESSIONS = 256  # sessions with cached explanations; the least recently used go first
@@ -106,7 +102,6 @@ class Serving:
     explainer: Predictor  # explanations: a copy of the model in the batched layout
     batched: BatchingPredictor | None
     explain_steps: int
-    worker: LowPriorityWorker | None = None  # explanations' own, lower-priority thread
     cache: ExplanationCache = field(default_factory=ExplanationCache)
     maps_cache: ExplanationCache = field(default_factory=ExplanationCache)  # keyed by scan only
 
@@ -118,15 +113,10 @@ class Serving:
         """Expert and note attributions; the whole-model and occlusion maps are /model_maps'
         (a clinician sees the experts' maps first, and an API client pays only for what it
         asks)."""
-        return self._run(
-            self.explainer.explain, scan, note, n_steps=self.explain_steps, model_maps=False
-        )
+        return self.explainer.explain(scan, note, n_steps=self.explain_steps, model_maps=False)
 
     def model_maps(self, scan: Any) -> dict[str, Any]:
-        return self._run(self.explainer.model_maps, scan, n_steps=self.explain_steps)
-
-    def _run(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return self.worker.run(fn, *args, **kwargs) if self.worker else fn(*args, **kwargs)
+        return self.explainer.model_maps(scan, n_steps=self.explain_steps)
 
 
 _SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
@@ -139,10 +129,7 @@ def _make(rt: Runtime, legacy: bool) -> Serving:
     # The copy costs one more set of weights (14 MB for the shipped model) and buys explanations
     # that never hold up, or hook into, a prediction.
     explainer = rt.predictor.clone()
-    nice = int(os.environ.get(NICE_ENV, EXPLAIN_NICE))
-    worker = LowPriorityWorker(nice) if nice > 0 else None  # else in the handler's own thread
-    batched = BatchingPredictor(rt.predictor)
-    return Serving(False, rt.predictor, explainer, batched, EXPLAIN_STEPS, worker)
+    return Serving(False, rt.predictor, explainer, BatchingPredictor(rt.predictor), EXPLAIN_STEPS)
 
 
 def serving(rt: Runtime) -> Serving:

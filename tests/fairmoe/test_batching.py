@@ -4,7 +4,6 @@ forward pass and get the answers they get alone."""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ import numpy as np
 import pytest
 
 from fairmoe.inference import Predictor
-from fairmoe.serving import Batcher, BatchingPredictor, LowPriorityWorker
+from fairmoe.serving import Batcher, BatchingPredictor
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -130,23 +129,3 @@ def test_batcher_passes_errors_to_every_caller_and_keeps_serving() -> None:
         b.close()
     with pytest.raises(RuntimeError, match="closed"):
         b.submit(1)
-
-
-def test_low_priority_worker_runs_calls_on_a_nicer_thread() -> None:
-    def niceness() -> tuple[int, str]:
-        tid = threading.get_native_id()
-        return os.getpriority(os.PRIO_PROCESS, tid), threading.current_thread().name
-
-    worker = LowPriorityWorker(5)
-    try:
-        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        theirs, name = worker.run(niceness)
-        assert worker.lowered and theirs == min(mine + 5, 19)
-        assert name.startswith("fairmoe-explainer")
-        assert worker.run(niceness)[0] == theirs  # once, not once per call
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # caller kept
-        assert worker.run(sorted, [3, 1, 2]) == [1, 2, 3]
-        with pytest.raises(ZeroDivisionError):
-            worker.run(lambda: 1 / 0)
-    finally:
-        worker.close()
