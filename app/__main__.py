@@ -88,6 +88,13 @@ def main(argv: list[str] | None = None) -> int:
     from app.privacy import use_private_cache
 
     use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder
+    from app.events import explain_processes
+
+    try:
+        explain_processes()
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     import torch
 
     torch.set_num_threads(args.threads)
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    from app.callbacks.serving import shutdown
     from app.ui import build_demo, launch_kwargs
 
     for line in startup_warnings(rt):
@@ -110,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # port in use, cannot bind
         print(f"error: cannot serve on {args.host}:{args.port} ({e})", file=sys.stderr)
         return 2
+    finally:
+        shutdown(rt)  # the explanation processes
     return 0
 
 

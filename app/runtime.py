@@ -11,12 +11,9 @@ import json
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
@@ -269,15 +266,6 @@ def _model_run(
     return None
 
 
-def _warm_up(predictor: Predictor) -> None:
-    """One predict and one explain, so the first user does not pay for lazy initialisation."""
-    rng = np.random.default_rng(0)
-    image = (rng.random((predictor.image_size, predictor.image_size)) * 255).astype(np.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        predictor.explain(image, "warm-up note", n_steps=4)
-
-
 def load_runtime(
     assets: str | Path | None = None,
     checkpoint: str | Path | None = None,
@@ -329,7 +317,7 @@ def load_runtime(
     out_dir = Path(tempfile.mkdtemp(prefix="fairmoe-app-", dir=cache))
     atexit.register(shutil.rmtree, out_dir, ignore_errors=True)
     if warm_up:
-        _warm_up(predictor)
+        predictor.warm_up()
     return Runtime(
         assets=assets,
         checkpoint=checkpoint,

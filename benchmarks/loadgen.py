@@ -9,6 +9,7 @@ asked and whatever else was running, and the same fairness query the same number
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -62,19 +63,35 @@ class AppProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
-    def _status(self, key: str) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+    def pids(self) -> list[int]:
+        """The server and its descendants (the explanation processes), Linux."""
+        out, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):  # the thread or process has just ended
+                    todo += [int(c) for c in task.read_text().split()]
+        return out
+
+    @staticmethod
+    def _status(pid: int, key: str) -> int:
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:  # a child that has just ended
+            return 0
+        for line in lines:
             if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
-        raise RuntimeError(f"{key} not in /proc/{self.proc.pid}/status")
+        raise RuntimeError(f"{key} not in /proc/{pid}/status")
 
     def rss(self) -> int:
-        """Resident memory now, in bytes (Linux)."""
-        return self._status("VmRSS")
+        """Resident memory now of the server and its child processes, in bytes (Linux)."""
+        return sum(self._status(pid, "VmRSS") for pid in self.pids())
 
     def peak_rss(self) -> int:
-        """Largest resident memory so far, in bytes (Linux)."""
-        return self._status("VmHWM")
+        """Sum of each process's largest resident memory so far, in bytes (Linux)."""
+        return sum(self._status(pid, "VmHWM") for pid in self.pids())
 
     def stop(self, timeout: float = 60, *, keep_log: bool = False) -> int:
         """SIGTERM, then the exit code; the log file goes unless ``keep_log``."""

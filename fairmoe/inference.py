@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from fairmoe.inputs import (
 from fairmoe.model import load_model
 from fairmoe.ood import is_colour, load_beside, unchecked
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
+from fairmoe.wording import NOT_ASSESSABLE, uncertainty
 
 __all__ = [
     "EXPLAIN_STEPS",
@@ -53,28 +55,6 @@ __all__ = [
     "check_note",
     "load_scan",
 ]
-
-
-def _uncertainty(p: float, threshold: float) -> str:
-    margin = abs(p - threshold)
-    if margin < 0.1:
-        # one decimal more, so that a "50%" below a 50% operating point does not look contradictory
-        side = "below" if p < threshold else "at or above"
-        decision = "no glaucoma" if p < threshold else "glaucoma"
-        return (
-            f"Inconclusive: {p:.1%} is {side} the {threshold:.1%} operating point, hence "
-            f"'{decision}', but so close to it that the model cannot tell these cases apart "
-            "reliably. Treat it as 'not sure'."
-        )
-    if margin < 0.25:
-        return "Moderate confidence: the probability is on one side of the operating point but not far."
-    return "High model confidence. This is still a research model, not a diagnosis."
-
-
-NOT_ASSESSABLE = (
-    "Unreliable: this scan is not assessable by this model, so its probability means nothing. "
-    "Do not use this decision."
-)
 
 
 # Integrated-Gradients steps of an explanation. The expert maps converge fast (Gauss-Legendre):
@@ -149,6 +129,14 @@ class Predictor:
         twin.model = copy.deepcopy(self.model)
         twin.prompts = self.prompts.clone()
         return twin
+
+    def warm_up(self) -> None:
+        """One explanation of a noise image, so the first user does not pay for lazy setup."""
+        rng = np.random.default_rng(0)
+        image = (rng.random((self.image_size, self.image_size)) * 255).astype(np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.explain(image, "warm-up note", n_steps=4)
 
     # -- inputs ---------------------------------------------------------------------------------
     def scan_pixels(self, scan: ScanInput | Any) -> np.ndarray:
@@ -273,7 +261,7 @@ class Predictor:
             "probability": p,
             "decision": "glaucoma" if p >= self.threshold else "no glaucoma",
             "threshold": self.threshold,
-            "uncertainty": _uncertainty(p, self.threshold),
+            "uncertainty": uncertainty(p, self.threshold),
             "raw_cosines": [float(cos[0]), float(cos[1])],
             "temperature": self.temperature,
             "method": self.method,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from app.callbacks.serving import serving
 from app.plots.editor import DISPLAY_PX, edit_comparison, editor_image
 from app.runtime import Runtime
 from fairmoe.inference import InputError
+from fairmoe.worker import WorkerError
 
 __all__ = [
     "DEFAULTS",
@@ -116,20 +117,24 @@ def _with_maps(rt: Runtime, orig: dict[str, Any], pixels: np.ndarray) -> dict[st
     if "whole_model" in orig["attributions"]:
         return orig
     key = (id(rt), "maps", hashlib.sha256(pixels.tobytes()).hexdigest())
-    maps = _cached(key, lambda: serving(rt).model_maps(pixels))
+    maps = _cached(key, lambda: _answer(lambda: serving(rt).model_maps(pixels)))
     return {**orig, "attributions": {**orig["attributions"], **maps}}
+
+
+def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``compute()``, its input or explanation-process errors shown to the user."""
+    try:
+        return compute()
+    except (InputError, WorkerError) as e:
+        raise user_error(str(e)) from None
 
 
 def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
     srv = serving(rt)
-
-    def compute() -> dict[str, Any]:
-        try:
-            return srv.explainer.explain(pixels, None, n_steps=srv.explain_steps)
-        except InputError as e:
-            raise user_error(str(e)) from None
-
-    return _cached((id(rt), hashlib.sha256(pixels.tobytes()).hexdigest()), compute)
+    key = (id(rt), hashlib.sha256(pixels.tobytes()).hexdigest())
+    return _cached(
+        key, lambda: _answer(lambda: srv.explainer.explain(pixels, None, n_steps=srv.explain_steps))
+    )
 
 
 def _edits_text(m: np.ndarray, brightness: float, contrast: float, blur: float) -> str:
@@ -177,7 +182,7 @@ def _compare_md(orig: dict[str, Any], edited: dict[str, Any], edits: str) -> str
 
 def editor_view(
     rt: Runtime,
-    state: dict[str, Any] | None,
+    state: Mapping[str, Any] | None,
     mask: Any,
     brightness: float,
     contrast: float,

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from app import plots
-from app.callbacks.common import clean_note, scan_source, user_error
+from app.callbacks.common import CaseState, clean_note, scan_source, user_error
 from app.callbacks.serving import serving
 from app.overlay import overlay_png, overlay_sheet_png
 from app.plots.experts import expert_load_by_group, routing_maps
@@ -17,6 +17,7 @@ from app.runtime import Runtime
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import attribute
 from fairmoe.scores import ScoreSet
+from fairmoe.worker import WorkerError
 
 __all__ = [
     "WHAT_IS_AN_EXPERT",
@@ -76,16 +77,17 @@ def explain(
         scan = load_scan(source)
         result = srv.explain(scan, note)
         pixels = rt.predictor.scan_pixels(scan)
-    except InputError as e:
+    except (InputError, WorkerError) as e:
         raise user_error(str(e)) from None
     result["model"] = rt.model_name
-    out = (result, _overlays(rt, result, pixels), {"result": result, "pixels": pixels})
+    state = CaseState({"result": result, "pixels": pixels})
+    out = (result, _overlays(rt, result, pixels), state)
     srv.cache.put(session, key, out)
     return out
 
 
 def model_maps(
-    rt: Runtime, image: Any, state: dict[str, Any] | None = None, *, session: str | None = None
+    rt: Runtime, image: Any, state: Mapping[str, Any] | None = None, *, session: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(/model_maps' JSON: whole-model IG and occlusion of the scan, the per-user state with
     them merged into its explanation). Cached per session by the scan's bytes alone: the note
@@ -97,20 +99,22 @@ def model_maps(
     if maps is None:
         try:
             maps = srv.model_maps(load_scan(source))
-        except InputError as e:
+        except (InputError, WorkerError) as e:
             raise user_error(str(e)) from None
         srv.maps_cache.put(session, key, maps)
     return maps, with_model_maps(state, maps)
 
 
-def with_model_maps(state: dict[str, Any] | None, maps: dict[str, Any]) -> dict | None:
+def with_model_maps(
+    state: Mapping[str, Any] | None, maps: dict[str, Any]
+) -> Mapping[str, Any] | None:
     """A copy of the state with ``maps`` in its explanation's attributions (the cached
     explanation itself is shared by the session's later hits, so it is never changed)."""
     if not state or "result" not in state:
         return state
     result = dict(state["result"])
     result["attributions"] = {**result["attributions"], **maps}
-    return {**state, "result": result}
+    return CaseState({**state, "result": result})
 
 
 def _all_zero(att: dict[str, Any]) -> bool:
@@ -175,7 +179,7 @@ def _model_maps_text(att: dict[str, Any]) -> str:
     )
 
 
-def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> tuple:
+def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -> tuple:
     """(whole-model figure, expert attribution figure, routing figure, feature-gate figure,
     note highlights, summary): the order of ``ExpertsTab.views``."""
     if not state:
@@ -223,7 +227,7 @@ def experts_view(state: dict[str, Any] | None, shown: Sequence[str] | None) -> t
     return _model_maps(pixels, att), overlays, routing, gates, _note_highlights(r), summary
 
 
-def default_shown(state: dict[str, Any] | None, n: int = 3) -> list[str]:
+def default_shown(state: Mapping[str, Any] | None, n: int = 3) -> list[str]:
     """The sum plus the ``n`` experts with the largest patch attributions (others stay off)."""
     if not state:
         return []
@@ -235,7 +239,7 @@ def default_shown(state: dict[str, Any] | None, n: int = 3) -> list[str]:
     return [SUM] + [f"Expert {i}" for i in sorted(top)]
 
 
-def experts_first_view(state: dict[str, Any] | None) -> tuple:
+def experts_first_view(state: Mapping[str, Any] | None) -> tuple:
     """After a new explanation: pick the experts worth showing, then draw (see experts_view)."""
     shown = default_shown(state)
     return shown, *experts_view(state, shown)

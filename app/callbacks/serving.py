@@ -1,5 +1,7 @@
 """What serves the model behind the app's handlers: a batching front for predictions, a copy of
-the model for explanations, and each session's caches of explanations and whole-model maps.
+the model for explanations in child processes (:mod:`fairmoe.worker`;
+``FAIRMOE_EXPLAIN_PROCESSES=0`` keeps the copy in the server's process), and each session's caches
+of explanations and whole-model maps.
 
 One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
 (``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,
@@ -18,13 +20,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.events import is_legacy
+from app.events import explain_processes, is_legacy
 from app.privacy import SESSION_MAX_AGE_S
 from app.runtime import Runtime
 from fairmoe.inference import EXPLAIN_STEPS, MAX_FILE_BYTES, Predictor
 from fairmoe.serving import BatchingPredictor
+from fairmoe.worker import ProcessPredictor, fingerprint
 
-__all__ = ["LEGACY_STEPS", "ExplanationCache", "Serving", "forget_session", "serving"]
+__all__ = [
+    "LEGACY_STEPS",
+    "ExplanationCache",
+    "Serving",
+    "forget_session",
+    "serving",
+    "shutdown",
+]
 
 LEGACY_STEPS = 16  # IG steps of explanations before the step count was measured (legacy layout)
 PER_SESSION = 8  # explanations kept per session: a user flips between a few cases
@@ -99,7 +109,7 @@ class Serving:
 
     legacy: bool
     predictor: Predictor  # predictions and cohorts (thread-safe: inference only, no hooks)
-    explainer: Predictor  # explanations: a copy of the model in the batched layout
+    explainer: Predictor | ProcessPredictor  # explanations: a copy of the model (batched layout)
     batched: BatchingPredictor | None
     explain_steps: int
     cache: ExplanationCache = field(default_factory=ExplanationCache)
@@ -118,6 +128,13 @@ class Serving:
     def model_maps(self, scan: Any) -> dict[str, Any]:
         return self.explainer.model_maps(scan, n_steps=self.explain_steps)
 
+    def close(self) -> None:
+        """Stop the batcher and the explanation processes (the server has stopped)."""
+        if self.batched is not None:
+            self.batched.close()
+        if isinstance(self.explainer, ProcessPredictor):
+            self.explainer.close()
+
 
 _SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
 _LOCK = threading.Lock()
@@ -126,9 +143,20 @@ _LOCK = threading.Lock()
 def _make(rt: Runtime, legacy: bool) -> Serving:
     if legacy:
         return Serving(True, rt.predictor, rt.predictor, None, LEGACY_STEPS)
-    # The copy costs one more set of weights (14 MB for the shipped model) and buys explanations
-    # that never hold up, or hook into, a prediction.
-    explainer = rt.predictor.clone()
+    # The copy costs one more set of weights (14 MB for the shipped model; the child process
+    # ~300 MB with torch) and buys explanations that never hold up, or hook into, a prediction.
+    explainer: Predictor | ProcessPredictor
+    if (processes := explain_processes()) == 0:
+        explainer = rt.predictor.clone()
+    else:
+        import torch
+
+        explainer = ProcessPredictor(
+            rt.checkpoint,
+            processes=processes,
+            threads=torch.get_num_threads(),
+            expected=fingerprint(rt.predictor.model),
+        )
     return Serving(False, rt.predictor, explainer, BatchingPredictor(rt.predictor), EXPLAIN_STEPS)
 
 
@@ -140,6 +168,15 @@ def serving(rt: Runtime) -> Serving:
         if hit is None or hit[0] is not rt:
             hit = _SERVING[key] = (rt, _make(rt, key[1]))  # lives as long as the runtime: the app
         return hit[1]
+
+
+def shutdown(rt: Runtime) -> None:
+    """Close every Serving of ``rt`` (its explanation processes end with it)."""
+    with _LOCK:
+        mine = [k for k, (owner, _) in _SERVING.items() if owner is rt]
+        closing = [_SERVING.pop(k)[1] for k in mine]
+    for s in closing:
+        s.close()
 
 
 def forget_session(rt: Runtime, sid: str | None) -> None:

@@ -19,10 +19,12 @@ from gradio_client.exceptions import AppError
 
 from app.events import (
     COHORT_QUEUE,
+    EXPLAIN_PROCESSES_ENV,
     EXPLAIN_QUEUE,
     PREDICT_CONCURRENCY,
     PREDICT_QUEUE,
     SERVING_ENV,
+    explain_concurrency,
 )
 from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
 from benchmarks.loadgen import start_app
@@ -180,15 +182,16 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
     # predictions never queue behind explanations or cohorts: one slot each
     assert _model_slots(demo) == {
         "predict": (PREDICT_QUEUE, PREDICT_CONCURRENCY),
-        "explain": (EXPLAIN_QUEUE, 1),
-        "model_maps": (EXPLAIN_QUEUE, 1),  # the explainer's model copy: the same slot
+        # one explanation per process plus one whose Gradio work overlaps theirs
+        "explain": (EXPLAIN_QUEUE, 2),
+        "model_maps": (EXPLAIN_QUEUE, 2),  # the explanation processes: the same slot
         "cohort": (COHORT_QUEUE, 1),
     }
     assert PREDICT_CONCURRENCY >= 8  # room for a batch to form
     # the examples' private chains use the same slots as the public endpoints
     private = {(f.concurrency_id, f.concurrency_limit) for f in demo.fns.values() if f.name in
                ("predict", "explain", "model_maps") and f.api_visibility == "private"}  # fmt: skip
-    assert private == {(PREDICT_QUEUE, PREDICT_CONCURRENCY), (EXPLAIN_QUEUE, 1)}
+    assert private == {(PREDICT_QUEUE, PREDICT_CONCURRENCY), (EXPLAIN_QUEUE, 2)}
     # every public event has an explicit name; the rest are private
     public = [f for f in demo.fns.values() if f.api_visibility == "public"]
     assert sorted(f.api_name for f in public) == PUBLIC_ENDPOINTS
@@ -198,6 +201,13 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
     assert sliders and all(
         f.trigger_mode == "always_last" and f.show_progress == "hidden" for f in sliders
     )
+    # the explanation model in the server's process: its Captum hooks allow one at a time
+    monkeypatch.setenv(EXPLAIN_PROCESSES_ENV, "0")
+    assert _model_slots(build_demo(runtime))["explain"] == (EXPLAIN_QUEUE, 1)
+    monkeypatch.setenv(EXPLAIN_PROCESSES_ENV, "two")
+    with pytest.raises(ValueError, match="whole number"):
+        explain_concurrency()
+    monkeypatch.delenv(EXPLAIN_PROCESSES_ENV)
     # the legacy layout (benchmarks compare against it): one shared slot, limit 1
     monkeypatch.setenv(SERVING_ENV, "legacy")
     legacy = build_demo(runtime)

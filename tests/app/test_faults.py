@@ -13,7 +13,9 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import struct
+import time
 import zipfile
 from pathlib import Path
 
@@ -115,6 +117,12 @@ def test_broken_checkpoint_is_one_clear_line_and_exit_2(
 def test_bad_assets_folder_and_threads_exit_2(tmp_path, monkeypatch):
     code, lines = _start(["--assets", str(tmp_path / "nowhere")], tmp_path, monkeypatch)
     assert code == 2 and "no model to load" in lines[0] and len(lines) == 1
+    monkeypatch.setenv("FAIRMOE_EXPLAIN_PROCESSES", "-1")
+    code, lines = _start(["--assets", str(tmp_path / "nowhere")], tmp_path, monkeypatch)
+    assert code == 2 and lines == [
+        "error: FAIRMOE_EXPLAIN_PROCESSES must be a whole number >= 0, got '-1'"
+    ]
+    monkeypatch.delenv("FAIRMOE_EXPLAIN_PROCESSES")
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "runs.json").write_text("[1, 2]")
     code, lines = _start(["--assets", str(tmp_path / "a")], tmp_path, monkeypatch)
@@ -300,6 +308,24 @@ def test_hostile_cohort_through_the_server(client, hostile):
     with pytest.raises(AppError, match="outside the folder"):
         client.predict(handle_file(str(upload)), api_name="/cohort")
     assert client.predict(api_name="/models"), "the server keeps serving"
+
+
+def test_a_dead_explanation_process_is_one_clear_error(client, runtime, assets_dir):
+    from app.callbacks.serving import serving
+
+    explainer = serving(runtime).explainer
+    scan = handle_file(str(assets_dir / "examples" / "case1.png"))
+    assert client.predict(scan, "first", api_name="/explain")[0]["attributions"]["experts"]
+    restarts = explainer.restarts
+    for pid in explainer.pids:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(AppError, match="explanation process .* restarting: try again"):
+        client.predict(scan, "second", api_name="/explain")
+    assert explainer.restarts == restarts + 1
+    assert client.predict(scan, "third", api_name="/predict")["probability"] >= 0
+    again = client.predict(scan, "third", api_name="/explain")[0]  # the new process answers
+    assert again["attributions"]["experts"]
 
 
 def test_repo_root_has_no_escaped_files():

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from app.events import COHORT_QUEUE, EXPLAIN_QUEUE, PREDICT_CONCURRENCY, PREDICT_QUEUE
+from app.events import (
+    COHORT_QUEUE,
+    EXPLAIN_QUEUE,
+    PREDICT_CONCURRENCY,
+    PREDICT_QUEUE,
+    explain_concurrency,
+    explain_processes,
+)
 from app.ui import build_demo
 from fairmoe.schema import ATTRIBUTE_NAMES
 from tests.app.conftest import PUBLIC_ENDPOINTS
@@ -92,5 +99,7 @@ def test_public_endpoints_and_the_model_slot(demo, config):
     slots = {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns}
     # predictions have their own (batched) slot: they never wait behind explanations or cohorts
     assert slots["predict"] == (PREDICT_QUEUE, PREDICT_CONCURRENCY)
-    assert slots["explain"] == slots["model_maps"] == (EXPLAIN_QUEUE, 1)
+    # explanations: one per explanation process plus one (see app.events.explain_concurrency)
+    assert slots["explain"] == slots["model_maps"] == (EXPLAIN_QUEUE, explain_concurrency())
+    assert explain_concurrency() == explain_processes() + 1 == 2
     assert slots["cohort"] == (COHORT_QUEUE, 1)

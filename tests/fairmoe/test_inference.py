@@ -61,7 +61,7 @@ def test_library_never_imports_the_ui_stack() -> None:
 
 
 def test_a_borderline_probability_says_which_side_of_the_operating_point():
-    from fairmoe.inference import _uncertainty
+    from fairmoe.wording import uncertainty as _uncertainty
 
     below = _uncertainty(0.4996, 0.5)
     assert "below the 50.0% operating point" in below and "'no glaucoma'" in below
