@@ -24,6 +24,7 @@ from app import card, events  # noqa: E402
 from app.events import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE  # noqa: E402
 from app.privacy import CLEAN_EVERY_S, SESSION_MAX_AGE_S, SessionFiles, cache_dir  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
+from app.sessions import lazy_session_configs  # noqa: E402
 from app.tabs.card import build_card_tab  # noqa: E402
 from app.tabs.case import build_case_tab, wire_case  # noqa: E402
 from app.tabs.cohort import build_cohort_tab, wire_cohort  # noqa: E402
@@ -103,6 +104,7 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
         gr.api(partial_api(cb.models, rt), api_name="models")
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     cb.serving(rt)  # the batcher and the explanation model exist before the first request
+    lazy_session_configs()  # a new session no longer holds the event loop ~23 ms
     return demo
 
 
