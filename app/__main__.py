@@ -106,11 +106,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from app.callbacks.serving import shutdown
+    from app.prefetch import prefetch_fairness_cis
     from app.ui import build_demo, launch_kwargs
 
     for line in startup_warnings(rt):
         print(line, file=sys.stderr)
     demo = build_demo(rt)
+    prefetch_fairness_cis(rt)  # every run's AUC CIs, in idle CPU time
     # SIGTERM (systemd, docker stop, tests) exits normally, so atexit removes the output folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
