@@ -8,6 +8,7 @@ each patch of the grid: kept by the expert, chosen but over its capacity, or kep
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,25 @@ def _compact_rgb(pixels: np.ndarray, grid: Any, scale: float, side: int) -> Imag
     return Image.alpha_composite(scan, layer).convert("RGB").resize((side, side), Image.NEAREST)
 
 
+def _tile_origin(k: int, columns: int) -> tuple[int, int]:
+    return (k % columns) * (SHEET_TILE + SHEET_GAP), (k // columns) * (SHEET_TILE + SHEET_LABEL)
+
+
+@lru_cache(maxsize=8)
+def _sheet_template(captions: tuple[str, ...], columns: int) -> Image.Image:
+    """The white sheet with its captions: the same for every explanation of a model, and
+    drawing the text cost more than the overlays themselves (~10 of ~18 ms)."""
+    rows = -(-len(captions) // columns)
+    cols = min(columns, len(captions))
+    size = (cols * (SHEET_TILE + SHEET_GAP) - SHEET_GAP, rows * (SHEET_TILE + SHEET_LABEL))
+    sheet = Image.new("RGB", size, (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for k, caption in enumerate(captions):
+        x, y = _tile_origin(k, columns)
+        draw.text((x + 4, y + 3), caption, fill=(0, 0, 0))
+    return sheet
+
+
 def overlay_sheet_png(
     pixels: np.ndarray,
     maps: Sequence[tuple[str, Any]],
@@ -92,16 +112,10 @@ def overlay_sheet_png(
     """All of an explanation's overlays in ONE PNG: a grid of tiles, each captioned, read left
     to right and top to bottom. One file instead of one per expert: each costs a client an HTTP
     request, and under load those requests cost the server more than drawing."""
-    side, gap = SHEET_TILE, SHEET_GAP
-    rows = -(-len(maps) // columns)
-    cols = min(columns, len(maps))
-    size = (cols * (side + gap) - gap, rows * (side + SHEET_LABEL))
-    sheet = Image.new("RGB", size, (255, 255, 255))
-    draw = ImageDraw.Draw(sheet)
-    for k, (caption, grid) in enumerate(maps):
-        x, y = (k % columns) * (side + gap), (k // columns) * (side + SHEET_LABEL)
-        draw.text((x + 4, y + 3), caption, fill=(0, 0, 0))
-        sheet.paste(_compact_rgb(pixels, grid, scale, side), (x, y + SHEET_LABEL))
+    sheet = _sheet_template(tuple(caption for caption, _ in maps), columns).copy()
+    for k, (_, grid) in enumerate(maps):
+        x, y = _tile_origin(k, columns)
+        sheet.paste(_compact_rgb(pixels, grid, scale, SHEET_TILE), (x, y + SHEET_LABEL))
     path = Path(path)
     sheet.save(path, format="PNG", compress_level=3)
     return path
