@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.privacy import use_private_cache
 
     use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder
-    from app.events import explain_processes
+    from app.events import explain_processes, is_legacy
 
     try:
         explain_processes()
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in startup_warnings(rt):
         print(line, file=sys.stderr)
     demo = build_demo(rt)
-    prefetch_fairness_cis(rt)  # every run's AUC CIs, in idle CPU time
+    # every run's AUC CIs, in idle CPU time (the legacy layout serves as the app did before)
+    prefetch = None if is_legacy() else prefetch_fairness_cis(rt)
     # SIGTERM (systemd, docker stop, tests) exits normally, so atexit removes the output folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         shutdown(rt)  # the explanation processes
+        if prefetch is not None:
+            prefetch.stop()
     return 0
 
 

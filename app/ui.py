@@ -104,7 +104,8 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
         gr.api(partial_api(cb.models, rt), api_name="models")
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     cb.serving(rt)  # the batcher and the explanation model exist before the first request
-    lazy_session_configs()  # a new session no longer holds the event loop ~23 ms
+    if not events.is_legacy():  # the legacy layout serves as the app did before (benchmarks)
+        lazy_session_configs()  # a new session no longer holds the event loop ~23 ms
     return demo
 
 

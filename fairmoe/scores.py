@@ -111,18 +111,29 @@ class ScoreSet:
     def cached_threshold_ci(self, attr: str, threshold: Thresholds) -> dict[str, Any] | None:
         return self._cis.get(("thr", attr, threshold_key(threshold)))
 
+    def auc_ci_job(self, attr: str) -> dict[str, Any]:
+        """The keyword arguments of :func:`bootstrap_ci` behind :meth:`auc_ci` (for computing it
+        elsewhere, e.g. in another process, then :meth:`remember_auc_ci`)."""
+        return self._ci_job(attr, OPERATING_POINT, AUC_CI_METRICS)
+
+    def remember_auc_ci(self, attr: str, ci: dict[str, Any]) -> None:
+        """Memoise ``bootstrap_ci(**auc_ci_job(attr))`` computed elsewhere."""
+        self._cis.setdefault(("auc", attr), ci)
+
+    def _ci_job(self, attr: str, threshold: Thresholds, metrics: Sequence[str]) -> dict[str, Any]:
+        return {
+            "y": self.y,
+            "scores": self.scores,
+            "attrs": {attr: self.attrs[attr]},
+            "threshold": threshold,
+            "metrics": metrics,
+            "n_boot": N_BOOT,
+        }
+
     def _ci(self, key: tuple, attr: str, threshold: Thresholds, metrics: Sequence[str]) -> dict:
         hit = self._cis.get(key)
         if hit is None:
-            hit = bootstrap_ci(
-                self.y,
-                self.scores,
-                {attr: self.attrs[attr]},
-                threshold=threshold,
-                metrics=metrics,
-                n_boot=N_BOOT,
-            )
-            self._cis[key] = hit
+            hit = self._cis[key] = bootstrap_ci(**self._ci_job(attr, threshold, metrics))
         return hit
 
     def choose(self, attr: str, strategy: str, cost_ratio: float) -> list[float]:

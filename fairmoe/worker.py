@@ -190,9 +190,12 @@ class _Child:
         with self._lock:
             if self._proc is None:
                 return
+            if not self._ready:  # still loading: nothing to finish
+                self._stop(0)
+                return
             with contextlib.suppress(OSError, ValueError):  # the child has gone already
                 self._conn.send(None)
-            self._stop(10)
+            self._stop(5)
 
 
 class ProcessPredictor:

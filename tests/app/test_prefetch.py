@@ -9,10 +9,10 @@ from fairmoe.scores import ScoreSet
 
 
 def test_every_run_and_attribute_is_prefetched_with_the_same_numbers(runtime, assets_dir):
-    thread = prefetch_fairness_cis(runtime)
-    assert thread is not None
-    thread.join(300)
-    assert not thread.is_alive()
+    prefetch = prefetch_fairness_cis(runtime)
+    assert prefetch is not None
+    prefetch.thread.join(300)
+    assert not prefetch.thread.is_alive()
     for run in runtime.runs.values():
         assert {("auc", a) for a in run.scores.attrs} <= set(run.scores._cis), run.name
     run = runtime.runs[runtime.default_run]
