@@ -9,6 +9,8 @@ python benchmarks/bench_load.py [--assets DIR] [--clients 32] [--requests 10] [-
 predict, explain and cohort, no batching, 16 IG steps, full-size overlays, no cache); ``batched``
 is the default. Prints, per layout, a one-user baseline, p50/p95/max latency per kind per round,
 throughput, errors and the server's resident memory; then the comparison and the issue's goals.
+Both servers are first left to settle (their explanation process loaded, the fairness CIs
+prefetched: under 5% of a core over a second), so that no one measures the other's start-up.
 ``--fresh-notes`` makes every note unique, so that no explanation comes from a session's cache.
 ``--ssl-verify`` measures with gradio_client's default of a new TLS context per HTTP request (see
 ``benchmarks.loadgen.run_load``), as the figures before this layout were.
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         for m in args.modes:
             apps[m] = start_app(assets, env={**env, "FAIRMOE_SERVING": m})
             print(f"{m}: server pid {apps[m].proc.pid}; RSS at start {apps[m].rss() / MIB:.0f} MiB")
+        for m in args.modes:  # measure servers that have finished starting, all of them
+            print(f"{m}: settled after {apps[m].settle():.0f} s")
         base, rss, last = {}, {m: [] for m in args.modes}, {}
         for m in args.modes:
             base[m] = run_load(apps[m].url, cases, runs, clients=1, requests=30, seed=1,

@@ -93,6 +93,27 @@ class AppProcess:
         """Sum of each process's largest resident memory so far, in bytes (Linux)."""
         return sum(self._status(pid, "VmHWM") for pid in self.pids())
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its child processes (Linux)."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, *, busy: float = 0.05, timeout: float = 120) -> float:
+        """Wait until the server and its children use under ``busy`` of a core over a second
+        (their background start-up work done: explanation process, prefetch); the seconds
+        waited."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            before = self.cpu_seconds()
+            time.sleep(1)
+            if self.cpu_seconds() - before < busy:
+                break
+        return time.monotonic() - t0
+
     def stop(self, timeout: float = 60, *, keep_log: bool = False) -> int:
         """SIGTERM, then the exit code; the log file goes unless ``keep_log``."""
         self.proc.terminate()
