@@ -38,8 +38,9 @@ class Prefetch:
         self.pool = ProcessPoolExecutor(
             1,
             mp_context=mp.get_context("spawn"),
-            initializer=os.setpriority,
-            initargs=(os.PRIO_PROCESS, 0, NICENESS),
+            # os.setpriority itself: a function of ours would make the worker import the app
+            initializer=getattr(os, "setpriority", None),  # Linux and macOS
+            initargs=(getattr(os, "PRIO_PROCESS", 0), 0, NICENESS),
         )
         self.thread = threading.Thread(target=self._run, name="fairmoe-prefetch", daemon=True)
         self.thread.start()

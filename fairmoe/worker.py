@@ -7,10 +7,10 @@ took twice its time alone and the server used 1.25 of its 2 cores. In a child pr
 explanation has its own interpreter and core, and the server's threads keep theirs.
 
 :class:`ProcessPredictor` starts the child at once (it loads in the background), sends it one
-request at a time over a pipe and returns its answer; :class:`~fairmoe.inputs.InputError` comes
-back as itself. The child checks that it loaded the same weights as the parent (a fingerprint of
-the state dict), exits when the parent goes (end of its pipe) and is restarted if it dies; the
-request that was running gets a :class:`WorkerError` that says so. The pipe carries Python
+request at a time over a socket pair and returns its answer;
+:class:`~fairmoe.inputs.InputError` comes back as itself. The child checks that it loaded the same weights as the parent (a fingerprint of
+the state dict), exits when the parent goes (end of its socket) and is restarted if it dies;
+the request that was running gets a :class:`WorkerError` that says so. The socket carries Python
 objects (multiprocessing pickles them) between this process and its own child only; weights are
 read from the checkpoint's safetensors file by the child itself.
 """
@@ -47,7 +47,7 @@ class WorkerError(RuntimeError):
 
 
 def fingerprint(model: torch.nn.Module) -> str:
-    """sha256 over the state dict (names, shapes, dtypes and values), in name order."""
+    """sha256 over the state dict (names, dtypes, sizes and values), in name order."""
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous().reshape(-1)

@@ -143,8 +143,9 @@ _LOCK = threading.Lock()
 def _make(rt: Runtime, legacy: bool) -> Serving:
     if legacy:
         return Serving(True, rt.predictor, rt.predictor, None, LEGACY_STEPS)
-    # The copy costs one more set of weights (14 MB for the shipped model; the child process
-    # ~300 MB with torch) and buys explanations that never hold up, or hook into, a prediction.
+    # The copy costs one more set of weights (14 MB for the shipped model; the child process is
+    # ~0.9 GB resident, much of it torch's shared libraries) and buys explanations that never
+    # hold up, or hook into, a prediction.
     explainer: Predictor | ProcessPredictor
     if (processes := explain_processes()) == 0:
         explainer = rt.predictor.clone()
