@@ -98,12 +98,16 @@ def toggle_patch(mask: Any, xy: Sequence[int], grid: int, side: int = DISPLAY_PX
 
 
 def _cached(key: tuple, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``compute()`` once per key among the last CACHE_SIZE: undoing an edit costs nothing."""
+    """``compute()`` once per key among the last CACHE_SIZE (undoing an edit costs nothing);
+    its input or explanation-process errors are shown to the user."""
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
         return hit
-    value = compute()
+    try:
+        value = compute()
+    except (InputError, WorkerError) as e:
+        raise user_error(str(e)) from None
     with _LOCK:
         _CACHE[key] = value
         while len(_CACHE) > CACHE_SIZE:
@@ -117,24 +121,14 @@ def _with_maps(rt: Runtime, orig: dict[str, Any], pixels: np.ndarray) -> dict[st
     if "whole_model" in orig["attributions"]:
         return orig
     key = (id(rt), "maps", hashlib.sha256(pixels.tobytes()).hexdigest())
-    maps = _cached(key, lambda: _answer(lambda: serving(rt).model_maps(pixels)))
+    maps = _cached(key, lambda: serving(rt).model_maps(pixels))
     return {**orig, "attributions": {**orig["attributions"], **maps}}
-
-
-def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """``compute()``, its input or explanation-process errors shown to the user."""
-    try:
-        return compute()
-    except (InputError, WorkerError) as e:
-        raise user_error(str(e)) from None
 
 
 def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
     srv = serving(rt)
     key = (id(rt), hashlib.sha256(pixels.tobytes()).hexdigest())
-    return _cached(
-        key, lambda: _answer(lambda: srv.explainer.explain(pixels, None, n_steps=srv.explain_steps))
-    )
+    return _cached(key, lambda: srv.explainer.explain(pixels, None, n_steps=srv.explain_steps))
 
 
 def _edits_text(m: np.ndarray, brightness: float, contrast: float, blur: float) -> str:
