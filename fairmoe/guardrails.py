@@ -10,153 +10,169 @@ shows these next to the numbers. Rules, and the case that triggers each:
   group is flagged alike: a *degenerate* operating point, not fairness;
 - a threshold strategy that flags more than half of a group's healthy patients (FPR > 0.5), or
   costs more than ``MAX_ACCURACY_DROP`` accuracy against the single threshold, is flagged;
-- per-group thresholds need the patient's attribute at deployment, which is itself a choice.
+- per-group thresholds need the patient's attribute at deployment, which is itself a choice;
+- a group whose calibration error (ECE) is over ``ECE_RATIO`` times everyone's, or whose observed
+  glaucoma rate contradicts a confident band (scores below 0.2 or from 0.8 up), is *miscalibrated*.
+Group reliability itself (too small, undefined) is defined once, in
+:func:`fairmoe.metrics.result.group_flag`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Literal
+from fairmoe.metrics.reliability import Band
+from fairmoe.metrics.result import MIN_GROUP_N, Caveat, FairnessResult, Interval
 
 __all__ = [
     "DEGENERATE_RATE",
+    "ECE_RATIO",
     "MAX_ACCURACY_DROP",
     "MAX_GROUP_FPR",
+    "MIN_BAND_N",
     "MIN_GROUP_N",
-    "report_warnings",
+    "BAND_MARGIN",
+    "result_warnings",
     "strategy_warnings",
 ]
 
-MIN_GROUP_N = 30  # below this a group's AUC moves by ~0.1 with a handful of patients
 DEGENERATE_RATE = 0.98  # flagging >= 98% (or <= 2%) of everyone makes parity gaps meaningless
 MAX_GROUP_FPR = 0.5  # a strategy that flags more than half of a group's healthy eyes
 MAX_ACCURACY_DROP = 0.05  # accuracy lost against the single cost-minimising threshold
-
-Level = Literal["info", "caution", "warning"]
-
-
-def _w(level: Level, code: str, message: str, group: str | None = None) -> dict[str, Any]:
-    return {"level": level, "code": code, "group": group, "message": message}
+ECE_RATIO = 2.0  # a group whose calibration error is over twice everyone's
+MIN_BAND_N = 10  # a confident band's observed rate means little with fewer cases in it
+BAND_MARGIN = 0.05  # observed rate this far outside a confident band contradicts "confident"
 
 
-def _fmt_ci(ci: Mapping[str, Any] | None) -> str:
-    return f" (95% CI {ci['low']:.2f} to {ci['high']:.2f})" if ci else ""
+def _fmt_ci(ci: Interval | None) -> str:
+    return f" (95% CI {ci.low:.2f} to {ci.high:.2f})" if ci else ""
 
 
-def report_warnings(
-    report: Mapping[str, Any],
-    attr: str,
-    *,
-    auc_ci: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Warnings for one attribute of a ``fairmoe.metrics.evaluate`` report.
+def _band_caveat(name: str, band: Band) -> Caveat | None:
+    """A confident band whose observed rate contradicts it, for one group."""
+    obs = band.observed
+    if band.n < MIN_BAND_N or obs is None:
+        return None
+    if band.low == 0.0 and obs > band.high + BAND_MARGIN:
+        where = f"scored below {band.high:.1f}"
+    elif band.high >= 1.0 and obs < band.low - BAND_MARGIN:
+        where = f"scored {band.low:.1f} or more"
+    else:
+        return None
+    return Caveat(
+        "warning",
+        "confident_band",
+        f"{name}: of {band.n} test patients {where}, {obs:.0%} had glaucoma; the model's "
+        "confident scores do not hold for this group.",
+        name,
+    )
 
-    ``auc_ci`` is ``bootstrap_ci(...)``'s output for the same attribute (optional): a small
-    group's warning then quotes its AUC interval.
-    """
-    out: list[dict[str, Any]] = []
-    sec = report["attributes"][attr]
-    ci_groups = {}
-    if auc_ci:
-        ci_groups = {g["name"]: g for g in auc_ci["attributes"][attr].get("groups", [])}
-    for g in sec["groups"]:
-        name, n = g["name"], g["n"]
-        if n == 0:
-            out.append(_w("info", "empty_group", f"{name}: no cases, left out of every gap.", name))
-            continue
-        if g["auc"] is None:
-            missing = "glaucoma" if g["n_pos"] == 0 else "healthy"
+
+def result_warnings(result: FairnessResult) -> tuple[Caveat, ...]:
+    """Warnings for a fairness result: small, empty and one-class groups (quoting the AUC interval
+    where known), a degenerate operating point, and miscalibrated groups."""
+    out: list[Caveat] = []
+    for g in result.groups:
+        if g.n == 0:
             out.append(
-                _w(
+                Caveat("info", "empty_group", f"{g.name}: no cases, left out of every gap.", g.name)
+            )
+            continue
+        if g.auc is None:
+            missing = "glaucoma" if g.n_pos == 0 else "healthy"
+            out.append(
+                Caveat(
                     "warning",
                     "one_class",
-                    f"{name}: no {missing} cases among {n}, so its "
+                    f"{g.name}: no {missing} cases among {g.n}, so its "
                     "AUC is undefined and it does not count in ES-AUC.",
-                    name,
+                    g.name,
                 )
             )
-        if n < MIN_GROUP_N:
-            ci = _fmt_ci((ci_groups.get(name) or {}).get("auc"))
+        if g.n < MIN_GROUP_N:
             out.append(
-                _w(
+                Caveat(
                     "caution",
                     "small_group",
-                    f"{name}: only {n} cases (fewer than "
-                    f"{MIN_GROUP_N}); its AUC{ci} and rates are unreliable.",
-                    name,
+                    f"{g.name}: only {g.n} cases (fewer than "
+                    f"{MIN_GROUP_N}); its AUC{_fmt_ci(g.ci.auc)} and rates are unreliable.",
+                    g.name,
                 )
             )
-    rate = report.get("selection_rate")
-    if rate is None:  # per-group thresholds: the overall rate from the attribute's counts
-        flagged = sum(g["tp"] + g["fp"] for g in sec["groups"])
-        total = sum(g["n"] for g in sec["groups"])
-        rate = flagged / total if total else None
+            continue  # calibration of a handful of cases says nothing
+        if result.ece and g.ece is not None and g.ece > ECE_RATIO * result.ece:
+            out.append(
+                Caveat(
+                    "warning",
+                    "group_ece",
+                    f"{g.name}: calibration error {g.ece:.3f}, over {ECE_RATIO:g}x everyone's "
+                    f"({result.ece:.3f}); its probabilities are off by "
+                    f"{g.citl:+.2f} on average.",
+                    g.name,
+                )
+            )
+        for band in g.bands:
+            c = _band_caveat(g.name, band)
+            if c:
+                out.append(c)
+    known = result.known
+    rate = result.flagged / known if known else None
     if rate is not None and (rate >= DEGENERATE_RATE or rate <= 1 - DEGENERATE_RATE):
         who = "everyone" if rate >= DEGENERATE_RATE else "no one"
         out.append(
-            _w(
+            Caveat(
                 "warning",
                 "degenerate",
                 f"The model flags {rate:.0%} of cases (almost "
-                f"{who}) at this threshold: DPD ({sec['dpd']:.3f}) and DEOdds "
-                f"({sec['deodds']:.3f}) look fair only because every group is treated "
+                f"{who}) at this threshold: DPD ({result.dpd:.3f}) and DEOdds "
+                f"({result.deodds:.3f}) look fair only because every group is treated "
                 "alike by a useless rule.",
             )
         )
-    return out
+    return tuple(out)
 
 
 def strategy_warnings(
-    baseline: Mapping[str, Any],
-    chosen: Mapping[str, Any],
-    attr: str,
-    *,
-    per_group: bool,
-) -> list[dict[str, Any]]:
+    baseline: FairnessResult, chosen: FairnessResult, *, per_group: bool
+) -> tuple[Caveat, ...]:
     """Warnings for thresholds chosen by a strategy (``chosen``) against the single threshold
-    (``baseline``); both are ``evaluate`` reports."""
-    out: list[dict[str, Any]] = []
-    sec = chosen["attributes"][attr]
-    for g in sec["groups"]:
-        if g["fpr"] is not None and g["fpr"] > MAX_GROUP_FPR:
+    (``baseline``); both results of the same attribute."""
+    out: list[Caveat] = []
+    for g in chosen.groups:
+        if g.fpr is not None and g.fpr > MAX_GROUP_FPR:
             out.append(
-                _w(
+                Caveat(
                     "warning",
                     "high_fpr",
-                    f"{g['name']}: {g['fpr']:.0%} of healthy "
+                    f"{g.name}: {g.fpr:.0%} of healthy "
                     f"patients are flagged (FPR above {MAX_GROUP_FPR:.0%}).",
-                    g["name"],
+                    g.name,
                 )
             )
-    base_acc = baseline["attributes"][attr]["accuracy"]
-    drop = base_acc - sec["accuracy"]
+    drop = baseline.accuracy - chosen.accuracy
     if drop > MAX_ACCURACY_DROP:
         out.append(
-            _w(
+            Caveat(
                 "warning",
                 "accuracy_drop",
-                f"Overall accuracy falls from {base_acc:.3f} "
-                f"to {sec['accuracy']:.3f} ({drop:.3f}) against the single threshold.",
+                f"Overall accuracy falls from {baseline.accuracy:.3f} "
+                f"to {chosen.accuracy:.3f} ({drop:.3f}) against the single threshold.",
             )
         )
-    flagged = sum(g["tp"] + g["fp"] for g in sec["groups"])
-    total = sum(g["n"] for g in sec["groups"])
-    if total:
+    if chosen.known:
         out.append(
-            _w(
+            Caveat(
                 "info",
                 "flag_rate",
-                f"These thresholds flag {flagged / total:.0%} of "
-                f"patients (accuracy {sec['accuracy']:.3f}).",
+                f"These thresholds flag {chosen.flagged / chosen.known:.0%} of "
+                f"patients (accuracy {chosen.accuracy:.3f}).",
             )
         )
     if per_group:
         out.append(
-            _w(
+            Caveat(
                 "caution",
                 "needs_attribute",
                 f"Per-group thresholds need each patient's "
-                f"{attr} at deployment, to choose the threshold.",
+                f"{chosen.attribute} at deployment, to choose the threshold.",
             )
         )
-    return out
+    return tuple(out)

@@ -16,14 +16,17 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from fairmoe.guardrails import result_warnings
 from fairmoe.metrics import ScoreTable, Thresholds, bootstrap_ci, choose_thresholds
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
+from fairmoe.metrics.reliability import Band, band_rate
+from fairmoe.metrics.result import FairnessResult, _from_report
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute, attribute_codes
 
 __all__ = [
     "BASE_COLUMNS",
@@ -37,8 +40,17 @@ __all__ = [
 BASE_COLUMNS = ("id", "label", "score", "cos_non_glaucoma", "cos_glaucoma", *ATTRIBUTE_NAMES)
 N_BOOT = 1000  # bootstrap resamples: about 0.1 s for 2,000 cases, and CIs stable to ~0.005
 REPORT_CACHE = 256  # reports kept per score set (a slider has ~1,000 positions)
-THRESHOLD_CI_METRICS = ("accuracy", "dpd", "deodds", "group_tpr", "group_fpr")
-AUC_CI_METRICS = ("auc", "es_auc", "group_auc")
+THRESHOLD_CI_METRICS = (
+    "accuracy",
+    "dpd",
+    "deodds",
+    "group_tpr",
+    "group_fpr",
+    "group_ppv",
+    "group_npv",
+)
+AUC_CI_METRICS = ("auc", "es_auc", "group_auc", "ece", "group_ece")  # threshold-free
+CIMode = Literal["none", "auc", "all"]
 
 
 class ScoresError(ValueError):
@@ -69,6 +81,7 @@ class ScoreSet:
     table: ScoreTable = field(init=False)
     _reports: OrderedDict = field(init=False, default_factory=OrderedDict)
     _cis: dict = field(init=False, default_factory=dict)
+    _crossed: dict = field(init=False, default_factory=dict)  # crossed attribute -> ScoreTable
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -83,33 +96,94 @@ class ScoreSet:
         """Read a scores CSV (see the module docstring); :func:`read_scores`."""
         return read_scores(path, name)
 
-    def report(self, threshold: Thresholds = OPERATING_POINT) -> dict[str, Any]:
-        """``fairmoe.metrics.evaluate`` report at ``threshold``, memoised."""
-        key = threshold_key(threshold)
+    def codes(self, attr: str) -> np.ndarray:
+        """(n,) group codes of an attribute or of two crossed ("race*gender"), -1 unknown."""
+        return attribute_codes(self.attrs, attr)
+
+    def _table(self, name: str) -> ScoreTable:
+        """The base table, or a crossed attribute's own table (built on first use)."""
+        if name in self.attrs:
+            return self.table
+        with self._lock:
+            hit = self._crossed.get(name)
+        if hit is None:
+            hit = ScoreTable(self.y, self.scores, {name: self.codes(name)})
+            with self._lock:
+                hit = self._crossed.setdefault(name, hit)
+        return hit
+
+    def report(self, threshold: Thresholds = OPERATING_POINT, attr: str | None = None) -> dict:
+        """The metric engine's report at ``threshold``, memoised: every base attribute, or only
+        ``attr`` when it is crossed. Views read :meth:`fairness` instead."""
+        name = attribute(attr).name if attr else None
+        table_name = name if name and name not in self.attrs else None
+        key = (table_name, threshold_key(threshold))
         with self._lock:
             hit = self._reports.get(key)
             if hit is not None:
                 self._reports.move_to_end(key)
                 return hit
-        rep = self.table.report(threshold)
+        rep = (
+            self._table(table_name).report(threshold)
+            if table_name
+            else self.table.report(threshold)
+        )
         with self._lock:
             self._reports[key] = rep
             while len(self._reports) > REPORT_CACHE:
                 self._reports.popitem(last=False)
         return rep
 
+    def fairness(
+        self, attr: str, threshold: Thresholds = OPERATING_POINT, *, ci: CIMode = "auc"
+    ) -> FairnessResult:
+        """The typed fairness result of one attribute (or two crossed) at ``threshold``.
+
+        ``ci``: "none"; "auc" (default) the threshold-free intervals (AUC, ES-AUC, ECE: cached
+        per set) plus threshold intervals already computed for these thresholds; "all" computes
+        the threshold intervals too (about 0.1 s for 2,000 cases, then cached).
+        """
+        name = attribute(attr).name
+        rep = self.report(threshold, name)
+        auc_ci = self.auc_ci(name) if ci != "none" else None
+        thr_ci = None
+        if ci == "all":
+            thr_ci = self.threshold_ci(name, threshold)
+        elif ci == "auc":
+            thr_ci = self.cached_threshold_ci(name, threshold)
+        res = _from_report(
+            rep,
+            attribute(name),
+            name,
+            model=self.name,
+            y=self.y,
+            p=self.scores,
+            codes=self.codes(name),
+            auc_ci=auc_ci,
+            thr_ci=thr_ci,
+        )
+        return replace(res, warnings=result_warnings(res))
+
+    def band(self, attr: str | None, code: int | None, low: float, high: float) -> Band:
+        """Observed glaucoma rate among the cases of one group (everyone: ``attr`` None) scored
+        in [low, high)."""
+        m = slice(None) if attr is None else self.codes(attr) == code
+        return band_rate(self.y[m], self.scores[m], low, high)
+
     def auc_ci(self, attr: str) -> dict[str, Any]:
         """Bootstrap CIs of AUC, ES-AUC and group AUCs (threshold-free), memoised."""
+        attr = attribute(attr).name
         return self._ci(("auc", attr), attr, OPERATING_POINT, AUC_CI_METRICS)
 
     def threshold_ci(self, attr: str, threshold: Thresholds) -> dict[str, Any]:
         """Bootstrap CIs of accuracy, DPD, DEOdds, group TPR/FPR at ``threshold``, memoised."""
+        attr = attribute(attr).name
         return self._ci(
             ("thr", attr, threshold_key(threshold)), attr, threshold, THRESHOLD_CI_METRICS
         )
 
     def cached_threshold_ci(self, attr: str, threshold: Thresholds) -> dict[str, Any] | None:
-        return self._cis.get(("thr", attr, threshold_key(threshold)))
+        return self._cis.get(("thr", attribute(attr).name, threshold_key(threshold)))
 
     def auc_ci_job(self, attr: str) -> dict[str, Any]:
         """The keyword arguments of :func:`bootstrap_ci` behind :meth:`auc_ci` (for computing it
@@ -124,7 +198,7 @@ class ScoreSet:
         return {
             "y": self.y,
             "scores": self.scores,
-            "attrs": {attr: self.attrs[attr]},
+            "attrs": {attr: self.codes(attr)},
             "threshold": threshold,
             "metrics": metrics,
             "n_boot": N_BOOT,
@@ -142,7 +216,7 @@ class ScoreSet:
         t = choose_thresholds(
             self.y,
             self.scores,
-            self.attrs[attr],
+            self.codes(attr),
             strategy=strategy,  # type: ignore[arg-type]
             cost_ratio=cost_ratio,
             n_groups=a.n_groups,
@@ -151,7 +225,9 @@ class ScoreSet:
 
     def roc(self, attr: str | None = None, code: int | None = None) -> tuple[list, list]:
         """(fpr, tpr) lists of one group (or everyone), empty when a class is missing."""
-        fpr, tpr, _ = self.table.roc(attr, code)
+        name = attribute(attr).name if attr else None
+        table = self._table(name) if name and name not in self.attrs else self.table
+        fpr, tpr, _ = table.roc(name, code)
         if len(fpr) == 0 or math.isnan(float(fpr[-1])) or math.isnan(float(tpr[-1])):
             return [], []
         return fpr.tolist(), tpr.tolist()
@@ -166,7 +242,7 @@ class ScoreSet:
         if values is None:
             return None
         a = attribute(attr)
-        codes = self.attrs[attr]
+        codes = self.codes(attr)
         out = {}
         for g, gname in enumerate(a.groups):
             m = codes == g

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from fairmoe.schema import ATTRIBUTE_NAMES, Attribute, attribute
+from fairmoe.schema import ATTRIBUTE_CHOICES, Attribute, attribute
 
 __all__: list[str] = []  # private helpers of the other modules
 
@@ -59,12 +59,13 @@ def _check_codes(name: str, codes: Any, n: int, n_groups: int) -> np.ndarray:
 
 
 def _check_attrs(attrs: Mapping[str, Any], n: int) -> dict[str, tuple[Attribute, np.ndarray]]:
-    """Validate attribute codes; return them in the schema's attribute order."""
+    """Validate attribute codes; return them in the schema's attribute order (base attributes,
+    then crossed ones)."""
     out = {}
     for name in attrs:
         a = attribute(name)  # raises with the list of valid names
         out[name] = (a, _check_codes(f"attrs[{name!r}]", attrs[name], n, a.n_groups))
-    return {k: out[k] for k in ATTRIBUTE_NAMES if k in out}
+    return dict(sorted(out.items(), key=lambda kv: ATTRIBUTE_CHOICES.index(kv[1][0].name)))
 
 
 def _finite(value: Any, what: str) -> float:

@@ -19,20 +19,43 @@ from fairmoe.metrics._checks import (
 )
 from fairmoe.metrics.ranking import _equity_scaled, _weighted_auc, auc_count_dtype
 from fairmoe.metrics.rates import _gaps, _group_and_total_rates
+from fairmoe.metrics.reliability import ECE_BINS, ece_bins
 from fairmoe.metrics.thresholds import Thresholds, _resolve_thresholds, _threshold_json
 from fairmoe.schema import OPERATING_POINT, Attribute
 
 __all__ = ["BOOT_METRICS", "BootMetric", "bootstrap_ci"]
 
 BootMetric = Literal[
-    "auc", "accuracy", "es_auc", "es_acc", "dpd", "deodds", "group_auc", "group_tpr", "group_fpr"
+    "auc",
+    "accuracy",
+    "ece",
+    "es_auc",
+    "es_acc",
+    "dpd",
+    "deodds",
+    "group_auc",
+    "group_tpr",
+    "group_fpr",
+    "group_fnr",
+    "group_ppv",
+    "group_npv",
+    "group_ece",
 ]
 BOOT_METRICS: tuple[str, ...] = get_args(BootMetric)
 
 _BOOT_CELLS = 1_000_000  # resamples x samples per bootstrap chunk: bounds memory at about 8 MB
 _AUC_METRICS = frozenset({"auc", "es_auc", "group_auc"})
 _SECTION_METRICS = ("es_auc", "es_acc", "dpd", "deodds")
-_GROUP_METRICS = ("group_auc", "group_tpr", "group_fpr")
+_GROUP_METRICS = (
+    "group_auc",
+    "group_tpr",
+    "group_fpr",
+    "group_fnr",
+    "group_ppv",
+    "group_npv",
+    "group_ece",
+)
+_RATE_METRICS = ("group_tpr", "group_fpr", "group_fnr", "group_ppv", "group_npv")
 
 
 @dataclass(frozen=True)
@@ -41,6 +64,7 @@ class _BootAttr:
     members: list[np.ndarray]  # sorted positions of each group's members
     starts: list[np.ndarray]  # tie-block starts among each group's members
     ind: np.ndarray  # (n, 4(G+1)) one-hot confusion cell (tn, fp, fn, tp per code) of each case
+    bins: np.ndarray  # (n, G*K) one-hot (group, calibration bin) of each case, K = ECE_BINS
 
 
 @dataclass(frozen=True)
@@ -53,6 +77,8 @@ class _Sorted:
     starts: np.ndarray  # tie-block starts of the sorted scores
     top_pred: np.ndarray | None  # (n,) overall predictions; None when the threshold is ambiguous
     attrs: dict[str, _BootAttr]
+    gap: np.ndarray  # (n,) score minus label: the calibration error's summand
+    bins: np.ndarray  # (n, K) one-hot calibration bin of each case
 
 
 def _tie_starts(x: np.ndarray) -> np.ndarray:
@@ -72,6 +98,7 @@ def _sort_cases(
     rank = np.empty(n, np.int64)
     rank[order] = np.arange(n)
     ys, ss = y[order], s[order]
+    bin_of = ece_bins(ss)
     per_attr = {}
     for name, (a, codes) in checked.items():
         c = codes[order]
@@ -80,9 +107,15 @@ def _sort_cases(
         ind = np.zeros((n, 4 * (a.n_groups + 1)))
         ind[np.arange(n), 4 * col + 2 * ys + pred] = 1.0
         members = [np.flatnonzero(c == g) for g in range(a.n_groups)]
-        per_attr[name] = _BootAttr(a, members, [_tie_starts(ss[m]) for m in members], ind)
+        gb = np.zeros((n, a.n_groups * ECE_BINS))
+        known = c >= 0
+        gb[np.flatnonzero(known), c[known] * ECE_BINS + bin_of[known]] = 1.0
+        per_attr[name] = _BootAttr(a, members, [_tie_starts(ss[m]) for m in members], ind, gb)
     top_pred = None if top_thresholds is None else ss >= top_thresholds[order]
-    return _Sorted(rank, ys, ys.astype(np.float64), _tie_starts(ss), top_pred, per_attr)
+    gap = ss - ys
+    bins = np.zeros((n, ECE_BINS))
+    bins[np.arange(n), bin_of] = 1.0
+    return _Sorted(rank, ys, ys.astype(np.float64), _tie_starts(ss), top_pred, per_attr, gap, bins)
 
 
 def _resample_indices(
@@ -102,26 +135,44 @@ def _resample_indices(
             )
 
 
+def _weighted_ece(onehot: np.ndarray, gap: np.ndarray, w: np.ndarray, k: int) -> np.ndarray:
+    """(b, C) ECE of C case sets for (n, b) counts: ``onehot`` (n, C*k) set-and-bin of each case."""
+    per_bin = (onehot * gap[:, None]).T @ w  # (C*k, b) summed score minus label per bin
+    size = onehot.T @ w  # (C*k, b) cases per bin
+    b = w.shape[1]
+    err = np.abs(per_bin).reshape(-1, k, b).sum(axis=1)  # (C, b)
+    total = size.reshape(-1, k, b).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (err / np.where(total > 0, total, np.nan)).T
+
+
 def _attr_values(
-    d: _BootAttr, w: np.ndarray, yf: np.ndarray, overall: np.ndarray | None, wanted: set[str]
+    d: _BootAttr,
+    w: np.ndarray,
+    cases: _Sorted,
+    overall: np.ndarray | None,
+    wanted: set[str],
 ) -> dict[str, np.ndarray]:
     """One attribute's metrics for (n, b) case counts ``w``: (b,) each, (b, G) per group."""
-    b, n_groups = w.shape[1], d.attr.n_groups
+    b, n_groups, yf = w.shape[1], d.attr.n_groups, cases.yf
     out = {}
+    if "group_ece" in wanted:
+        out["group_ece"] = _weighted_ece(d.bins, cases.gap, w, ECE_BINS)
     if overall is not None and wanted & {"es_auc", "group_auc"}:
         aucs = np.stack(
             [_weighted_auc(w[m], yf[m], st) for m, st in zip(d.members, d.starts, strict=True)],
             axis=1,
         )  # (b, G)
         out["es_auc"], out["group_auc"] = _equity_scaled(overall, aucs), aucs
-    if not wanted - _AUC_METRICS:  # the threshold-free CIs need no confusion counts
+    if not wanted - _AUC_METRICS - {"group_ece", "ece"}:  # threshold-free: no confusion counts
         return {k: v for k, v in out.items() if k in wanted}
     cnt = (d.ind.T @ w).T.reshape(b, n_groups + 1, 4).astype(np.float64)  # tn fp fn tp
     r, total = _group_and_total_rates(cnt)  # (b, G) and (b,)
     if "es_acc" in wanted:
         out["es_acc"] = _equity_scaled(total["accuracy"], r["accuracy"])
     gaps = _gaps(r)
-    out |= {"dpd": gaps.dpd, "deodds": gaps.deodds, "group_tpr": r["tpr"], "group_fpr": r["fpr"]}
+    out |= {"dpd": gaps.dpd, "deodds": gaps.deodds}
+    out |= {f"group_{k}": r[k] for k in ("tpr", "fpr", "ppv", "npv")} | {"group_fnr": 1 - r["tpr"]}
     return {k: v for k, v in out.items() if k in wanted}
 
 
@@ -137,8 +188,10 @@ def _resample_values(d: _Sorted, idx: np.ndarray, wanted: set[str]) -> dict[str,
         out["auc"] = overall
     if "accuracy" in wanted and d.top_pred is not None:
         out["accuracy"] = ((d.top_pred == d.y) @ w).astype(np.float64) / n
+    if "ece" in wanted:
+        out["ece"] = _weighted_ece(d.bins, d.gap, w, ECE_BINS)[:, 0]
     for name, a in d.attrs.items():
-        out |= {f"{name}.{k}": v for k, v in _attr_values(a, w, d.yf, overall, wanted).items()}
+        out |= {f"{name}.{k}": v for k, v in _attr_values(a, w, d, overall, wanted).items()}
     return out
 
 
@@ -155,7 +208,7 @@ def _intervals(
 ) -> dict[str, Any]:
     """The output's metric entries: overall intervals, then per attribute and per group."""
     out: dict[str, Any] = {}
-    for key in ("auc", "accuracy"):
+    for key in ("auc", "accuracy", "ece"):
         if key in wanted:
             out[key] = _ci(vals[key], alpha) if key in vals else None
     out["attributes"] = {}
