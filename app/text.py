@@ -38,6 +38,15 @@ METRIC_HELP: dict[str, str] = {
     "FPR gap across groups at the threshold. 0 = equal error rates.",
     "TPR": "True positive rate (sensitivity): share of glaucoma cases the model flags.",
     "FPR": "False positive rate (1 - specificity): share of healthy eyes the model flags.",
+    "FNR": "False negative rate (under-diagnosis, 1 - sensitivity): share of glaucoma cases the "
+    "model misses.",
+    "PPV": "Positive predictive value: share of flagged cases that have glaucoma.",
+    "NPV": "Negative predictive value: share of cases not flagged that are free of glaucoma.",
+    "ECE": "Expected calibration error (Guo et al. 2017, 10 equal-width bins): how far, on "
+    "average, the shown probability is from the observed glaucoma rate of cases given it. 0 = "
+    "perfectly calibrated.",
+    "CITL": "Calibration-in-the-large: mean probability minus the observed glaucoma rate. Above "
+    "0: the model over-estimates the risk for this group; below 0: under-estimates it.",
     "Selection rate": "Share of all cases in a group the model flags as glaucoma.",
     "Accuracy": "Share of cases the model classifies correctly at the threshold.",
     "n": "Number of test cases in the group (cases with an unknown value are left out of groups).",

@@ -11,7 +11,7 @@ from typing import Any
 
 from app.text import help_span
 from fairmoe.methods import METHODS
-from fairmoe.schema import OPERATING_POINT
+from fairmoe.schema import OPERATING_POINT, attribute, parts
 from fairmoe.summary import headline_metrics, mean_std
 
 __all__ = [
@@ -55,11 +55,12 @@ def _for_attribute(runs: Sequence[Any], attr: str) -> list[Any]:
     the attribute (``MethodSpec.uses_attribute``) trains one model whatever the attribute, so its
     runs for another attribute stand in when none was trained for this one."""
     main = [r for r in runs if r.data == "main"]
-    blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute == attr}
+    wanted = (*parts(attribute(attr).name), "all")  # crossed: runs trained for either attribute
+    blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute in wanted}
     return [
         r
         for r in main
-        if r.attribute in (attr, "all") or (not r.uses_attribute and r.method not in blind_for_attr)
+        if r.attribute in wanted or (not r.uses_attribute and r.method not in blind_for_attr)
     ]
 
 

@@ -1,18 +1,18 @@
 """Guardrail warnings (fairmoe.guardrails) as the markdown the Fairness and Cohort tabs show.
 
 A degenerate operating point gets a banner of its own (it makes every parity gap look perfect);
-the other warnings are a short list under it. Group-level flags also mark the group table.
+the other warnings are a short list under it. Group-level flags (``GroupRow.flag``) also mark
+the group table.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from fairmoe.guardrails import MIN_GROUP_N
+from fairmoe.metrics.result import MIN_GROUP_N, Caveat
 
-__all__ = ["ES_AUC_RULE", "group_flag", "warnings_markdown"]
+__all__ = ["ES_AUC_RULE", "warnings_markdown"]
 
 _ICON = {"warning": "⚠️", "caution": "⚠", "info": "ℹ️"}
 
@@ -24,30 +24,17 @@ ES_AUC_RULE = (
 )
 
 
-def warnings_markdown(warnings: Sequence[Mapping[str, Any]]) -> str:
+def warnings_markdown(warnings: Sequence[Caveat]) -> str:
     """Banner for a degenerate operating point, then the other warnings as a list ('' if none)."""
     out = []
     for w in warnings:
-        if w["code"] == "degenerate":
-            out.append(
-                "> ⚠️ **Degenerate operating point.** " + html.escape(w["message"], quote=False)
-            )
-    rest = [w for w in warnings if w["code"] != "degenerate"]
+        if w.code == "degenerate":
+            out.append("> ⚠️ **Degenerate operating point.** " + html.escape(w.message, quote=False))
+    rest = [w for w in warnings if w.code != "degenerate"]
     if rest:
         out.append(
             "\n".join(
-                f"- {_ICON.get(w['level'], '')} {html.escape(w['message'], quote=False)}"
-                for w in rest
+                f"- {_ICON.get(w.level, '')} {html.escape(w.message, quote=False)}" for w in rest
             )
         )
     return "\n\n".join(out)
-
-
-def group_flag(group: Mapping[str, Any]) -> str:
-    """'undefined' (one class), 'too small' (n < MIN_GROUP_N), both, or '' for a usable group."""
-    flags = []
-    if group["n"] and group.get("auc") is None:
-        flags.append("undefined")
-    if 0 < group["n"] < MIN_GROUP_N:
-        flags.append("too small")
-    return ", ".join(flags)

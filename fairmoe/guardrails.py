@@ -30,6 +30,7 @@ __all__ = [
     "MIN_BAND_N",
     "MIN_GROUP_N",
     "BAND_MARGIN",
+    "band_contradicts",
     "result_warnings",
     "strategy_warnings",
 ]
@@ -46,22 +47,27 @@ def _fmt_ci(ci: Interval | None) -> str:
     return f" (95% CI {ci.low:.2f} to {ci.high:.2f})" if ci else ""
 
 
-def _band_caveat(name: str, band: Band) -> Caveat | None:
-    """A confident band whose observed rate contradicts it, for one group."""
+def band_contradicts(band: Band) -> bool:
+    """Whether enough cases in a score band show a glaucoma rate outside it (by BAND_MARGIN):
+    a score there is then not a confident answer for them. Bands start at 0 or end at 1."""
     obs = band.observed
     if band.n < MIN_BAND_N or obs is None:
+        return False
+    if band.low == 0.0:
+        return obs > band.high + BAND_MARGIN
+    return obs < band.low - BAND_MARGIN
+
+
+def _band_caveat(name: str, band: Band) -> Caveat | None:
+    """A confident band whose observed rate contradicts it, for one group."""
+    if not band_contradicts(band):
         return None
-    if band.low == 0.0 and obs > band.high + BAND_MARGIN:
-        where = f"scored below {band.high:.1f}"
-    elif band.high >= 1.0 and obs < band.low - BAND_MARGIN:
-        where = f"scored {band.low:.1f} or more"
-    else:
-        return None
+    where = f"below {band.high:.1f}" if band.low == 0.0 else f"{band.low:.1f} or more"
     return Caveat(
         "warning",
         "confident_band",
-        f"{name}: of {band.n} test patients {where}, {obs:.0%} had glaucoma; the model's "
-        "confident scores do not hold for this group.",
+        f"{name}: of {band.n} test patients scored {where}, {band.observed:.0%} had glaucoma; "
+        "the model's confident scores do not hold for this group.",
         name,
     )
 

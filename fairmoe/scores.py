@@ -26,6 +26,7 @@ from fairmoe.guardrails import result_warnings
 from fairmoe.metrics import ScoreTable, Thresholds, bootstrap_ci, choose_thresholds
 from fairmoe.metrics.reliability import Band, band_rate
 from fairmoe.metrics.result import FairnessResult, _from_report
+from fairmoe.metrics.thresholds import threshold_for_sensitivity
 from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute, attribute_codes
 
 __all__ = [
@@ -163,6 +164,11 @@ class ScoreSet:
             thr_ci=thr_ci,
         )
         return replace(res, warnings=result_warnings(res))
+
+    def threshold_for_sensitivity(self, target: float) -> float:
+        """The highest threshold reaching overall sensitivity ``target`` (see
+        :func:`fairmoe.metrics.threshold_for_sensitivity`)."""
+        return threshold_for_sensitivity(self.y, self.scores, target)
 
     def band(self, attr: str | None, code: int | None, low: float, high: float) -> Band:
         """Observed glaucoma rate among the cases of one group (everyone: ``attr`` None) scored

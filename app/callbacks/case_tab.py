@@ -119,10 +119,13 @@ def case_view(rt: Runtime, result: dict[str, Any] | None, *attr_values: Any) -> 
     p, t = result["probability"], result["threshold"]
     assessed = result.get("assessable") or {}
     if assessed.get("assessable", True):
+        said = views.confidence_text(
+            rt.model_scores, _attr_codes(attr_values), p, t, result["uncertainty"]
+        )
         head = (
             f"### Probability of glaucoma: {p:.0%}\n"
             f"**Decision: {result['decision']}** ({'at or above' if p >= t else 'below'} the "
-            f"operating point {t:.2f}). {result['uncertainty']}"
+            f"operating point {t:.2f}). {said}"
         )
         fig = plots.probability_bar(p, t)
     else:  # no bar: a drawn probability reads as a confident number

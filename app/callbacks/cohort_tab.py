@@ -63,25 +63,27 @@ def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
 
 
 def _summary(rt: Runtime, result: CohortResult) -> dict[str, Any]:
-    """The /cohort JSON: counts, bad rows and the report's headline metrics per attribute."""
-    rep = result.scores.report(rt.predictor.threshold)
+    """The /cohort JSON: counts, bad rows and the headline metrics per attribute."""
+    ss, t = result.scores, rt.predictor.threshold
+    per = {a: ss.fairness(a, t, ci="none") for a in ATTRIBUTE_NAMES}
     return {
         "model": rt.model_name,
         "layout": result.layout,
         "n_scored": len(result.rows),
         "n_bad": len(result.bad),
         "bad_rows": result.bad,
-        "threshold": rt.predictor.threshold,
-        "auc": rep["auc"],
-        "accuracy": rep["accuracy"],
+        "threshold": t,
+        "auc": per["race"].auc,
+        "accuracy": per["race"].accuracy,  # everyone, at the single threshold
         "attributes": {
-            a: {k: sec[k] for k in ("es_auc", "dpd", "deodds", "n_unknown")}
+            a: {"es_auc": r.es_auc, "dpd": r.dpd, "deodds": r.deodds, "n_unknown": r.n_unknown}
             | {
                 "groups": [
-                    {k: g[k] for k in ("name", "n", "auc", "tpr", "fpr")} for g in sec["groups"]
+                    {"name": g.name, "n": g.n, "auc": g.auc, "tpr": g.tpr, "fpr": g.fpr}
+                    for g in r.groups
                 ]
             }
-            for a, sec in rep["attributes"].items()
+            for a, r in per.items()
         },
     }
 
@@ -97,9 +99,8 @@ def cohort(
             "Upload a .zip of the cohort (FairVLMed layout, or a CSV with its images)."
         )
     try:
-        srv = serving(rt)
-        batch = 1 if srv.legacy else COHORT_BATCH  # legacy: one predict() per case, as before
-        result = score_cohort(srv.predictor, Path(upload), progress=progress, batch_size=batch)
+        predictor = serving(rt).predictor
+        result = score_cohort(predictor, Path(upload), progress=progress, batch_size=COHORT_BATCH)
     except CohortError as e:
         raise user_error(str(e)) from None
     if not result.rows:

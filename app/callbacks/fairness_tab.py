@@ -18,13 +18,16 @@ from app.views_runs import menu_labels
 from app.warnings_md import warnings_markdown
 from fairmoe.guardrails import strategy_warnings
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
+from fairmoe.metrics.thresholds import SENSITIVITY_TARGET
+from fairmoe.schema import ATTRIBUTE_CHOICES, OPERATING_POINT, attribute
 from fairmoe.scores import ScoreSet
 
 __all__ = [
     "MAX_GROUPS",
     "OWN_SCORES",
+    "check_attribute",
     "check_cost",
+    "sensitivity_preset",
     "scores_of",
     "fairness",
     "fairness_select",
@@ -35,7 +38,8 @@ __all__ = [
     "models",
 ]
 
-MAX_GROUPS = max(a.n_groups for a in ATTRIBUTES.values())  # per-group sliders the UI pre-builds
+# per-group sliders the UI pre-builds: enough for the largest crossed attribute (race*language: 9)
+MAX_GROUPS = max(attribute(a).n_groups for a in ATTRIBUTE_CHOICES)
 
 
 def scores_of(rt: Runtime, model: str, own: ScoreSet | None = None) -> ScoreSet:
@@ -58,19 +62,24 @@ def fairness(
         run = rt.run(model)
     except KeyError as e:
         raise user_error(str(e.args[0])) from None
-    if attribute not in ATTRIBUTE_NAMES:
-        raise user_error(
-            f"unknown attribute {attribute!r}; choose one of {', '.join(ATTRIBUTE_NAMES)}"
-        )
+    attr = check_attribute(attribute)
     try:
         t = float(threshold)
     except (TypeError, ValueError):
         raise user_error(f"threshold must be a number between 0 and 1, got {threshold!r}") from None
     if not (math.isfinite(t) and 0 <= t <= 1):
         raise user_error(f"threshold must be between 0 and 1, got {threshold!r}")
-    out = views.fairness_json(run.scores, attribute, t)
+    out = views.fairness_json(run.scores, attr, t)
     out["model"] = run.name
     return out
+
+
+def check_attribute(name: Any) -> str:
+    """An attribute, or two crossed ("race*gender"), as its canonical name; else a user error."""
+    try:
+        return attribute(str(name).strip().replace(" ", "")).name
+    except ValueError as e:
+        raise user_error(str(e)) from None
 
 
 def models(rt: Runtime) -> list[dict[str, Any]]:
@@ -92,7 +101,7 @@ def models(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def group_slider_updates(attr: str, values: Sequence[float] | None = None) -> list:
-    a = ATTRIBUTES[attr]
+    a = attribute(attr)
     out = []
     for j in range(MAX_GROUPS):
         if j < a.n_groups:
@@ -146,15 +155,17 @@ def strategy_summary(
 ) -> str:
     """What the chosen thresholds do: accuracy and flag rate against the single threshold, and
     the guardrail warnings (fairmoe.guardrails.strategy_warnings)."""
-    chosen = ss.report(t[0] if strategy == "single" else {attr: list(t)})
-    base = ss.report(ss.choose(attr, "single", cost)[0])
-    ws = strategy_warnings(base, chosen, attr, per_group=strategy != "single")
-    sec = chosen["attributes"][attr]
-    shown = ", ".join(f"{name} {v:.3f}" for name, v in zip(ATTRIBUTES[attr].groups, t, strict=True))
+    a = attribute(attr)
+    chosen = ss.fairness(a.name, t[0] if strategy == "single" else {a.name: list(t)}, ci="none")
+    single = ss.choose(attr, "single", cost)[0]
+    base = ss.fairness(a.name, single, ci="none")
+    ws = strategy_warnings(base, chosen, per_group=strategy != "single")
+    shown = ", ".join(f"{name} {v:.3f}" for name, v in zip(a.groups, t, strict=True))
     head = (
         f"Thresholds set by **{STRATEGY_LABELS[strategy]}** (cost ratio {cost:g}): {shown}. "
-        f"Overall accuracy **{sec['accuracy']:.3f}** (single threshold: "
-        f"{base['attributes'][attr]['accuracy']:.3f})."
+        f"Overall accuracy **{chosen.accuracy:.3f}** (against "
+        f"{base.accuracy:.3f} at the cost-optimal single threshold {single:.3f}, not the "
+        f"slider's value)."
     )
     return head + "\n\n" + warnings_markdown(ws)
 
@@ -174,3 +185,15 @@ def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: float)
     mode = "single" if strategy == "single" else "per group"
     padded = [*t, *([OPERATING_POINT] * (MAX_GROUPS - len(t)))]
     return (mode, t[0], *padded, strategy_summary(ss, attr, strategy, t, cost))
+
+
+def sensitivity_preset(ss: ScoreSet, target: float = SENSITIVITY_TARGET) -> tuple[float, str]:
+    """(threshold, sentence): the highest single threshold whose overall sensitivity reaches
+    ``target`` on these scores, stating the threshold it picked and what it gives."""
+    t = ss.threshold_for_sensitivity(target)
+    res = ss.fairness("race", t, ci="none")
+    return round(t, 3), (
+        f"Operating point for overall sensitivity {target:.2f}: threshold **{t:.3f}** gives "
+        f"sensitivity {res.tpr:.3f} and false-alarm rate {res.fpr:.3f} on everyone "
+        f"(n = {ss.n}). The per-group rates are in the tables below."
+    )

@@ -18,14 +18,21 @@ def panel_view(
     load: bool = False,
     empty: str = "Nothing to show yet.",
 ) -> tuple:
-    """(summary, group table, ROC, confusion, rates[, expert load]) from the scores only.
+    """(summary, group table, ROC, confusion, rates, reliability[, expert load]) from the scores.
 
     The order is ``FairnessPanel.outputs(load)``'s (app.tabs.panel). Without scores (``ss`` None)
     the markdown is empty and every figure says ``empty``.
     """
     if ss is None:
         blank = plots.empty_figure(empty, height=200)
-        return ("", "", blank, blank, blank) + ((blank,) if load else ())
+        return ("", "", blank, blank, blank, blank) + ((blank,) if load else ())
     view = views.fairness_view(ss, attr, threshold, compute_ci=compute_ci)
-    shown = (view.summary_md, view.groups_md, view.roc, view.confusion, view.rates)
+    shown = (
+        view.summary_md,
+        view.groups_md,
+        view.roc,
+        view.confusion,
+        view.rates,
+        view.reliability,
+    )
     return (*shown, views.load_view(ss, attr)) if load else shown

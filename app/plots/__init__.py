@@ -2,12 +2,13 @@
 
 Builders take plain data (lists, dicts, numpy arrays) computed elsewhere: no metrics here.
 :mod:`~app.plots.style` (template, colours, grids), :mod:`~app.plots.case`,
-:mod:`~app.plots.experts`, :mod:`~app.plots.panel` (the fairness panel of the Fairness and Cohort
+:mod:`~app.plots.experts`, :mod:`~app.plots.panel` and :mod:`~app.plots.calibration` (the fairness panel of the Fairness and Cohort
 tabs) and :mod:`~app.plots.fairness` (comparisons across runs).
 """
 
 from __future__ import annotations
 
+from app.plots.calibration import reliability_diagram
 from app.plots.case import probability_bar
 from app.plots.experts import attribution_overlays, feature_gates, routing_maps
 from app.plots.fairness import model_comparison, tradeoff
@@ -21,6 +22,7 @@ tradeoff = distinguished(tradeoff)
 expert_load = distinguished(expert_load)
 group_rates = distinguished(group_rates)
 roc_curves = distinguished(roc_curves)
+reliability_diagram = distinguished(reliability_diagram)
 
 __all__ = [
     "GROUP_COLOURS",
@@ -32,6 +34,7 @@ __all__ = [
     "group_rates",
     "model_comparison",
     "probability_bar",
+    "reliability_diagram",
     "roc_curves",
     "routing_maps",
     "tradeoff",

@@ -15,9 +15,9 @@ from app.privacy import SessionFiles
 from app.runtime import Runtime
 from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
 from app.text import STRATEGY_LABELS
-from app.views import menu_labels
+from app.views import attribute_menu, menu_labels
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+from fairmoe.schema import attribute
 
 __all__ = ["CohortTab", "build_cohort_tab", "wire_cohort"]
 
@@ -111,7 +111,9 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
         )
     with gr.Row():
         model = _model_menu(rt)
-        attr = gr.Dropdown(list(ATTRIBUTE_NAMES), value="race", label="Attribute", scale=1)
+        attr = gr.Dropdown(
+            attribute_menu(), value="race", label="Attribute (or two crossed)", scale=1
+        )
         with gr.Column(scale=2):
             audit = gr.Button("Audit report (HTML)", size="sm", elem_id="cohort-audit")
             audit_file = gr.File(
@@ -153,7 +155,7 @@ def _wire_strategy_and_audit(rt: Runtime, tab: CohortTab, state: gr.State) -> No
         out = cb.fairness_strategy(scores, attr, strategy, cost)
         chosen = None
         if cb.check_cost(cost) is not None:
-            n = ATTRIBUTES[attr].n_groups
+            n = attribute(attr).n_groups
             chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
         return (*out, chosen)
 
@@ -208,7 +210,7 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         [tab.file],
         [tab.json, tab.csv, state],
         api_name="cohort",
-        **model_events()["cohort"],
+        **model_events(rt.config)["cohort"],
     ).success(
         lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True), cb.COHORT_SCORES),
         [tab.json],

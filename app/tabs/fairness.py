@@ -14,10 +14,11 @@ from app.events import LIVE
 from app.runtime import Runtime
 from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
-from app.views import TRADEOFF_METRICS, menu_labels
+from app.views import TRADEOFF_METRICS, attribute_menu, menu_labels
 from app.warnings_md import ES_AUC_RULE
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, OPERATING_POINT
+from fairmoe.metrics.thresholds import SENSITIVITY_TARGET
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
 
 __all__ = ["FairnessTab", "build_fairness_tab", "wire_audit_api", "wire_fairness"]
 
@@ -30,6 +31,7 @@ class FairnessTab:
     attr: gr.Dropdown
     cost: gr.Number
     strategies: tuple[gr.Button, ...]  # one per fairmoe.metrics.STRATEGIES, in that order
+    sensitivity: gr.Button  # the operating-point preset: overall sensitivity SENSITIVITY_TARGET
     strategy_md: gr.Markdown
     mode: gr.Radio
     threshold: gr.Slider
@@ -65,9 +67,9 @@ def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
             scale=3,
         )
         attr = gr.Dropdown(
-            list(ATTRIBUTE_NAMES),
+            attribute_menu(),
             value=rt.predictor.attribute if rt.predictor.attribute in ATTRIBUTE_NAMES else "race",
-            label="Attribute",
+            label="Attribute (or two crossed)",
             elem_id="fair-attr",
             scale=2,
         )
@@ -122,6 +124,9 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         strategies = tuple(
             gr.Button(STRATEGY_LABELS[s], size="sm", elem_id=f"strategy-{s}") for s in STRATEGIES
         )
+        sensitivity = gr.Button(
+            f"Overall sensitivity {SENSITIVITY_TARGET:.2f}", size="sm", elem_id="fair-sensitivity"
+        )
     gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
     strategy_md = gr.Markdown(elem_id="fair-strategy")
     mode, threshold, groups = build_threshold_sliders("fair")
@@ -136,6 +141,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         attr=attr,
         cost=cost,
         strategies=strategies,
+        sensitivity=sensitivity,
         strategy_md=strategy_md,
         mode=mode,
         threshold=threshold,
@@ -162,7 +168,7 @@ def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
             out = cb.fairness_strategy(cb.scores_of(rt, model, own), attr, strategy, cost)
             chosen = None
             if cb.check_cost(cost) is not None:
-                n = ATTRIBUTES[attr].n_groups
+                n = attribute(attr).n_groups
                 chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
             return (*out, chosen)
 
@@ -173,6 +179,18 @@ def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
             api_visibility="private",
             show_progress="hidden",
         )
+
+    def preset(model: str, own: Any) -> tuple:
+        t, text = cb.sensitivity_preset(cb.scores_of(rt, model, own))
+        return "single", t, text, None
+
+    fair.sensitivity.click(
+        preset,
+        [fair.model, fair.own],
+        [fair.mode, fair.threshold, fair.strategy_md, fair.chosen],
+        api_visibility="private",
+        show_progress="hidden",
+    )
 
 
 def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:

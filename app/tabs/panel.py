@@ -2,8 +2,8 @@
 
 Summary table with a confidence-interval button, group table, ROC, rates, confusion matrices and
 the expert load per group. Element ids are ``<prefix>-summary``, ``<prefix>-ci``,
-``<prefix>-groups``, ``<prefix>-roc``, ``<prefix>-rates``, ``<prefix>-confusion`` and
-``<prefix>-load`` (the browser tests select by them). :func:`app.callbacks.panel_view` fills it,
+``<prefix>-groups``, ``<prefix>-roc``, ``<prefix>-rates``, ``<prefix>-confusion``,
+``<prefix>-reliability`` and ``<prefix>-load`` (the browser tests select by them). :func:`app.callbacks.panel_view` fills it,
 in the order of :meth:`FairnessPanel.outputs`.
 """
 
@@ -72,11 +72,12 @@ class FairnessPanel:
     roc: gr.Plot
     rates: gr.Plot
     confusion: gr.Plot
+    reliability: gr.Plot  # calibration by group
     load: gr.Plot
 
     def outputs(self, load: bool = False) -> list:
         """What ``panel_view(..., load=load)`` returns, in its order."""
-        shown = [self.summary, self.groups, self.roc, self.confusion, self.rates]
+        shown = [self.summary, self.groups, self.roc, self.confusion, self.rates, self.reliability]
         return [*shown, self.load] if load else shown
 
 
@@ -95,7 +96,9 @@ def build_fairness_panel(prefix: str, *, place_load: bool = True) -> FairnessPan
     with gr.Row(equal_height=False):
         roc = gr.Plot(show_label=False, elem_id=f"{prefix}-roc")
         rates = gr.Plot(show_label=False, elem_id=f"{prefix}-rates")
-    confusion = gr.Plot(show_label=False, elem_id=f"{prefix}-confusion")
+    with gr.Row(equal_height=False):
+        confusion = gr.Plot(show_label=False, elem_id=f"{prefix}-confusion")
+        reliability = gr.Plot(show_label=False, elem_id=f"{prefix}-reliability")
     load = gr.Plot(show_label=False, elem_id=f"{prefix}-load", render=place_load)
     return FairnessPanel(
         summary=summary,
@@ -104,5 +107,6 @@ def build_fairness_panel(prefix: str, *, place_load: bool = True) -> FairnessPan
         roc=roc,
         rates=rates,
         confusion=confusion,
+        reliability=reliability,
         load=load,
     )

@@ -24,7 +24,9 @@ from fairmoe.metrics.reliability import (
     ece,
     reliability_curve,
 )
-from fairmoe.schema import Attribute
+from fairmoe.metrics.report import evaluate
+from fairmoe.metrics.thresholds import Thresholds
+from fairmoe.schema import OPERATING_POINT, Attribute, attribute, attribute_codes
 
 __all__ = [
     "MIN_GROUP_N",
@@ -34,6 +36,7 @@ __all__ = [
     "GroupRow",
     "Interval",
     "ReliabilityCurve",
+    "fairness_result",
     "group_flag",
 ]
 
@@ -213,7 +216,7 @@ class GroupRow:
 
 
 _SECTION = ("es_auc", "es_acc", "dpd", "deodds", "tpr_gap", "fpr_gap", "accuracy")
-_SECTION_CI = ("es_auc", "dpd", "deodds", "accuracy")
+_OVERALL = ("tpr", "fpr", "selection_rate")
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,9 @@ class FairnessResult:
     citl: float | None
     reliability: ReliabilityCurve
     accuracy: float | None  # everyone at this attribute's thresholds
+    tpr: float | None  # everyone's sensitivity at these thresholds
+    fpr: float | None
+    selection_rate: float | None
     es_auc: float | None
     es_acc: float | None
     dpd: float | None
@@ -269,6 +275,7 @@ class FairnessResult:
         out |= {"n": self.n, "n_pos": self.n_pos, "auc": self.auc}
         out |= {k: getattr(self, k) for k in _SECTION}
         out |= {"n_unknown": self.n_unknown, "ece": self.ece, "citl": self.citl}
+        out |= {"tpr": self.tpr, "fpr": self.fpr, "selection_rate": self.selection_rate}
         return out | {
             "reliability": self.reliability.to_json(),
             "groups": [g.to_json() for g in self.groups],
@@ -290,6 +297,7 @@ class FairnessResult:
             citl=d["citl"],
             reliability=ReliabilityCurve.from_json(d["reliability"]),
             **{k: d[k] for k in _SECTION},
+            **{k: d.get(k) for k in _OVERALL},
             n_unknown=int(d["n_unknown"]),
             groups=tuple(GroupRow.from_json(g) for g in d["groups"]),
             ci={k: Interval.from_json(v) for k, v in d.get("ci", {}).items()},
@@ -380,8 +388,32 @@ def _from_report(
         citl=_none(citl(y, p)),
         reliability=ReliabilityCurve.of(y, p),
         **{k: sec[k] for k in _SECTION},
+        **{k: report[k] for k in _OVERALL},
         n_unknown=sec["n_unknown"],
         groups=tuple(groups),
         ci=ci,
         threshold_ci=thr_ci is not None,
     )
+
+
+def fairness_result(
+    y: np.ndarray,
+    p: np.ndarray,
+    attrs: Mapping[str, np.ndarray],
+    attr: str,
+    *,
+    threshold: Thresholds = OPERATING_POINT,
+    model: str = "",
+) -> FairnessResult:
+    """The typed result of ``attr`` (or two crossed) from arrays: labels, calibrated
+    probabilities and the base attributes' codes, as :func:`evaluate` takes them.
+
+    No intervals and no caveats (``warnings`` is empty): for a figure or two of many resamples or
+    epochs. A view of one score set reads :meth:`fairmoe.scores.ScoreSet.fairness`, which adds
+    both.
+    """
+    a = attribute(attr)
+    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
+    codes = attribute_codes(attrs, a.name)
+    rep = evaluate(y, p, {a.name: codes}, threshold=threshold)
+    return _from_report(rep, a, a.name, model=model, y=y, p=p, codes=codes)

@@ -17,7 +17,18 @@ from fairmoe.metrics._checks import _check_codes, _check_inputs, _finite
 from fairmoe.metrics.rates import _group_rates
 from fairmoe.schema import Attribute
 
-__all__ = ["STRATEGIES", "Strategy", "Thresholds", "choose_thresholds"]
+__all__ = [
+    "SENSITIVITY_TARGET",
+    "STRATEGIES",
+    "Strategy",
+    "Thresholds",
+    "choose_thresholds",
+    "threshold_for_sensitivity",
+]
+
+# The clinical operating-point preset: catch 85% of glaucoma overall (a screening programme's
+# usual floor), and read what each group then gets.
+SENSITIVITY_TARGET = 0.85
 
 # One threshold for everything, or per attribute one threshold per group (index = group code).
 Thresholds = float | Mapping[str, Sequence[float]]
@@ -200,3 +211,16 @@ def choose_thresholds(
     for k, p in zip(matched, picks, strict=True):
         out[k] = cands[k].thresholds[p]
     return out
+
+
+def threshold_for_sensitivity(y: Any, scores: Any, target: float = SENSITIVITY_TARGET) -> float:
+    """The highest single threshold whose sensitivity (TPR of ``score >= threshold``) reaches
+    ``target``: the k-th highest score among the positives, k = ceil(target * positives)."""
+    if not 0 < target <= 1:
+        raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
+    y, s = np.asarray(y).astype(bool), np.asarray(scores, dtype=np.float64)
+    pos = np.sort(s[y])[::-1]
+    if not len(pos):
+        raise ValueError("no positive cases: sensitivity is undefined")
+    k = math.ceil(target * len(pos) - 1e-9)
+    return float(pos[k - 1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -17,16 +18,9 @@ import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
-from app.events import (
-    COHORT_QUEUE,
-    EXPLAIN_PROCESSES_ENV,
-    EXPLAIN_QUEUE,
-    PREDICT_CONCURRENCY,
-    PREDICT_QUEUE,
-    SERVING_ENV,
-    explain_concurrency,
-)
-from app.ui import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
+from app.config import EXPLAIN_PROCESSES_ENV, ConfigError, ServerConfig, server_config
+from app.events import COHORT_QUEUE, EXPLAIN_QUEUE, PREDICT_CONCURRENCY, PREDICT_QUEUE
+from app.ui import QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
 from benchmarks.loadgen import start_app
 from tests.app.conftest import PUBLIC_ENDPOINTS, REPO, free_port
 
@@ -174,10 +168,11 @@ def _model_slots(demo) -> dict[str, tuple[str, int]]:
     }
 
 
-def test_queue_is_configured_deliberately(runtime, monkeypatch):
+def test_queue_is_configured_deliberately(runtime):
+    from app.callbacks.serving import shutdown
     from app.ui import build_demo
 
-    monkeypatch.delenv(SERVING_ENV, raising=False)
+    assert runtime.config.explain_processes == 1
     demo = build_demo(runtime)
     # predictions never queue behind explanations or cohorts: one slot each
     assert _model_slots(demo) == {
@@ -202,16 +197,25 @@ def test_queue_is_configured_deliberately(runtime, monkeypatch):
         f.trigger_mode == "always_last" and f.show_progress == "hidden" for f in sliders
     )
     # the explanation model in the server's process: its Captum hooks allow one at a time
-    monkeypatch.setenv(EXPLAIN_PROCESSES_ENV, "0")
-    assert _model_slots(build_demo(runtime))["explain"] == (EXPLAIN_QUEUE, 1)
-    monkeypatch.setenv(EXPLAIN_PROCESSES_ENV, "two")
-    with pytest.raises(ValueError, match="whole number"):
-        explain_concurrency()
-    monkeypatch.delenv(EXPLAIN_PROCESSES_ENV)
-    # the legacy layout (benchmarks compare against it): one shared slot, limit 1
-    monkeypatch.setenv(SERVING_ENV, "legacy")
-    legacy = build_demo(runtime)
-    assert set(_model_slots(legacy).values()) == {(MODEL_QUEUE, 1)}
+    in_server = dataclasses.replace(runtime, config=ServerConfig(explain_processes=0))
+    try:
+        assert _model_slots(build_demo(in_server))["explain"] == (EXPLAIN_QUEUE, 1)
+    finally:
+        shutdown(in_server)
+
+
+def test_server_config_flags_win_over_the_environment():
+    env = {EXPLAIN_PROCESSES_ENV: "3"}
+    assert server_config(environ=env).explain_processes == 3
+    assert server_config(explain_processes=0, environ=env).explain_processes == 0
+    assert server_config(environ={}) == ServerConfig()
+    assert ServerConfig(explain_processes=2).explain_concurrency == 3
+    with pytest.raises(ConfigError, match=f"{EXPLAIN_PROCESSES_ENV} must be a whole number"):
+        server_config(environ={EXPLAIN_PROCESSES_ENV: "two"})
+    with pytest.raises(ConfigError, match="--explain-processes must be a whole number"):
+        server_config(explain_processes=-1, environ={})
+    with pytest.raises(ConfigError, match="--threads must be at least 1, got 0"):
+        server_config(threads=0, environ={})
 
 
 def _env() -> dict[str, str]:
@@ -279,8 +283,8 @@ def test_audit_endpoint_is_offline_and_has_the_table_and_warnings(client, runtim
     assert text.startswith("<!DOCTYPE html>") and "Plotly.newPlot" in text
     assert not REMOTE.search(text)
     assert 'id="group-table"' in text and 'data-code="degenerate"' in text  # nobody flagged
-    for g in runtime.run(DEFAULT).scores.report(1.0)["attributes"]["race"]["groups"]:
-        assert f"<td>{g['name']}</td><td>{g['n']}</td>" in text
+    for g in runtime.run(DEFAULT).scores.fairness("race", 1.0, ci="none").groups:
+        assert f"<td>{g.name}</td><td>{g.n}</td>" in text
     strat = client.predict(DEFAULT, "race", 0.5, "group", 4.0, None, api_name="/audit")
     assert 'data-code="needs_attribute"' in Path(strat).read_text(encoding="utf-8")
 

@@ -37,3 +37,20 @@ def test_ood_reference_round_trip_and_distance() -> None:
     flagged = np.mean([ref.is_novel(torch.tensor(f)) for f in feats])
     assert flagged == pytest.approx(0.01, abs=0.01)  # the quantile sets the false-alarm share
     assert ref.is_novel(torch.full((8,), 10.0))
+
+
+def test_band_wording_and_contradiction() -> None:
+    from fairmoe.metrics.reliability import Band
+    from fairmoe.wording import band_for, band_sentence, contradicts
+
+    assert band_for(0.15, 0.5) == (0.0, 0.2)
+    assert band_for(0.2, 0.5) == (0.0, 0.3)
+    assert band_for(0.85, 0.5) == (0.8, 1.0)
+    assert band_for(0.45, 0.5) == (0.0, 0.5)
+    b = Band(0.0, 0.2, 32, 9)
+    assert band_sentence("Black patients", b) == (
+        "Of Black patients scored below 0.2 in the test set, 28% had glaucoma (9 of 32)."
+    )
+    assert contradicts(b) and not contradicts(Band(0.0, 0.2, 318, 29))
+    assert not contradicts(Band(0.0, 0.2, 5, 4))  # too few to say
+    assert contradicts(Band(0.8, 1.0, 40, 28)) and not contradicts(Band(0.8, 1.0, 40, 34))

@@ -140,3 +140,44 @@ def test_fairness_warns_on_small_groups(runtime):
     small = {w["group"] for w in out["warnings"] if w["code"] == "small_group"}
     expected = {g["name"] for g in out["groups"] if 0 < g["n"] < 30}
     assert expected and small == expected  # the test cohort is small: every group is flagged
+
+
+def test_fairness_crossed_cells_sum_to_the_known_cases(runtime, oracle):
+    y, s, attrs, _ = oracle
+    out = cb.fairness(runtime, DEFAULT, "race*gender", 0.5)
+    assert out["attribute"] == "race*gender"
+    assert [g["name"] for g in out["groups"]][:2] == ["Asian & Female", "Asian & Male"]
+    known = (attrs["race"] >= 0) & (attrs["gender"] >= 0)
+    assert sum(g["n"] for g in out["groups"]) == int(known.sum())
+    for g in out["groups"]:
+        race, gender = g["name"].split(" & ")
+        m = (attrs["race"] == ["Asian", "Black", "White"].index(race)) & (
+            attrs["gender"] == ["Female", "Male"].index(gender)
+        )
+        assert g["n"] == int(m.sum()) and g["n_pos"] == int(y[m].sum())
+    # every group carries the clinical rates and calibration
+    assert {"ece", "fnr", "ppv", "npv", "citl", "reliability", "ci"} <= set(out["groups"][0])
+    assert cb.fairness(runtime, DEFAULT, "gender*race", 0.5)["groups"] == out["groups"]
+
+
+def test_sensitivity_preset_states_the_threshold_it_picked(runtime, oracle):
+    y, s, _, _ = oracle
+    t, text = cb.sensitivity_preset(runtime.run(DEFAULT).scores, 0.85)
+    tpr = ((s >= t) & (y == 1)).sum() / (y == 1).sum()
+    assert tpr >= 0.85 - 1e-9
+    higher = s[(y == 1) & (s > t + 1e-3)]
+    assert len(higher) / (y == 1).sum() < 0.85  # the highest such threshold (to 3 decimals)
+    assert f"{t:.3f}" in text and "sensitivity 0.85" in text
+
+
+def test_confidence_wording_uses_the_patient_group(runtime, oracle):
+    y, s, attrs, _ = oracle
+    ss = runtime.run(DEFAULT).scores
+    said = "High model confidence."
+    text = views.confidence_text(ss, {"race": 1}, 0.15, 0.5, said)
+    m = (attrs["race"] == 1) & (s < 0.2)
+    assert f"({int(y[m].sum())} of {int(m.sum())})" in text and "Black patients" in text
+    contradicted = m.sum() >= 10 and y[m].mean() > 0.25
+    assert text.startswith("**Not a confident") == bool(contradicted)
+    everyone = views.confidence_text(ss, {}, 0.15, 0.5, said)
+    assert f"({int(y[s < 0.2].sum())} of {int((s < 0.2).sum())})" in everyone

@@ -19,7 +19,8 @@ def test_panel_ids_follow_the_prefix():
 def test_outputs_are_in_panel_view_order():
     with gr.Blocks():
         panel = build_fairness_panel("x")
-    assert panel.outputs() == [panel.summary, panel.groups, panel.roc, panel.confusion, panel.rates]
+    shown = [panel.summary, panel.groups, panel.roc, panel.confusion, panel.rates]
+    assert panel.outputs() == [*shown, panel.reliability]
     assert panel.outputs(load=True) == [*panel.outputs(), panel.load]
 
 
