@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from app.plots.style import colour, empty_figure, layout
+from app.plots.style import colour, empty_figure, unit_square
 
 __all__ = ["reliability_diagram"]
 
@@ -21,24 +21,11 @@ def reliability_diagram(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
     mean_predicted, observed, count."""
     if not curves:
         return empty_figure("No group has members in this set.", height=360)
-    fig = go.Figure(
-        layout=layout(
-            400,
-            xaxis={"title": "Predicted probability (bin mean)", "range": [-0.01, 1.01]},
-            yaxis={"title": "Observed glaucoma rate", "range": [-0.01, 1.01], "scaleanchor": "x"},
-            legend={"orientation": "v", "x": 1.02, "y": 0.0, "yanchor": "bottom"},
-            title={"text": "Calibration by group (10 bins)", "font": {"size": 14}},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            mode="lines",
-            line={"dash": "dot", "color": "#bbb"},
-            name="perfect calibration",
-            hoverinfo="skip",
-        )
+    fig = unit_square(
+        "Calibration by group (10 bins)",
+        "Predicted probability (bin mean)",
+        "Observed glaucoma rate",
+        diagonal="perfect calibration",
     )
     for i, cv in enumerate(curves):
         pts = [

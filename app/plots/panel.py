@@ -10,7 +10,14 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from app.plots.style import EXPERT_COLOURS, colour, empty_figure, layout, small_multiples
+from app.plots.style import (
+    EXPERT_COLOURS,
+    colour,
+    empty_figure,
+    layout,
+    small_multiples,
+    unit_square,
+)
 
 __all__ = ["confusion_matrices", "expert_load", "group_rates", "roc_curves"]
 
@@ -66,24 +73,8 @@ def _roc_traces(i: int, cv: Mapping[str, Any]) -> list[go.Scatter]:
 
 def roc_curves(curves: Sequence[Mapping[str, Any]], overall: Mapping[str, Any] | None) -> go.Figure:
     """ROC curve per group with its operating point; ``curves``: name, fpr, tpr, point, auc, n."""
-    fig = go.Figure(
-        layout=layout(
-            400,
-            xaxis={"title": "False positive rate", "range": [-0.01, 1.01], "constrain": "domain"},
-            yaxis={"title": "True positive rate", "range": [-0.01, 1.01], "scaleanchor": "x"},
-            legend={"orientation": "v", "x": 1.02, "y": 0.0, "yanchor": "bottom"},
-            title={"text": "ROC by group, operating points marked", "font": {"size": 14}},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=[0, 1],
-            y=[0, 1],
-            mode="lines",
-            line={"dash": "dot", "color": "#bbb"},
-            showlegend=False,
-            hoverinfo="skip",
-        )
+    fig = unit_square(
+        "ROC by group, operating points marked", "False positive rate", "True positive rate"
     )
     if overall and overall.get("fpr"):
         fig.add_trace(

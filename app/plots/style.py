@@ -131,6 +131,34 @@ def distinguished(builder: Callable[..., go.Figure]) -> Callable[..., go.Figure]
     return build
 
 
+def unit_square(
+    title: str, x_title: str, y_title: str, *, diagonal: str | None = None
+) -> go.Figure:
+    """A 400 px square [0, 1] x [0, 1] figure with its dotted diagonal (ROC, reliability);
+    ``diagonal`` names the diagonal in the legend, else it has no entry."""
+    fig = go.Figure(
+        layout=layout(
+            400,
+            xaxis={"title": x_title, "range": [-0.01, 1.01], "constrain": "domain"},
+            yaxis={"title": y_title, "range": [-0.01, 1.01], "scaleanchor": "x"},
+            legend={"orientation": "v", "x": 1.02, "y": 0.0, "yanchor": "bottom"},
+            title={"text": title, "font": {"size": 14}},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            line={"dash": "dot", "color": "#bbb"},
+            name=diagonal or "",
+            showlegend=diagonal is not None,
+            hoverinfo="skip",
+        )
+    )
+    return fig
+
+
 def colour(i: int) -> str:
     """Group (or series) ``i``'s colour."""
     return GROUP_COLOURS[i % len(GROUP_COLOURS)]
