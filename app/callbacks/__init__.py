@@ -2,8 +2,8 @@
 
 One module per tab (:mod:`~app.callbacks.case_tab`, :mod:`~app.callbacks.experts_tab`,
 :mod:`~app.callbacks.fairness_tab`, :mod:`~app.callbacks.cohort_tab`), the view of the fairness
-panel both the Fairness and Cohort tabs show (:mod:`~app.callbacks.panel`) and what they share
-(:mod:`~app.callbacks.common`). Every name is re-exported here; the tab modules end in ``_tab`` so
+panel both the Fairness and Cohort tabs show (:mod:`~app.callbacks.panel`), where its scores come from (:mod:`~app.callbacks.source`) and
+what they share (:mod:`~app.callbacks.common`). Every name is re-exported here; the tab modules end in ``_tab`` so
 that ``app.callbacks.fairness`` and ``app.callbacks.cohort`` stay the endpoints, not modules.
 
 The public endpoints (``predict``, ``explain``, ``model_maps``, ``fairness``, ``models``,
@@ -14,7 +14,7 @@ become ``gr.Error`` with the Predictor's message; anything else is our bug and p
 
 from __future__ import annotations
 
-from app.callbacks.audit import audit, fairness_audit, own_scores, panel_audit
+from app.callbacks.audit import audit, own_scores, panel_audit
 from app.callbacks.case_tab import (
     NOT_GIVEN,
     PREVIEW_PX,
@@ -27,15 +27,7 @@ from app.callbacks.case_tab import (
     predict,
     preview,
 )
-from app.callbacks.cohort_tab import (
-    COHORT_SCORES,
-    bad_rows_table,
-    cohort,
-    cohort_audit,
-    cohort_panel,
-    cohort_scores,
-    cohort_view,
-)
+from app.callbacks.cohort_tab import bad_rows_table, cohort, cohort_panel, cohort_view
 from app.callbacks.common import numpy_free, upload_path
 from app.callbacks.experts_tab import (
     default_shown,
@@ -47,7 +39,9 @@ from app.callbacks.experts_tab import (
 )
 from app.callbacks.fairness_tab import (
     MAX_GROUPS,
-    OWN_SCORES,
+    StrategyChoice,
+    StrategyUpdate,
+    check_attribute,
     check_cost,
     fairness,
     fairness_select,
@@ -57,25 +51,35 @@ from app.callbacks.fairness_tab import (
     group_slider_updates,
     models,
     scores_of,
+    sensitivity_preset,
 )
 from app.callbacks.panel import panel_view
 from app.callbacks.serving import forget_session, serving
+from app.callbacks.source import (
+    USER_SCORES,
+    ScoreSource,
+    missing_scores,
+    require_source,
+    resolve_source,
+    run_metadata,
+)
 
 __all__ = [
-    "COHORT_SCORES",
     "MAX_GROUPS",
     "NOT_GIVEN",
-    "OWN_SCORES",
     "PREVIEW_PX",
+    "USER_SCORES",
+    "ScoreSource",
+    "StrategyChoice",
+    "StrategyUpdate",
     "attribute_choices",
     "audit",
     "bad_rows_table",
     "case_view",
+    "check_attribute",
     "check_cost",
     "cohort",
-    "cohort_audit",
     "cohort_panel",
-    "cohort_scores",
     "cohort_view",
     "context_view",
     "default_shown",
@@ -85,7 +89,6 @@ __all__ = [
     "experts_view",
     "explain",
     "fairness",
-    "fairness_audit",
     "fairness_select",
     "fairness_strategy",
     "fairness_tradeoff",
@@ -102,7 +105,12 @@ __all__ = [
     "panel_view",
     "predict",
     "preview",
+    "missing_scores",
+    "require_source",
+    "resolve_source",
+    "run_metadata",
     "scores_of",
+    "sensitivity_preset",
     "serving",
     "upload_path",
 ]

@@ -7,39 +7,20 @@ into the runtime's output folder, which Gradio serves as a download.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from app.callbacks.common import upload_path, user_error
+from app.callbacks.fairness_tab import StrategyChoice
+from app.callbacks.source import ScoreSource, require_source
 from app.runtime import Runtime
 from fairmoe.audit import AuditError, read_user_scores, write_audit
-from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
-from fairmoe.schema import ATTRIBUTES
+from fairmoe.checkpoint import RunMetadata
+from fairmoe.metrics.thresholds import DEFAULT_COST_RATIO
+from fairmoe.schema import attribute
 from fairmoe.scores import ScoreSet
 
-__all__ = [
-    "OWN_SCORES",
-    "audit",
-    "audit_file",
-    "fairness_audit",
-    "own_scores",
-    "panel_audit",
-    "run_metadata",
-    "strategy_of",
-]
-
-OWN_SCORES = "__own_scores__"  # the model menu's entry for a scores CSV the user uploaded
-
-
-def run_metadata(rt: Runtime, name: str) -> RunMetadata | None:
-    """The metadata of a run: the loaded model's, else NAME.json beside the shipped model."""
-    if name == rt.default_run:
-        return rt.meta
-    path = rt.assets / "model" / f"{name}.json"
-    try:
-        return read_metadata(path) if path.is_file() else None
-    except CheckpointError:
-        return None
+__all__ = ["audit", "audit_file", "own_scores", "panel_audit", "strategy_of"]
 
 
 def own_scores(upload: Any) -> ScoreSet:
@@ -62,7 +43,7 @@ def audit_file(
     threshold: float | Sequence[float] | None,
     *,
     strategy: str | None = None,
-    cost_ratio: float = 4.0,
+    cost_ratio: float = DEFAULT_COST_RATIO,
     meta: RunMetadata | None = None,
     source: str = "",
 ) -> str:
@@ -85,16 +66,15 @@ def audit_file(
     return str(path)
 
 
-def strategy_of(state: Mapping[str, Any] | None, thresholds: Sequence[float]) -> str | None:
+def strategy_of(chosen: StrategyChoice | None, thresholds: Sequence[float]) -> str | None:
     """The strategy that set ``thresholds`` (the last one applied, if the sliders still show
     what it chose), else None: the thresholds were set by hand."""
-    if not state:
+    if chosen is None:
         return None
-    chosen = state.get("thresholds") or []
-    same = len(chosen) == len(thresholds) and all(
-        math.isclose(a, b, abs_tol=5e-4) for a, b in zip(chosen, thresholds, strict=True)
+    same = len(chosen.thresholds) == len(thresholds) and all(
+        math.isclose(a, b, abs_tol=5e-4) for a, b in zip(chosen.thresholds, thresholds, strict=True)
     )
-    return state.get("strategy") if same else None
+    return chosen.strategy if same else None
 
 
 def audit(
@@ -103,21 +83,14 @@ def audit(
     attribute: str = "race",
     threshold: float = 0.5,
     strategy: str = "",
-    cost_ratio: float = 4.0,
+    cost_ratio: float = DEFAULT_COST_RATIO,
     scores: Any = None,
 ) -> str:
     """/audit: the audit HTML of a run's test scores, or of an uploaded scores CSV (any model).
 
     With a ``strategy`` the thresholds are the strategy's at ``cost_ratio``; else ``threshold``.
     """
-    if upload_path(scores):
-        ss, meta, source = own_scores(scores), None, "your scores CSV"
-    else:
-        try:
-            run = rt.run(model)
-        except KeyError as e:
-            raise user_error(str(e.args[0])) from None
-        ss, meta, source = run.scores, run_metadata(rt, run.name), f"test scores of {run.name}"
+    src = require_source(rt, model, own_scores(scores) if upload_path(scores) else None, "own")
     try:
         t = float(threshold)
         cost = float(cost_ratio)
@@ -127,58 +100,39 @@ def audit(
         raise user_error(f"threshold must be between 0 and 1, got {threshold!r}")
     return audit_file(
         rt,
-        ss,
+        src.scores,
         attribute,
         None if strategy else t,
         strategy=strategy or None,
         cost_ratio=cost,
-        meta=meta,
-        source=source,
+        meta=src.meta,
+        source=src.label,
     )
 
 
 def panel_audit(
     rt: Runtime,
-    ss: ScoreSet,
+    source: ScoreSource,
     attr: str,
     mode: str,
     single: float,
     groups: Sequence[float],
-    chosen: Mapping[str, Any] | None,
-    *,
-    meta: RunMetadata | None,
-    source: str,
+    chosen: StrategyChoice | None,
 ) -> str:
-    """The audit of what a fairness panel shows: its thresholds, and the strategy that set them
-    when the sliders still hold its choice."""
-    n = ATTRIBUTES[attr].n_groups
+    """The audit of what a fairness panel shows (Fairness and Cohort tabs): its scores at its
+    thresholds, and the strategy that set them when the sliders still hold its choice."""
+    n = attribute(attr).n_groups
     ts = [float(single)] * n if mode == "single" else [float(t) for t in groups[:n]]
     strategy = strategy_of(chosen, ts)
-    cost = float((chosen or {}).get("cost") or 4.0)
+    cost = chosen.cost if chosen else DEFAULT_COST_RATIO
     thr: float | list[float] = ts[0] if mode == "single" else ts
     return audit_file(
-        rt, ss, attr, thr, strategy=strategy, cost_ratio=cost, meta=meta, source=source
+        rt,
+        source.scores,
+        attr,
+        thr,
+        strategy=strategy,
+        cost_ratio=cost,
+        meta=source.meta,
+        source=source.label,
     )
-
-
-def fairness_audit(
-    rt: Runtime,
-    model: str,
-    own: ScoreSet | None,
-    attr: str,
-    mode: str,
-    single: float,
-    groups: Sequence[float],
-    chosen: Mapping[str, Any] | None = None,
-) -> str:
-    """The Fairness tab's audit button: the chosen run (or the user's CSV) at the sliders."""
-    mine = model == OWN_SCORES
-    if mine and own is None:
-        raise user_error("Upload your scores CSV first (or choose a model).")
-    try:
-        ss = own if mine else rt.run(model).scores
-    except KeyError as e:
-        raise user_error(str(e.args[0])) from None
-    meta = None if mine else run_metadata(rt, model)
-    source = "your scores CSV" if mine else f"test scores of {model}"
-    return panel_audit(rt, ss, attr, mode, single, groups, chosen, meta=meta, source=source)

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from app import views
-from app.callbacks.audit import panel_audit, run_metadata
 from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
 from app.callbacks.serving import serving
+from app.callbacks.source import resolve_source
 from app.runtime import Runtime
 from fairmoe.cohort import COHORT_BATCH, CohortError, CohortResult, score_cohort
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 from fairmoe.scores import ScoreSet, write_scores
 
-__all__ = [
-    "COHORT_SCORES",
-    "bad_rows_table",
-    "cohort",
-    "cohort_audit",
-    "cohort_panel",
-    "cohort_scores",
-    "cohort_view",
-]
+__all__ = ["bad_rows_table", "cohort", "cohort_panel", "cohort_view"]
 
-COHORT_SCORES = "__cohort__"  # the Cohort tab's model menu: the cohort the user scored
+NOT_SCORED = "Score a cohort first."
 
 
 def _readable_groups(path: Path) -> None:
@@ -112,24 +104,14 @@ def cohort(
 def cohort_view(
     ss: ScoreSet | None, attr: str, threshold: float, *, compute_ci: bool = False
 ) -> tuple:
-    """(summary, group table, ROC, confusion, rates, expert load) of the user's scored cohort."""
+    """The panel (with the expert load) of the user's scored cohort at one threshold."""
     t = threshold if ss is None else float(threshold)
-    return panel_view(ss, attr, t, compute_ci=compute_ci, load=True, empty="Score a cohort first.")
+    return panel_view(ss, attr, t, compute_ci=compute_ci, load=True, empty=NOT_SCORED)
 
 
 def bad_rows_table(summary: dict[str, Any] | None) -> list[list[Any]]:
     """The rows that could not be scored, as (row, file, reason) table rows."""
     return [[b["row"], b["file"], b["reason"]] for b in (summary or {}).get("bad_rows", [])]
-
-
-def cohort_scores(rt: Runtime, model: str, cohort_ss: ScoreSet | None) -> ScoreSet | None:
-    """The Cohort tab's model menu: the scored cohort (None until scored) or a run's test scores."""
-    if model in (None, "", COHORT_SCORES):
-        return cohort_ss
-    try:
-        return rt.run(model).scores
-    except KeyError as e:
-        raise user_error(str(e.args[0])) from None
 
 
 def cohort_panel(
@@ -142,27 +124,10 @@ def cohort_panel(
     *groups: float,
     compute_ci: bool = False,
 ) -> tuple:
-    """The panel of the chosen scores at the single or per-group thresholds."""
-    ss = cohort_scores(rt, model, cohort_ss)
+    """The panel of the chosen scores (the scored cohort, None until scored, or a run's) at the
+    single or per-group thresholds."""
+    src = resolve_source(rt, model, cohort_ss, "cohort")
     t = views.resolve_thresholds(attr, mode, single, groups)  # type: ignore[arg-type]
-    return panel_view(ss, attr, t, compute_ci=compute_ci, load=True, empty="Score a cohort first.")
-
-
-def cohort_audit(
-    rt: Runtime,
-    model: str,
-    cohort_ss: ScoreSet | None,
-    attr: str,
-    mode: str,
-    single: float,
-    groups: Sequence[float],
-    chosen: Mapping[str, Any] | None = None,
-) -> str:
-    """The Cohort tab's audit button: the chosen scores at the tab's thresholds."""
-    ss = cohort_scores(rt, model, cohort_ss)
-    if ss is None:
-        raise user_error("Score a cohort first (or choose a model's test scores).")
-    mine = model in (None, "", COHORT_SCORES)
-    meta = rt.meta if mine else run_metadata(rt, model)
-    source = "the cohort scored in this session" if mine else f"test scores of {model}"
-    return panel_audit(rt, ss, attr, mode, single, groups, chosen, meta=meta, source=source)
+    return panel_view(
+        src and src.scores, attr, t, compute_ci=compute_ci, load=True, empty=NOT_SCORED
+    )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from app import plots, views
-from app.callbacks.audit import OWN_SCORES
 from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
+from app.callbacks.source import require_source
 from app.runtime import Runtime
 from app.text import STRATEGY_LABELS
 from app.views_runs import menu_labels
@@ -24,7 +25,8 @@ from fairmoe.scores import ScoreSet
 
 __all__ = [
     "MAX_GROUPS",
-    "OWN_SCORES",
+    "StrategyChoice",
+    "StrategyUpdate",
     "check_attribute",
     "check_cost",
     "sensitivity_preset",
@@ -43,15 +45,8 @@ MAX_GROUPS = max(attribute(a).n_groups for a in ATTRIBUTE_CHOICES)
 
 
 def scores_of(rt: Runtime, model: str, own: ScoreSet | None = None) -> ScoreSet:
-    """The scores behind the model menu's choice: a run's test scores, or the user's CSV."""
-    if model == OWN_SCORES:
-        if own is None:
-            raise user_error("Upload your scores CSV first (or choose a model).")
-        return own
-    try:
-        return rt.run(model).scores
-    except KeyError as e:
-        raise user_error(str(e.args[0])) from None
+    """The scores behind the Fairness tab's model menu: a run's test scores, or the user's CSV."""
+    return require_source(rt, model, own, "own").scores
 
 
 def fairness(
@@ -170,29 +165,54 @@ def strategy_summary(
     return head + "\n\n" + warnings_markdown(ws)
 
 
-def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: float) -> tuple:
-    """(mode, single threshold, *group thresholds, summary) chosen by
-    fairmoe.metrics.choose_thresholds, rounded to 3 decimals; an invalid cost ratio leaves the
-    sliders as they are and says why (no error, no traceback)."""
+@dataclass(frozen=True)
+class StrategyChoice:
+    """The last strategy applied (kept in a tab's state): the audit names it while the sliders
+    still hold its thresholds."""
+
+    strategy: str
+    cost: float
+    thresholds: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StrategyUpdate:
+    """What a strategy button sets: mode, single and per-group sliders, summary, remembered choice."""
+
+    mode: Any
+    single: Any
+    groups: tuple[Any, ...]  # MAX_GROUPS slider values (or gr.update() to keep them)
+    summary: str
+    chosen: StrategyChoice | None
+
+    def outputs(self) -> tuple:
+        """In the order of [mode, single, *group sliders, summary, chosen state]."""
+        return (self.mode, self.single, *self.groups, self.summary, self.chosen)
+
+
+def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: Any) -> StrategyUpdate:
+    """The thresholds chosen by fairmoe.metrics.choose_thresholds, rounded to 3 decimals; an
+    invalid cost ratio leaves the sliders as they are and says why (no error, no traceback)."""
     if strategy not in STRATEGIES:
         raise user_error(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     cost = check_cost(cost_ratio)
     if cost is None:
-        keep = [gr.update()] * (2 + MAX_GROUPS)
         msg = f"⚠️ The cost ratio must be a positive number (e.g. 4), not {cost_ratio!r}."
-        return (*keep, msg)
+        return StrategyUpdate(gr.update(), gr.update(), (gr.update(),) * MAX_GROUPS, msg, None)
     t = [round(v, 3) for v in ss.choose(attr, strategy, cost)]
     mode = "single" if strategy == "single" else "per group"
-    padded = [*t, *([OPERATING_POINT] * (MAX_GROUPS - len(t)))]
-    return (mode, t[0], *padded, strategy_summary(ss, attr, strategy, t, cost))
+    padded = (*t, *([OPERATING_POINT] * (MAX_GROUPS - len(t))))
+    summary = strategy_summary(ss, attr, strategy, t, cost)
+    return StrategyUpdate(mode, t[0], padded, summary, StrategyChoice(strategy, cost, tuple(t)))
 
 
 def sensitivity_preset(ss: ScoreSet, target: float = SENSITIVITY_TARGET) -> tuple[float, str]:
     """(threshold, sentence): the highest single threshold whose overall sensitivity reaches
     ``target`` on these scores, stating the threshold it picked and what it gives."""
-    t = ss.threshold_for_sensitivity(target)
+    # rounded down to the slider's 0.001 steps: rounding up could lose the target
+    t = math.floor(ss.threshold_for_sensitivity(target) * 1000) / 1000
     res = ss.fairness("race", t, ci="none")
-    return round(t, 3), (
+    return t, (
         f"Operating point for overall sensitivity {target:.2f}: threshold **{t:.3f}** gives "
         f"sensitivity {res.tpr:.3f} and false-alarm rate {res.fpr:.3f} on everyone "
         f"(n = {ss.n}). The per-group rates are in the tables below."

@@ -13,11 +13,11 @@ from app import callbacks as cb
 from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
-from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
+from app.tabs import panel as workbench
 from app.text import STRATEGY_LABELS
 from app.views import attribute_menu, menu_labels
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import attribute
+from fairmoe.metrics.thresholds import DEFAULT_COST_RATIO
 
 __all__ = ["CohortTab", "build_cohort_tab", "wire_cohort"]
 
@@ -33,7 +33,7 @@ class CohortTab:
     bad: gr.Dataframe
     attr: gr.Dropdown
     threshold: gr.Slider
-    panel: FairnessPanel
+    panel: workbench.FairnessPanel
     json: gr.JSON  # what /cohort returned
     model: gr.Dropdown  # the scored cohort, or any run's test scores
     mode: gr.Radio
@@ -53,13 +53,7 @@ class CohortTab:
 
 def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
     with gr.Row(equal_height=False):
-        file = gr.File(
-            label="Cohort (.zip)",
-            file_types=[".zip"],
-            type="filepath",
-            elem_id="cohort-file",
-            height=120,
-        )
+        file = workbench.upload_box("Cohort (.zip)", ".zip", "cohort-file", 120)
         with gr.Column():
             run = gr.Button("Score cohort", variant="primary", elem_id="cohort-run")
             csv = gr.File(label="Scores (CSV)", interactive=False, elem_id="cohort-csv", height=80)
@@ -69,16 +63,18 @@ def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
 def _model_menu(rt: Runtime | None) -> gr.Dropdown:
     runs = list(rt.runs.values()) if rt else []
     labels = menu_labels(runs)
-    choices = [("Your cohort (scored by the loaded model)", cb.COHORT_SCORES)]
+    choices = [("Your cohort (scored by the loaded model)", cb.USER_SCORES)]
     choices += [(f"Test scores: {labels[r.name]}", r.name) for r in runs]
     return gr.Dropdown(
-        choices, value=cb.COHORT_SCORES, label="Scores", elem_id="cohort-model", scale=3
+        choices, value=cb.USER_SCORES, label="Scores", elem_id="cohort-model", scale=3
     )
 
 
 def _threshold_controls() -> tuple:
     with gr.Row():
-        cost = gr.Number(4.0, label="Cost ratio (miss / false alarm)", elem_id="cohort-cost")
+        cost = gr.Number(
+            DEFAULT_COST_RATIO, label="Cost ratio (miss / false alarm)", elem_id="cohort-cost"
+        )
         strategy = gr.Dropdown(
             [(STRATEGY_LABELS[s], s) for s in STRATEGIES],
             value="single",
@@ -87,7 +83,7 @@ def _threshold_controls() -> tuple:
         )
         apply = gr.Button("Apply strategy", size="sm", elem_id="cohort-apply")
     strategy_md = gr.Markdown(elem_id="cohort-strategy-md")
-    mode, threshold, groups = build_threshold_sliders("cohort", label="Threshold")
+    mode, threshold, groups = workbench.build_threshold_sliders("cohort", label="Threshold")
     return cost, strategy, apply, strategy_md, mode, threshold, groups
 
 
@@ -115,12 +111,9 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
             attribute_menu(), value="race", label="Attribute (or two crossed)", scale=1
         )
         with gr.Column(scale=2):
-            audit = gr.Button("Audit report (HTML)", size="sm", elem_id="cohort-audit")
-            audit_file = gr.File(
-                label="Audit report", interactive=False, elem_id="cohort-audit-file", height=70
-            )
+            audit, audit_file = workbench.build_audit_controls("cohort")
     cost, strategy, apply, strategy_md, mode, threshold, groups = _threshold_controls()
-    panel = build_fairness_panel("cohort")
+    panel = workbench.build_fairness_panel("cohort")
     with gr.Accordion("Raw answer (what /cohort returns)", open=False):
         raw = gr.JSON(label="cohort", max_height=400)
     return CohortTab(
@@ -147,33 +140,15 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
 
 
 def _wire_strategy_and_audit(rt: Runtime, tab: CohortTab, state: gr.State) -> None:
-    def choose(model: str, ss: Any, attr: str, strategy: str, cost: float) -> tuple:
-        scores = cb.cohort_scores(rt, model, ss)
-        if scores is None:
-            keep = [gr.update()] * (2 + cb.MAX_GROUPS)
-            return (*keep, "Score a cohort first (or choose a model's test scores).", None)
-        out = cb.fairness_strategy(scores, attr, strategy, cost)
-        chosen = None
-        if cb.check_cost(cost) is not None:
-            n = attribute(attr).n_groups
-            chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
-        return (*out, chosen)
-
     tab.apply.click(
-        choose,
-        [tab.model, state, tab.attr, tab.strategy, tab.cost],
+        workbench.strategy_handler(rt, "cohort"),
+        [tab.model, state, tab.attr, tab.cost, tab.strategy],
         [tab.mode, *tab.sliders, tab.strategy_md, tab.chosen],
         api_visibility="private",
         show_progress="hidden",
     )
-
-    def cohort_audit_click(
-        model: str, ss: Any, attr: str, mode: str, chosen: Any, *ts: float
-    ) -> str:
-        return cb.cohort_audit(rt, model, ss, attr, mode, ts[0], ts[1:], chosen)
-
     tab.audit.click(
-        cohort_audit_click,
+        workbench.audit_handler(rt, "cohort"),
         [tab.model, state, tab.attr, tab.mode, tab.chosen, *tab.sliders],
         [tab.audit_file],
         api_visibility="private",
@@ -212,7 +187,7 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         api_name="cohort",
         **model_events(rt.config)["cohort"],
     ).success(
-        lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True), cb.COHORT_SCORES),
+        lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True), cb.USER_SCORES),
         [tab.json],
         [tab.bad, tab.results, tab.model],
         api_visibility="private",

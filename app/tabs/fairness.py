@@ -4,6 +4,7 @@ the shared fairness panel, and comparisons across runs (models side by side, tra
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,13 +13,13 @@ import gradio as gr
 from app import callbacks as cb
 from app.events import LIVE
 from app.runtime import Runtime
-from app.tabs.panel import FairnessPanel, build_fairness_panel, build_threshold_sliders
+from app.tabs import panel as workbench
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
 from app.views import TRADEOFF_METRICS, attribute_menu, menu_labels
 from app.warnings_md import ES_AUC_RULE
 from fairmoe.metrics import STRATEGIES
-from fairmoe.metrics.thresholds import SENSITIVITY_TARGET
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
+from fairmoe.metrics.thresholds import DEFAULT_COST_RATIO, SENSITIVITY_TARGET
+from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
 
 __all__ = ["FairnessTab", "build_fairness_tab", "wire_audit_api", "wire_fairness"]
 
@@ -36,7 +37,7 @@ class FairnessTab:
     mode: gr.Radio
     threshold: gr.Slider
     groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS per-group thresholds, unused ones hidden
-    panel: FairnessPanel
+    panel: workbench.FairnessPanel
     compare: gr.Plot
     compare_md: gr.Markdown
     trade_metric: gr.Radio
@@ -74,7 +75,7 @@ def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
             scale=2,
         )
         cost = gr.Number(
-            4.0,
+            DEFAULT_COST_RATIO,
             label="Cost ratio (miss / false alarm)",
             elem_id="fair-cost",
             info="4 = a missed glaucoma costs four false alarms; used by the strategies.",
@@ -100,19 +101,15 @@ def _comparisons() -> tuple[gr.Plot, gr.Markdown, gr.Radio, gr.Plot]:
 def _own_and_audit() -> tuple[gr.File, gr.Markdown, gr.Button, gr.File]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3), gr.Accordion("Your own scores (any model)", open=False):
-            own_file = gr.File(
-                label="Scores CSV: id, label, score, race, gender, ethnicity, language",
-                file_types=[".csv"],
-                type="filepath",
-                elem_id="fair-own-file",
-                height=110,
+            own_file = workbench.upload_box(
+                "Scores CSV: id, label, score, race, gender, ethnicity, language",
+                ".csv",
+                "fair-own-file",
+                110,
             )
             own_md = gr.Markdown(elem_id="fair-own")
         with gr.Column(scale=2):
-            audit = gr.Button("Audit report (HTML)", size="sm", elem_id="fair-audit")
-            audit_file = gr.File(
-                label="Audit report", interactive=False, elem_id="fair-audit-file", height=70
-            )
+            audit, audit_file = workbench.build_audit_controls("fair")
     return own_file, own_md, audit, audit_file
 
 
@@ -129,8 +126,8 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         )
     gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
     strategy_md = gr.Markdown(elem_id="fair-strategy")
-    mode, threshold, groups = build_threshold_sliders("fair")
-    panel = build_fairness_panel("fair", place_load=False)
+    mode, threshold, groups = workbench.build_threshold_sliders("fair")
+    panel = workbench.build_fairness_panel("fair", place_load=False)
     with gr.Accordion("Glossary: what each metric means", open=False):
         gr.Markdown(glossary_markdown() + "\n\n**Small and one-class groups.** " + ES_AUC_RULE)
     compare, compare_md, trade_metric, tradeoff = _comparisons()
@@ -162,19 +159,11 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
 
 def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
     """Each strategy button sets the mode and every threshold slider, and remembers itself."""
+    choose = workbench.strategy_handler(rt, "own")
     for strategy, btn in zip(STRATEGIES, fair.strategies, strict=True):
-
-        def choose(model: str, attr: str, cost: float, own: Any, strategy: str = strategy) -> tuple:
-            out = cb.fairness_strategy(cb.scores_of(rt, model, own), attr, strategy, cost)
-            chosen = None
-            if cb.check_cost(cost) is not None:
-                n = attribute(attr).n_groups
-                chosen = {"strategy": strategy, "cost": cost, "thresholds": list(out[2 : 2 + n])}
-            return (*out, chosen)
-
         btn.click(
-            choose,
-            [fair.model, fair.attr, fair.cost, fair.own],
+            functools.partial(choose, strategy=strategy),
+            [fair.model, fair.own, fair.attr, fair.cost],
             [fair.mode, *fair.sliders, fair.strategy_md, fair.chosen],
             api_visibility="private",
             show_progress="hidden",
@@ -200,10 +189,10 @@ def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:
         ss = cb.own_scores(upload)
         runs = list(rt.runs.values())
         labels = menu_labels(runs)
-        choices = [(f"Your scores: {ss.name}", cb.OWN_SCORES)]
+        choices = [(f"Your scores: {ss.name}", cb.USER_SCORES)]
         choices += [(labels[r.name], r.name) for r in runs]
         note = f"Read **{ss.n}** cases from your CSV; chosen as the model above."
-        return ss, note, gr.update(choices=choices, value=cb.OWN_SCORES)
+        return ss, note, gr.update(choices=choices, value=cb.USER_SCORES)
 
     fair.own_file.upload(
         load_own,
@@ -212,13 +201,8 @@ def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:
         api_visibility="private",
     )
 
-    def fairness_audit_click(
-        model: str, own: Any, attr: str, mode: str, chosen: Any, *ts: float
-    ) -> str:
-        return cb.fairness_audit(rt, model, own, attr, mode, ts[0], ts[1:], chosen)
-
     fair.audit.click(
-        fairness_audit_click,
+        workbench.audit_handler(rt, "own"),
         [fair.model, fair.own, fair.attr, fair.mode, fair.chosen, *fair.sliders],
         [fair.audit_file],
         api_visibility="private",
@@ -233,7 +217,7 @@ def wire_audit_api(rt: Runtime) -> None:
             gr.Textbox("race", label="attribute"),
             gr.Number(OPERATING_POINT, label="threshold"),
             gr.Textbox("", label="strategy"),
-            gr.Number(4.0, label="cost_ratio"),
+            gr.Number(DEFAULT_COST_RATIO, label="cost_ratio"),
             gr.File(None, label="scores", type="filepath"),
         ]
         out = gr.File(label="audit")

@@ -9,14 +9,26 @@ in the order of :meth:`FairnessPanel.outputs`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
 from app import callbacks as cb
+from app.callbacks.source import UserKind
+from app.runtime import Runtime
 from fairmoe.schema import OPERATING_POINT
 
-__all__ = ["FairnessPanel", "build_fairness_panel", "build_threshold_sliders"]
+__all__ = [
+    "FairnessPanel",
+    "audit_handler",
+    "build_audit_controls",
+    "build_fairness_panel",
+    "build_threshold_sliders",
+    "strategy_handler",
+    "upload_box",
+]
 
 THRESHOLD_INFO = "Calibrated probability at or above which a case is called glaucoma."
 
@@ -81,6 +93,22 @@ class FairnessPanel:
         return [*shown, self.load] if load else shown
 
 
+def build_audit_controls(prefix: str) -> tuple[gr.Button, gr.File]:
+    """The audit button and its download, ids ``<prefix>-audit`` and ``<prefix>-audit-file``."""
+    audit = gr.Button("Audit report (HTML)", size="sm", elem_id=f"{prefix}-audit")
+    audit_file = gr.File(
+        label="Audit report", interactive=False, elem_id=f"{prefix}-audit-file", height=70
+    )
+    return audit, audit_file
+
+
+def upload_box(label: str, ending: str, elem_id: str, height: int) -> gr.File:
+    """A file upload of one kind (``ending``: ".zip", ".csv"), handed over as a path."""
+    return gr.File(
+        label=label, file_types=[ending], type="filepath", elem_id=elem_id, height=height
+    )
+
+
 def build_fairness_panel(prefix: str, *, place_load: bool = True) -> FairnessPanel:
     """Lay out the panel with element ids ``<prefix>-...``.
 
@@ -110,3 +138,28 @@ def build_fairness_panel(prefix: str, *, place_load: bool = True) -> FairnessPan
         reliability=reliability,
         load=load,
     )
+
+
+def strategy_handler(rt: Runtime, kind: UserKind) -> Callable[..., tuple]:
+    """(model, user scores, attribute, cost, strategy) -> a strategy's slider outputs
+    (``StrategyUpdate.outputs``), for either tab's menu of scores."""
+
+    def choose(model: str, user: Any, attr: str, cost: Any, strategy: str) -> tuple:
+        src = cb.resolve_source(rt, model, user, kind)
+        if src is None:
+            keep = (gr.update(),) * cb.MAX_GROUPS
+            none = cb.StrategyUpdate(gr.update(), gr.update(), keep, cb.missing_scores(kind), None)
+            return none.outputs()
+        return cb.fairness_strategy(src.scores, attr, strategy, cost).outputs()
+
+    return choose
+
+
+def audit_handler(rt: Runtime, kind: UserKind) -> Callable[..., str]:
+    """(model, user scores, attribute, mode, chosen strategy, *thresholds) -> the audit HTML."""
+
+    def audit(model: str, user: Any, attr: str, mode: str, chosen: Any, *ts: float) -> str:
+        src = cb.require_source(rt, model, user, kind)
+        return cb.panel_audit(rt, src, attr, mode, ts[0], ts[1:], chosen)
+
+    return audit

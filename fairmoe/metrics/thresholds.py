@@ -18,6 +18,7 @@ from fairmoe.metrics.rates import _group_rates
 from fairmoe.schema import Attribute
 
 __all__ = [
+    "DEFAULT_COST_RATIO",
     "SENSITIVITY_TARGET",
     "STRATEGIES",
     "Strategy",
@@ -25,6 +26,10 @@ __all__ = [
     "choose_thresholds",
     "threshold_for_sensitivity",
 ]
+
+# The app's and the audit's default cost ratio for the strategies: a missed glaucoma costs four
+# false alarms (a referral is cheap beside lost sight).
+DEFAULT_COST_RATIO = 4.0
 
 # The clinical operating-point preset: catch 85% of glaucoma overall (a screening programme's
 # usual floor), and read what each group then gets.

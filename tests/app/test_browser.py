@@ -143,6 +143,34 @@ def test_threshold_slider_changes_metrics(page, shots_dir, runtime):
     page.screenshot(path=str(shots_dir / "3-fairness.png"), full_page=True)
 
 
+def test_fairness_tables_reliability_and_crossed_groups(page, shots_dir):
+    _tab(page, "Fairness")
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#fair-groups')?.innerText || '';"
+        " return t.includes('Clinical rates') && t.includes('Calibration by group'); }",
+        timeout=30_000,
+    )
+    groups = _text(page, "#fair-groups")
+    for column in ("Sensitivity (TPR)", "Under-diagnosis (FNR)", "PPV", "NPV", "ECE"):
+        assert column in groups
+    page.wait_for_selector("#fair-reliability .js-plotly-plot", timeout=30_000)
+    assert "Calibration by group" in _text(page, "#fair-reliability")
+    page.locator("#fair-attr input").click()
+    page.get_by_role("option", name="race × gender").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#fair-groups')?.innerText || '').includes('Black & Female')",
+        timeout=30_000,
+    )
+    page.locator("#fair-sensitivity").click()
+    page.wait_for_function(
+        "() => (document.querySelector('#fair-strategy')?.innerText || '')"
+        ".includes('overall sensitivity 0.85')",
+        timeout=30_000,
+    )
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(shots_dir / "3b-fairness-crossed.png"), full_page=True)
+
+
 def test_cohort_and_model_card(page, shots_dir, data_dir, tmp_path_factory):
     upload = tmp_path_factory.mktemp("cohort") / "cohort.zip"
     with zipfile.ZipFile(upload, "w") as zf:

@@ -88,7 +88,7 @@ def test_case_view_and_subgroup_context(runtime, assets_dir, oracle):
     assert fig.layout.height
     assert "operating point" in meaning
     black = attrs["race"] == 1
-    assert f"race: Black (few cases: unreliable) | {int(black.sum())} |" in context
+    assert f"race: Black (too small: unreliable) | {int(black.sum())} |" in context
     tpr = ((s >= 0.5) & (y == 1) & black).sum() / ((y == 1) & black).sum()
     assert f"{tpr:.3f}" in context
     assert "never" in cb.context_view(runtime, -1, -1, -1, -1)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from app import callbacks
 from app.callbacks import cohort_tab as cb
 from fairmoe.schema import ATTRIBUTES
 from tests.app.oracle import DEFAULT, message
@@ -56,7 +57,7 @@ def test_cohort_fairvlmed_layout_lists_bad_rows(runtime, data_dir, tmp_path):
     assert scored[0]["assessable"] == want
     assert {r["assessable"] for r in scored} <= {"yes", "no", "not checked"}
     view = cb.cohort_view(ss, "race", 0.5)
-    assert len(view) == 6 and view[2].layout.height
+    assert len(view) == 7 and view[2].layout.height
 
 
 def test_cohort_csv_layout(runtime, assets_dir, tmp_path):
@@ -161,11 +162,12 @@ def test_cohort_panel_on_any_run_with_strategies_and_audit(runtime):
     ss = runtime.run(DEFAULT).scores
     view = cb.cohort_panel(runtime, DEFAULT, None, "race", "per group", 0.5, 0.4, 0.5, 0.6)
     assert view[:2] == fairness_update(ss, "race", "per group", 0.5, 0.4, 0.5, 0.6)[:2]
-    chosen = {"strategy": "group", "cost": 4.0, "thresholds": [0.4, 0.5, 0.6]}
-    path = cb.cohort_audit(
-        runtime, DEFAULT, None, "race", "per group", 0.5, [0.4, 0.5, 0.6], chosen
-    )
+    chosen = callbacks.StrategyChoice("group", 4.0, (0.4, 0.5, 0.6))
+    src = callbacks.require_source(runtime, DEFAULT, None, "cohort")
+    assert src.label == f"test scores of {DEFAULT}"
+    path = callbacks.panel_audit(runtime, src, "race", "per group", 0.5, [0.4, 0.5, 0.6], chosen)
     text = Path(path).read_text(encoding="utf-8")
     assert "strategy <b>group</b>" in text and 'data-code="needs_attribute"' in text
     with pytest.raises(gr.Error, match="Score a cohort first"):
-        cb.cohort_audit(runtime, cb.COHORT_SCORES, None, "race", "single", 0.5, [], None)
+        callbacks.require_source(runtime, callbacks.USER_SCORES, None, "cohort")
+    assert callbacks.resolve_source(runtime, callbacks.USER_SCORES, None, "cohort") is None
