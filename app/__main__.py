@@ -1,7 +1,9 @@
 """python -m app [--checkpoint PATH] [--assets DIR] [--host 127.0.0.1] [--port 7860]
+                 [--threads N] [--explain-processes N] [--no-warm-up]
 
 Loads the model once and serves the app locally (no share link, no analytics). A checkpoint or
-assets folder that cannot be loaded gives one error line and exit code 2.
+assets folder that cannot be loaded, or a setting that cannot work, gives one error line and exit
+code 2. The serving flags and their environment fallbacks: :mod:`app.config`.
 """
 
 from __future__ import annotations
@@ -24,18 +26,27 @@ if TYPE_CHECKING:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.config import EXPLAIN_PROCESSES_ENV, ServerConfig, default_threads
     from app.runtime import DEFAULT_ASSETS
 
+    # The serving flags default to None (not given): app.config.server_config fills them in.
     p = argparse.ArgumentParser(prog="python -m app", description="Fair-MoE Studio (Gradio app)")
     p.add_argument("--checkpoint", type=Path, help="checkpoint NAME.json (default: runs.json's)")
     p.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help="assets folder")
-    p.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--host", help=f"interface to listen on (default {ServerConfig.host})")
+    p.add_argument("--port", type=int, help=f"port to listen on (default {ServerConfig.port})")
     p.add_argument(
         "--threads",
         type=int,
-        default=default_threads(),
-        help="torch CPU threads (default: all cores but one, which serves the web requests)",
+        help=f"torch CPU threads (default: all cores but one, {default_threads()} here; the "
+        "other serves the web requests)",
+    )
+    p.add_argument(
+        "--explain-processes",
+        type=int,
+        metavar="N",
+        help=f"child processes that compute explanations; 0: in the server's process "
+        f"(default: ${EXPLAIN_PROCESSES_ENV}, else {ServerConfig.explain_processes})",
     )
     p.add_argument("--no-warm-up", action="store_true", help="skip the warm-up explanation")
     return p
@@ -63,12 +74,6 @@ def limit_malloc_arenas(n: int = MALLOC_ARENAS) -> bool:
         return False
 
 
-def default_threads() -> int:
-    """All cores but one: on a busy 2-core machine, 2 torch threads that share their cores with
-    the web server (or anything else) spin-wait, and explain() swings from 0.3 s to 5 s."""
-    return max(1, (os.cpu_count() or 2) - 1)
-
-
 def startup_warnings(rt: Runtime) -> list[str]:
     """One line per thing the app could not verify or had to leave out at start."""
     out = []
@@ -81,50 +86,47 @@ def startup_warnings(rt: Runtime) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.threads < 1:
-        print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
+    from app.config import ConfigError, server_config
+
+    try:
+        config = server_config(
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            explain_processes=args.explain_processes,
+        )
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     limit_malloc_arenas()  # before the server's threads exist
     from app.privacy import use_private_cache
 
     use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder
-    from app.events import explain_processes, is_legacy
-
-    try:
-        explain_processes()
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     import torch
 
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(config.threads)
     from app.runtime import StartupError, load_runtime
 
     try:
-        rt = load_runtime(args.assets, args.checkpoint, warm_up=not args.no_warm_up)
+        rt = load_runtime(args.assets, args.checkpoint, warm_up=not args.no_warm_up, config=config)
     except StartupError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from app.callbacks.serving import shutdown
-    from app.prefetch import prefetch_fairness_cis
     from app.ui import build_demo, launch_kwargs
 
     for line in startup_warnings(rt):
         print(line, file=sys.stderr)
     demo = build_demo(rt)
-    # every run's AUC CIs, in idle CPU time (the legacy layout serves as the app did before)
-    prefetch = None if is_legacy() else prefetch_fairness_cis(rt)
     # SIGTERM (systemd, docker stop, tests) exits normally, so atexit removes the output folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        demo.launch(server_name=args.host, server_port=args.port, **launch_kwargs(rt))
+        demo.launch(server_name=config.host, server_port=config.port, **launch_kwargs(rt))
     except OSError as e:  # port in use, cannot bind
-        print(f"error: cannot serve on {args.host}:{args.port} ({e})", file=sys.stderr)
+        print(f"error: cannot serve on {config.host}:{config.port} ({e})", file=sys.stderr)
         return 2
     finally:
         shutdown(rt)  # the explanation processes
-        if prefetch is not None:
-            prefetch.stop()
     return 0
 
 

@@ -1,7 +1,11 @@
 """What the app loads once: the Predictor, the cached scores of every run, examples, the report.
 
 Per-user choices never live here (they are ``gr.State`` in the UI); this object is read-only after
-:func:`load_runtime` apart from memo caches inside each :class:`~fairmoe.scores.ScoreSet`.
+:func:`load_runtime` apart from memo caches inside each :class:`~fairmoe.scores.ScoreSet` and the
+model's serving front, made on first use (:func:`app.callbacks.serving.serving`).
+
+Each run's bootstrap AUC CIs ship beside its scores (``auc_ci`` in runs.json, written by
+``scripts/build_assets.py``; ~60 ms each to compute) and are checked like the scores.
 """
 
 from __future__ import annotations
@@ -10,11 +14,13 @@ import atexit
 import json
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.config import ConfigError, ServerConfig, server_config
 from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
@@ -132,6 +138,12 @@ class Runtime:
     out_dir: Path  # per-process folder for overlay and preview PNGs and cohort CSVs
     skipped: list[str] = field(default_factory=list)  # runs/examples left out, with reasons
     manifest: ManifestCheck = field(default_factory=lambda: ManifestCheck(present=False))
+    config: ServerConfig = field(default_factory=ServerConfig)
+    # app.callbacks.serving's Serving (batcher, explanation processes), made there on first use
+    _serving: Any = field(default=None, init=False, repr=False, compare=False)
+    _serving_lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
 
     @property
     def meta(self) -> RunMetadata:
@@ -183,6 +195,11 @@ def _load_runs(
             if problem := check.status(entry["scores"]):
                 raise ScoresError(problem)
             scores = ScoreSet.from_csv(assets / entry["scores"], name)
+            if entry.get("auc_ci"):
+                try:
+                    _load_auc_cis(assets, str(entry["auc_ci"]), scores, check)
+                except ScoresError as e:
+                    skipped.append(f"the AUC CIs of run {name} (computed on first use): {e}")
             runs[name] = RunInfo(
                 name=name,
                 method=str(entry.get("method", "?")),
@@ -201,6 +218,22 @@ def _load_runs(
                 f"run {entry.get('name', '?') if isinstance(entry, dict) else entry}: {e}"
             )
     return runs
+
+
+def _load_auc_cis(assets: Path, rel: str, scores: ScoreSet, check: ManifestCheck) -> None:
+    """Memoise a run's shipped ``{attribute: bootstrap_ci(**scores.auc_ci_job(attribute))}``
+    (scripts/build_assets.py); :class:`ScoresError` says why they cannot be used."""
+    if problem := check.status(rel):
+        raise ScoresError(problem)
+    try:
+        cis = json.loads((assets / rel).read_text(encoding="utf-8"))
+        # with another number of resamples they would differ from the CIs computed here
+        if any(ci["n_boot"] != scores.auc_ci_job(a)["n_boot"] for a, ci in cis.items()):
+            raise ValueError("made with another number of resamples")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ScoresError(f"{assets / rel}: not usable AUC CIs ({type(e).__name__}: {e})") from None
+    for attr, ci in cis.items():
+        scores.remember_auc_ci(attr, ci)
 
 
 def _load_examples(assets: Path, check: ManifestCheck, skipped: list[str]) -> list[Example]:
@@ -271,11 +304,17 @@ def load_runtime(
     checkpoint: str | Path | None = None,
     *,
     warm_up: bool = True,
+    config: ServerConfig | None = None,
 ) -> Runtime:
-    """Load the model once, plus the scores of every run in ``assets/runs.json``.
+    """Load the model once, plus the scores (and shipped CIs) of every run in ``assets/runs.json``.
 
+    ``config``: how the server serves; by default :func:`app.config.server_config` without flags.
     Raises :class:`StartupError` with one clear line for anything the user can fix.
     """
+    try:
+        config = config if config is not None else server_config()
+    except ConfigError as e:
+        raise StartupError(str(e)) from None
     assets = Path(assets) if assets is not None else DEFAULT_ASSETS
     runs_path = assets / "runs.json"
     manifest: dict[str, Any] = {}
@@ -329,6 +368,7 @@ def load_runtime(
         out_dir=out_dir,
         skipped=skipped,
         manifest=check,
+        config=config,
     )
 
 

@@ -3,8 +3,8 @@
 
 Public endpoints (gradio_client): /predict, /explain, /fairness, /audit, /cohort, /models. Every
 other event is private. Queue: predict, explain and cohort each have their own slot
-(``model_events``; one shared ``MODEL_QUEUE`` slot with ``FAIRMOE_SERVING=legacy``); see :mod:`app.events` for the
-``QUEUE_*`` limits and :mod:`app.callbacks.serving` for batching and the explanation cache.
+(``model_events``); see :mod:`app.events` for the ``QUEUE_*`` limits and
+:mod:`app.callbacks.serving` for batching and the explanation cache.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import gradio as gr  # noqa: E402
 
 from app import callbacks as cb  # noqa: E402
 from app import card, events  # noqa: E402
-from app.events import MODEL_QUEUE, QUEUE_CONCURRENCY, QUEUE_MAX_SIZE  # noqa: E402
+from app.events import QUEUE_CONCURRENCY, QUEUE_MAX_SIZE  # noqa: E402
 from app.privacy import CLEAN_EVERY_S, SESSION_MAX_AGE_S, SessionFiles, cache_dir  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.sessions import lazy_session_configs  # noqa: E402
@@ -35,7 +35,6 @@ from fairmoe.schema import OPERATING_POINT  # noqa: E402
 
 __all__ = [
     "MAX_FILE_SIZE",
-    "MODEL_QUEUE",
     "QUEUE_CONCURRENCY",
     "QUEUE_MAX_SIZE",
     "build_demo",
@@ -104,8 +103,7 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
         gr.api(partial_api(cb.models, rt), api_name="models")
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     cb.serving(rt)  # the batcher and the explanation model exist before the first request
-    if not events.is_legacy():  # the legacy layout serves as the app did before (benchmarks)
-        lazy_session_configs()  # a new session no longer holds the event loop ~23 ms
+    lazy_session_configs()  # a new session no longer holds the event loop ~23 ms
     return demo
 
 

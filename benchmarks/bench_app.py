@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     assets = _assets(args.assets)
     import torch
 
-    from app.__main__ import default_threads
+    from app.config import default_threads
 
     torch.set_num_threads(args.threads or default_threads())
 

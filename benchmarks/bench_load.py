@@ -1,17 +1,19 @@
 """Load benchmark: N concurrent gradio_client users x M mixed requests (predict, explain,
-fairness) against ``python -m app`` on 127.0.0.1, the legacy and the batched serving layout
-measured in the SAME run, their rounds interleaved, so that their ratio holds on a busy machine.
+fairness) against ``python -m app`` on 127.0.0.1; with ``--baseline-rev REV``, an earlier git
+revision's app and this working tree's measured in the SAME run, their rounds interleaved, so
+that their ratio holds on a busy machine.
 
 python benchmarks/bench_load.py [--assets DIR] [--clients 32] [--requests 10] [--rounds 2]
-                                [--modes legacy batched] [--fresh-notes]
+                                [--baseline-rev REV] [--min-ratio 0.9] [--fresh-notes]
 
-``legacy`` is the app as it served before (``FAIRMOE_SERVING=legacy``: one model slot shared by
-predict, explain and cohort, no batching, 16 IG steps, full-size overlays, no cache); ``batched``
-is the default. Prints, per layout, a one-user baseline, p50/p95/max latency per kind per round,
+``--baseline-rev REV`` checks REV out into a temporary ``git worktree`` (removed afterwards, also
+on an error) and starts that revision's ``python -m app`` from it, with this Python and the same
+assets (so both serve the same model; a revision that cannot read them fails at start, with its
+log). Prints, per server, a one-user baseline, p50/p95/max latency per kind per round,
 throughput, errors and the server's resident memory; then the comparison and the issue's goals.
-Both servers are first left to settle (their explanation process loaded, the fairness CIs
-prefetched: under 5% of a core over a second), so that no one measures the other's start-up.
-``--fresh-notes`` makes every note unique, so that no explanation comes from a session's cache.
+Both servers are first left to settle (their explanation process loaded: under 5% of a core
+over a second), so that no one measures the other's start-up. ``--fresh-notes`` makes every note
+unique, so that no explanation comes from a session's cache.
 ``--ssl-verify`` measures with gradio_client's default of a new TLS context per HTTP request (see
 ``benchmarks.loadgen.run_load``), as the figures before this layout were.
 """
@@ -19,7 +21,12 @@ prefetched: under 5% of a core over a second), so that no one measures the other
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,6 +37,32 @@ from benchmarks.loadgen import AppProcess, LoadResult, run_load, start_app  # no
 
 MIB = 2**20
 GOALS = {"predict": 1.0, "explain": 5.0, "fairness": 0.3}  # p95 under load, seconds
+CURRENT = "current"  # the working tree's label
+# Goal against a baseline revision: no throughput regression beyond the spread of interleaved
+# rounds on a busy 2-core machine.
+MIN_RATIO = 0.9
+
+
+def _git(*args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"error: git {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A detached checkout of ``rev`` in a temporary folder, removed on the way out."""
+    tmp = Path(tempfile.mkdtemp(prefix="fairmoe-bench-rev-"))
+    path = tmp / "tree"
+    try:
+        _git("worktree", "add", "--detach", str(path), rev)
+        yield path
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=REPO,
+                       capture_output=True)  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=REPO, capture_output=True)
 
 
 def _print(title: str, r: LoadResult) -> None:
@@ -42,7 +75,9 @@ def _print(title: str, r: LoadResult) -> None:
         print("  error:", e)
 
 
-def _compare(modes: list[str], base: dict, last: dict, rss: dict) -> bool:
+def _compare(
+    modes: list[str], base: dict, last: dict, rss: dict, min_ratio: float = MIN_RATIO
+) -> bool:
     """Print the side-by-side table and the goals of the last round; True if all are met."""
     rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in last[m].table()} for m in modes}
     print("\nlast round, p50 / p95 (ms):  " + "  ".join(f"{m:>22s}" for m in modes))
@@ -60,7 +95,9 @@ def _compare(modes: list[str], base: dict, last: dict, rss: dict) -> bool:
     ]
     if len(modes) > 1:
         ratio = tput[new] / tput[modes[0]]
-        checks.append((f"throughput >= 2x {modes[0]} ({ratio:.2f}x)", ratio >= 2))
+        checks.append(
+            (f"throughput >= {min_ratio:g}x {modes[0]} ({ratio:.2f}x)", ratio >= min_ratio)
+        )
     checks += [
         ("0 errors, 0 inconsistent", not (last[new].errors or last[new].inconsistent)),
         (f"RSS growth < 100 MiB ({growth[new]:.0f})", growth[new] < 100),
@@ -77,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assets", type=Path)
     p.add_argument("--clients", type=int, default=32)
     p.add_argument("--requests", type=int, default=10, help="per user")
-    p.add_argument("--rounds", type=int, default=2, help="load rounds per layout (interleaved)")
-    p.add_argument(
-        "--modes", nargs="+", default=["legacy", "batched"], choices=["legacy", "batched"]
-    )
+    p.add_argument("--rounds", type=int, default=2, help="load rounds per server (interleaved)")
+    p.add_argument("--baseline-rev", metavar="REV", help="also measure this git revision's app")
+    p.add_argument("--min-ratio", type=float, default=MIN_RATIO,
+                   help="goal: throughput at least this times the baseline revision's")  # fmt: skip
     p.add_argument("--fresh-notes", action="store_true", help="no explanation cache hits")
     p.add_argument("--ssl-verify", action="store_true",
                    help="gradio_client's default TLS set-up per request even over http (costly)")  # fmt: skip
@@ -95,34 +132,53 @@ def main(argv: list[str] | None = None) -> int:
     runs = list(rt.runs)
     del rt
     env = dict(kv.split("=", 1) for kv in args.server_env)
+    with contextlib.ExitStack() as stack:
+        repos = {CURRENT: REPO}
+        if args.baseline_rev:
+            label = f"rev {args.baseline_rev}"
+            repos = {label: stack.enter_context(worktree(args.baseline_rev)), **repos}
+            print(f"{label}: {_git('rev-parse', '--short', args.baseline_rev)} in {repos[label]}")
+        return _measure(args, assets.resolve(), env, repos, cases, runs)
+
+
+def _measure(
+    args: argparse.Namespace,
+    assets: Path,
+    env: dict[str, str],
+    repos: dict[str, Path],
+    cases: list,
+    runs: list[str],
+) -> int:
+    """Start one server per checkout, load them all in interleaved rounds, print the report."""
+    modes = list(repos)
     apps: dict[str, AppProcess] = {}
     failed = True
     try:
-        for m in args.modes:
-            apps[m] = start_app(assets, env={**env, "FAIRMOE_SERVING": m})
+        for m in modes:
+            apps[m] = start_app(assets, env=env, repo=repos[m])
             print(f"{m}: server pid {apps[m].proc.pid}; RSS at start {apps[m].rss() / MIB:.0f} MiB")
-        for m in args.modes:  # measure servers that have finished starting, all of them
+        for m in modes:  # measure servers that have finished starting, all of them
             print(f"{m}: settled after {apps[m].settle():.0f} s")
-        base, rss, last = {}, {m: [] for m in args.modes}, {}
-        for m in args.modes:
+        base, rss, last = {}, {m: [] for m in modes}, {}
+        for m in modes:
             base[m] = run_load(apps[m].url, cases, runs, clients=1, requests=30, seed=1,
                                ssl_verify=args.ssl_verify)  # fmt: skip
             _print(f"{m} baseline (one user, sequential)", base[m])
             rss[m].append(apps[m].rss())
         for i in range(args.rounds):
-            for m in args.modes:  # interleaved: both layouts see the same machine
+            for m in modes:  # interleaved: both servers see the same machine
                 r = run_load(apps[m].url, cases, runs, clients=args.clients,
                              requests=args.requests, seed=i, fresh_notes=args.fresh_notes,
                              ssl_verify=args.ssl_verify)  # fmt: skip
                 rss[m].append(apps[m].rss())
                 last[m] = r
                 _print(f"{m} round {i + 1}", r)
-        for m in args.modes:
+        for m in modes:
             trail = " -> ".join(f"{x / MIB:.0f}" for x in rss[m])
             print(
                 f"{m} RSS (MiB) after baseline, rounds: {trail}; peak {apps[m].peak_rss() / MIB:.0f}"
             )
-        failed = not _compare(args.modes, base, last, rss)
+        failed = not _compare(modes, base, last, rss, args.min_ratio)
     finally:
         for app in apps.values():
             app.stop()

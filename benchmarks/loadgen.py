@@ -104,8 +104,8 @@ class AppProcess:
 
     def settle(self, *, busy: float = 0.05, timeout: float = 120) -> float:
         """Wait until the server and its children use under ``busy`` of a core over a second
-        (their background start-up work done: explanation process, prefetch); the seconds
-        waited."""
+        (their background start-up work done: the explanation process, and in revisions that
+        had it the CI prefetch); the seconds waited."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
             before = self.cpu_seconds()
@@ -134,10 +134,12 @@ def start_app(
     args: Sequence[str] = (),
     env: dict[str, str | None] | None = None,
     timeout: float = 180,
+    repo: Path = REPO,
 ) -> AppProcess:
     """Start ``python -m app --assets ASSETS`` and wait until it answers.
 
-    ``env`` adds to this process's environment; a value of None removes that variable.
+    ``env`` adds to this process's environment; a value of None removes that variable. ``repo``:
+    the checkout whose ``app`` runs (another revision's worktree, with this Python).
     """
     port = port or free_port()
     log = Path(tempfile.mkstemp(prefix="fairmoe-app-log-", suffix=".txt")[1])
@@ -145,7 +147,7 @@ def start_app(
     full_env = {k: v for k, v in merged.items() if v is not None}
     cmd = [sys.executable, "-m", "app", "--assets", str(assets), "--port", str(port), *args]
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=full_env)
+        proc = subprocess.Popen(cmd, cwd=repo, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     app = AppProcess(proc, port, log)
     deadline = time.monotonic() + timeout
     while True:

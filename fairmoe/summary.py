@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from fairmoe.metrics import evaluate
+from fairmoe.metrics.fairness import fairness_result
+from fairmoe.metrics.result import FairnessResult
 from fairmoe.schema import OPERATING_POINT
 from fairmoe.scores import ScoreSet
 
@@ -40,18 +41,12 @@ def mean_std(values: Iterable[float | None]) -> dict[str, Any]:
 def headline_metrics(
     ss: ScoreSet, attr: str, threshold: float = OPERATING_POINT
 ) -> dict[str, float | None]:
-    """AUC, and ES-AUC, DPD, DEOdds for ``attr``, at ``threshold``."""
-    return _headline(ss.report(threshold), attr)
+    """AUC, and ES-AUC, DPD, DEOdds for ``attr`` (or two crossed), at ``threshold``."""
+    return _headline(ss.fairness(attr, threshold, ci="none"))
 
 
-def _headline(report: dict[str, Any], attr: str) -> dict[str, float | None]:
-    sec = report["attributes"][attr]
-    return {
-        "AUC": report["auc"],
-        "ES-AUC": sec["es_auc"],
-        "DPD": sec["dpd"],
-        "DEOdds": sec["deodds"],
-    }
+def _headline(res: FairnessResult) -> dict[str, float | None]:
+    return {"AUC": res.auc, "ES-AUC": res.es_auc, "DPD": res.dpd, "DEOdds": res.deodds}
 
 
 def paired_difference(
@@ -109,6 +104,6 @@ def _value(
         elif idx is None:
             vals.append(headline_metrics(ss, attr)[metric])
         else:
-            rep = evaluate(ss.y[idx], ss.scores[idx], {attr: ss.attrs[attr][idx]})
-            vals.append(_headline(rep, attr)[metric])
+            codes = {a: c[idx] for a, c in ss.attrs.items()}
+            vals.append(_headline(fairness_result(ss.y[idx], ss.scores[idx], codes, attr))[metric])
     return None if None in vals else vals[0] - vals[1]

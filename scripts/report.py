@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from fairmoe import metrics
+from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoreSet, read_scores
 from fairmoe.summary import mean_std, paired_difference
 
@@ -22,18 +23,31 @@ GROUPS = ("Asian", "Black", "White")
 LABELS = {"clip": "CLIP", "fairclip": "FairCLIP", "fairmoe": "Fair-MoE"}
 
 
-def summarise(report: dict) -> dict:
-    """The numbers the report and the app's side-by-side view show for one run."""
-    out = {"n": report["n"], "auc": report["auc"], "accuracy": report["accuracy"], "attributes": {}}
-    for a, v in report["attributes"].items():
-        out["attributes"][a] = {
-            "es_auc": v["es_auc"],
-            "dpd": v["dpd"],
-            "deodds": v["deodds"],
-            "group_auc": {g["name"]: g["auc"] for g in v["groups"]},
-            "group_n": {g["name"]: g["n"] for g in v["groups"]},
-        }
-    return out
+def summarise(ss: ScoreSet) -> dict:
+    """The numbers the report and the app's side-by-side view show for one run, at the operating
+    point: a run's ``test`` entry in runs.json (read back by :func:`summary_of`)."""
+    results = [ss.fairness(a, ci="none") for a in ATTRIBUTE_NAMES]
+    first = results[0]
+    return {
+        "n": first.n,
+        "auc": first.auc,
+        "accuracy": first.accuracy,  # one threshold: every attribute's accuracy is everyone's
+        "attributes": {
+            r.attribute: {
+                "es_auc": r.es_auc,
+                "dpd": r.dpd,
+                "deodds": r.deodds,
+                "group_auc": {g.name: g.auc for g in r.groups},
+                "group_n": {g.name: g.n for g in r.groups},
+            }
+            for r in results
+        },
+    }
+
+
+def summary_of(run: dict, attr: str) -> dict:
+    """A run's test summary of one attribute, as :func:`summarise` wrote it into runs.json."""
+    return run["test"]["attributes"][attr]
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -55,7 +69,7 @@ def select(runs: list[dict], **kw: Any) -> list[dict]:
 
 
 def _row(label: str, rs: list[dict], attr: str = "race") -> str:
-    at = [r["test"]["attributes"][attr] for r in rs]
+    at = [summary_of(r, attr) for r in rs]
     cells = [ms([r["test"]["auc"] for r in rs]), ms([a["es_auc"] for a in at])]
     cells += [ms([a["group_auc"].get(g) for a in at]) for g in at[0]["group_auc"]]
     cells += [ms([a["dpd"] for a in at]), ms([a["deodds"] for a in at])]
@@ -192,8 +206,7 @@ def attributes_section(runs: list[dict]) -> list[str]:
     lines = ["## The other attributes (seed 0; CLIP ignores the attribute: its race run)", ""]
     clip = select(runs, method="clip", seed=0)
     for attr in ("gender", "ethnicity", "language"):
-        groups = list((clip or select(runs, attribute=attr))[0]["test"]["attributes"][attr]
-                      ["group_auc"])  # fmt: skip
+        groups = list(summary_of((clip or select(runs, attribute=attr))[0], attr)["group_auc"])
         lines += [f"### {attr}", "", *_head("Method", groups)]
         if clip:
             lines.append(_row("CLIP", clip, attr))
@@ -304,7 +317,7 @@ def tradeoff_png(runs: list[dict], path: Path) -> None:
         for name, rs, marker, colour in series:
             if not rs:
                 continue
-            xs = [r["test"]["attributes"]["race"][key] for r in rs]
+            xs = [summary_of(r, "race")[key] for r in rs]
             ys = [r["test"]["auc"] for r in rs]
             ax.errorbar(np.mean(xs), np.mean(ys), xerr=np.std(xs, ddof=1) if len(rs) > 1 else 0,
                         yerr=np.std(ys, ddof=1) if len(rs) > 1 else 0, fmt=marker, color=colour,

@@ -164,7 +164,7 @@ def disc_check(checkpoint: Path, unbiased: Path, cache: Path, out: Path) -> dict
     """The pretrained CLIP on the unbiased copy's test split: can it see the disc?"""
     from fairmoe.data.tensors import load_split
     from fairmoe.model import load_model
-    from fairmoe.training.evaluation import encode_split, evaluate_split
+    from fairmoe.training.evaluation import encode_split, split_fairness
 
     model, meta = load_model(checkpoint)
     size = model.config.vision.image_size
@@ -172,11 +172,10 @@ def disc_check(checkpoint: Path, unbiased: Path, cache: Path, out: Path) -> dict
         unbiased, "test", image_size=size, tokenizer=model.tokenizer(), cache_dir=cache
     )
     enc = encode_split(model, test, __import__("torch").device("cpu"))
-    report = evaluate_split(test, enc.cosines, meta.temperature)
-    race = report["attributes"]["race"]
-    result = {"checkpoint": checkpoint.name, "auc": report["auc"],
-              "race_auc": {g["name"]: g["auc"] for g in race["groups"]},
-              "race_n": {g["name"]: g["n"] for g in race["groups"]}}  # fmt: skip
+    race = split_fairness(test, enc.cosines, "race", meta.temperature)
+    result = {"checkpoint": checkpoint.name, "auc": race.auc,
+              "race_auc": {g.name: g.auc for g in race.groups},
+              "race_n": {g.name: g.n for g in race.groups}}  # fmt: skip
     (out / "disc.json").write_text(json.dumps(result, indent=2))
     print(f"disc check: {result}", flush=True)
     return result

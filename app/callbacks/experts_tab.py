@@ -11,7 +11,7 @@ import numpy as np
 from app import plots
 from app.callbacks.common import CaseState, clean_note, scan_source, user_error
 from app.callbacks.serving import serving
-from app.overlay import overlay_png, overlay_sheet_png
+from app.overlay import overlay_sheet_png
 from app.plots.experts import expert_load_by_group, routing_maps
 from app.runtime import Runtime
 from fairmoe.inference import InputError, load_scan
@@ -41,20 +41,14 @@ SHEET_CAPTION = "Attribution overlays, one colour scale"
 
 
 def _overlays(rt: Runtime, result: dict[str, Any], pixels: np.ndarray) -> list:
-    """[(png path, caption)]: one sheet with the sum (or the one plain map) and every expert;
-    the legacy layout wrote one full-size PNG per map."""
+    """[(png path, caption)]: one sheet with the sum (or the one plain map) and every expert."""
     att = result["attributions"]
     maps = [(SUM if att["experts"] else NO_EXPERTS, att["total"])]
     maps += [(f"Expert {i}", m) for i, m in enumerate(att["experts"])]
-    if not serving(rt).legacy:
-        path = rt.new_output_path("overlays", ".png")
-        overlay_sheet_png(pixels, maps, att["scale"], path)
-        names = ", ".join(c for c, _ in maps)
-        return [(str(path), f"{SHEET_CAPTION} ({names}; left to right, top to bottom)")]
-    return [
-        (str(overlay_png(pixels, grid, att["scale"], rt.new_output_path("overlay", ".png"))), c)
-        for c, grid in maps
-    ]
+    path = rt.new_output_path("overlays", ".png")
+    overlay_sheet_png(pixels, maps, att["scale"], path)
+    names = ", ".join(c for c, _ in maps)
+    return [(str(path), f"{SHEET_CAPTION} ({names}; left to right, top to bottom)")]
 
 
 def explain(
@@ -69,7 +63,7 @@ def explain(
     source = scan_source(image)
     note = clean_note(note)
     srv = serving(rt)
-    key = None if srv.legacy else srv.cache.key(source, note)
+    key = srv.cache.key(source, note)
     hit = srv.cache.get(session, key)
     if hit is not None and all(Path(p).is_file() for p, _ in hit[1]):
         return hit
@@ -94,7 +88,7 @@ def model_maps(
     plays no part in the maps."""
     source = scan_source(image)
     srv = serving(rt)
-    key = None if srv.legacy else srv.maps_cache.key(source, None)
+    key = srv.maps_cache.key(source, None)
     maps = srv.maps_cache.get(session, key)
     if maps is None:
         try:

@@ -1,12 +1,10 @@
 """What serves the model behind the app's handlers: a batching front for predictions, a copy of
-the model for explanations in child processes (:mod:`fairmoe.worker`;
-``FAIRMOE_EXPLAIN_PROCESSES=0`` keeps the copy in the server's process), and each session's caches
-of explanations and whole-model maps.
+the model for explanations in child processes (:mod:`fairmoe.worker`; ``--explain-processes 0``
+keeps the copy in the server's process, see :mod:`app.config`), and each session's caches of
+explanations and whole-model maps.
 
-One :class:`Serving` per loaded runtime (:func:`serving`). In the legacy layout
-(``FAIRMOE_SERVING=legacy``, see :mod:`app.events`) everything runs on the runtime's one predictor,
-unbatched and uncached, with the old 16 Integrated-Gradients steps and overlays: how the app served
-before, kept so that benchmarks measure old and new in one run.
+One :class:`Serving` per loaded runtime (:func:`serving`), held by the runtime itself: made on
+first use, closed by :func:`shutdown`.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.events import explain_processes, is_legacy
 from app.privacy import SESSION_MAX_AGE_S
 from app.runtime import Runtime
 from fairmoe.inference import EXPLAIN_STEPS, MAX_FILE_BYTES, Predictor
@@ -28,7 +25,6 @@ from fairmoe.serving import BatchingPredictor
 from fairmoe.worker import ProcessPredictor, fingerprint
 
 __all__ = [
-    "LEGACY_STEPS",
     "ExplanationCache",
     "Serving",
     "forget_session",
@@ -36,7 +32,6 @@ __all__ = [
     "shutdown",
 ]
 
-LEGACY_STEPS = 16  # IG steps of explanations before the step count was measured (legacy layout)
 PER_SESSION = 8  # explanations kept per session: a user flips between a few cases
 MAX_SESSIONS = 256  # sessions with cached explanations; the least recently used go first
 
@@ -107,17 +102,16 @@ class ExplanationCache:
 class Serving:
     """How one runtime's model is served (see the module docstring)."""
 
-    legacy: bool
     predictor: Predictor  # predictions and cohorts (thread-safe: inference only, no hooks)
-    explainer: Predictor | ProcessPredictor  # explanations: a copy of the model (batched layout)
-    batched: BatchingPredictor | None
-    explain_steps: int
+    explainer: Predictor | ProcessPredictor  # explanations: a copy of the model
+    batched: BatchingPredictor  # concurrent predictions share one forward pass
+    explain_steps: int = EXPLAIN_STEPS
     cache: ExplanationCache = field(default_factory=ExplanationCache)
     maps_cache: ExplanationCache = field(default_factory=ExplanationCache)  # keyed by scan only
 
     @property
     def predict(self) -> Callable[..., dict[str, Any]]:
-        return self.batched.predict if self.batched is not None else self.predictor.predict
+        return self.batched.predict
 
     def explain(self, scan: Any, note: str | None) -> dict[str, Any]:
         """Expert and note attributions; the whole-model and occlusion maps are /model_maps'
@@ -130,59 +124,47 @@ class Serving:
 
     def close(self) -> None:
         """Stop the batcher and the explanation processes (the server has stopped)."""
-        if self.batched is not None:
-            self.batched.close()
+        self.batched.close()
         if isinstance(self.explainer, ProcessPredictor):
             self.explainer.close()
 
 
-_SERVING: dict[tuple[int, bool], tuple[Runtime, Serving]] = {}
-_LOCK = threading.Lock()
-
-
-def _make(rt: Runtime, legacy: bool) -> Serving:
-    if legacy:
-        return Serving(True, rt.predictor, rt.predictor, None, LEGACY_STEPS)
+def _make(rt: Runtime) -> Serving:
     # The copy costs one more set of weights (14 MB for the shipped model; the child process is
     # ~0.9 GB resident, much of it torch's shared libraries) and buys explanations that never
     # hold up, or hook into, a prediction.
     explainer: Predictor | ProcessPredictor
-    if (processes := explain_processes()) == 0:
+    if (processes := rt.config.explain_processes) == 0:
         explainer = rt.predictor.clone()
     else:
-        import torch
-
         explainer = ProcessPredictor(
             rt.checkpoint,
             processes=processes,
-            threads=torch.get_num_threads(),
+            threads=rt.config.threads,
             expected=fingerprint(rt.predictor.model),
         )
-    return Serving(False, rt.predictor, explainer, BatchingPredictor(rt.predictor), EXPLAIN_STEPS)
+    return Serving(rt.predictor, explainer, BatchingPredictor(rt.predictor))
 
 
 def serving(rt: Runtime) -> Serving:
-    """The runtime's Serving in the layout ``FAIRMOE_SERVING`` chooses, made on first use."""
-    key = (id(rt), is_legacy())
-    with _LOCK:
-        hit = _SERVING.get(key)
-        if hit is None or hit[0] is not rt:
-            hit = _SERVING[key] = (rt, _make(rt, key[1]))  # lives as long as the runtime: the app
-        return hit[1]
+    """The runtime's Serving, made on first use; it lives as long as the runtime (the app)."""
+    with rt._serving_lock:
+        if rt._serving is None:
+            rt._serving = _make(rt)
+        return rt._serving
 
 
 def shutdown(rt: Runtime) -> None:
-    """Close every Serving of ``rt`` (its explanation processes end with it)."""
-    with _LOCK:
-        mine = [k for k, (owner, _) in _SERVING.items() if owner is rt]
-        closing = [_SERVING.pop(k)[1] for k in mine]
-    for s in closing:
-        s.close()
+    """Close the runtime's Serving (its explanation processes end with it); the next
+    :func:`serving` makes a new one."""
+    with rt._serving_lock:
+        closing, rt._serving = rt._serving, None
+    if closing is not None:
+        closing.close()
 
 
 def forget_session(rt: Runtime, sid: str | None) -> None:
     """The session ended: drop its cached explanations (they hold its notes)."""
-    for (rt_id, _), (owner, s) in list(_SERVING.items()):
-        if rt_id == id(rt) and owner is rt:
-            s.cache.drop(sid)
-            s.maps_cache.drop(sid)
+    if (s := rt._serving) is not None:
+        s.cache.drop(sid)
+        s.maps_cache.drop(sid)

@@ -156,7 +156,7 @@ def _explain_steps(
     """``then_explain(predicted, public=...)``: /explain -> first Experts view -> /model_maps ->
     Experts views again. The expert maps show as soon as they exist; the whole-model and
     occlusion maps (about as costly again) follow on the same explanation slot."""
-    slots = model_events()
+    slots = model_events(rt.config)
 
     def explain(image: str | None, note: str | None = None, request: gr.Request = None) -> tuple:
         sid = session(request)
@@ -209,7 +209,7 @@ def _analysis_chain(
     def case_view(result: dict | None, *values: Any) -> tuple:
         return cb.case_view(rt, result, *values)
 
-    slots = model_events()  # predict and explain each on their own queue slot
+    slots = model_events(rt.config)  # predict and explain each on their own queue slot
     then_explain = _explain_steps(rt, case, experts, state, files)
 
     def failed() -> tuple:

@@ -102,7 +102,7 @@ def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
     view = partial(editor_view, rt)
     # the progress shows on the answer only: the scan stays clickable while an edit runs
     run = {
-        **model_events()["explain"],
+        **model_events(rt.config)["explain"],
         "api_visibility": "private",
         "show_progress_on": [ed.result, ed.compare],
     }

@@ -158,8 +158,8 @@ def strategy_handler(rt: Runtime, kind: UserKind) -> Callable[..., tuple]:
 def audit_handler(rt: Runtime, kind: UserKind) -> Callable[..., str]:
     """(model, user scores, attribute, mode, chosen strategy, *thresholds) -> the audit HTML."""
 
-    def audit(model: str, user: Any, attr: str, mode: str, chosen: Any, *ts: float) -> str:
+    def audit_click(model: str, user: Any, attr: str, mode: str, chosen: Any, *ts: float) -> str:
         src = cb.require_source(rt, model, user, kind)
         return cb.panel_audit(rt, src, attr, mode, ts[0], ts[1:], chosen)
 
-    return audit
+    return audit_click

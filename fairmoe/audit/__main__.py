@@ -9,7 +9,14 @@ from pathlib import Path
 from fairmoe.audit import AuditError, read_user_scores, write_audit
 from fairmoe.checkpoint import CheckpointError, read_metadata
 from fairmoe.metrics import STRATEGIES
-from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.schema import ATTRIBUTE_CHOICES, attribute
+
+
+def _attribute(name: str) -> str:
+    try:
+        return attribute(name).name
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,7 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scores", required=True, type=Path, help="scores CSV")
     p.add_argument("--checkpoint", type=Path, help="the run's NAME.json: adds the model card")
-    p.add_argument("--attribute", default="race", choices=ATTRIBUTE_NAMES)
+    p.add_argument(
+        "--attribute",
+        default="race",
+        type=_attribute,
+        metavar="ATTR",
+        help=f"one of {', '.join(ATTRIBUTE_CHOICES)} (two crossed: intersectional cells)",
+    )
     how = p.add_mutually_exclusive_group()
     how.add_argument(
         "--threshold",

@@ -1,5 +1,5 @@
-"""What an audit says, as plain data: model card, thresholds, per-group table with bootstrap
-intervals, guardrail warnings, ROC curves per group and routing health.
+"""What an audit says: model card, thresholds, the fairness result with every bootstrap
+interval, guardrail warnings, ROC curves per group and routing health.
 
 Every number comes from :mod:`fairmoe.metrics` through the :class:`~fairmoe.scores.ScoreSet` and
 every warning from :mod:`fairmoe.guardrails`, so the audit and the app never disagree.
@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fairmoe.audit.scores_csv import AuditError
 from fairmoe.checkpoint import RunMetadata
-from fairmoe.guardrails import report_warnings, strategy_warnings
+from fairmoe.guardrails import strategy_warnings
 from fairmoe.methods import method_label
-from fairmoe.metrics import GROUP_SUMMARY, STRATEGIES, Thresholds
-from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT, attribute
+from fairmoe.metrics import STRATEGIES, Thresholds
+from fairmoe.metrics.result import Caveat, FairnessResult
+from fairmoe.schema import OPERATING_POINT, attribute
 from fairmoe.scores import N_BOOT, ScoreSet
 
-__all__ = ["audit_data", "resolve_thresholds"]
+__all__ = ["AuditData", "audit_data", "check_attribute", "resolve_thresholds"]
+
+
+def check_attribute(attr: str) -> str:
+    """The attribute's canonical name ("gender*race" -> "race*gender"), or an AuditError that
+    lists the valid ones."""
+    try:
+        return attribute(attr).name
+    except ValueError as e:
+        raise AuditError(str(e)) from None
 
 
 def _check_cost(cost_ratio: float) -> float:
@@ -45,6 +56,7 @@ def resolve_thresholds(
     """The thresholds to audit: the given ones (one value, or one per group of ``attr``), else a
     strategy's (fairmoe.metrics.choose_thresholds), else the operating point. With both, the
     strategy is only recorded as where the given thresholds came from."""
+    attr = check_attribute(attr)
     if strategy is not None and strategy not in STRATEGIES:
         raise AuditError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if strategy is not None and threshold is None:
@@ -110,46 +122,53 @@ def _thresholds_text(thr: Thresholds, attr: str) -> list[tuple[str, str]]:
     return list(zip(attribute(attr).groups, [f"{v:.3f}" for v in thr[attr]], strict=True))
 
 
-def _groups(rep: dict, attr: str, auc_ci: dict, thr_ci: dict) -> list[dict[str, Any]]:
-    a_ci = {g["name"]: g for g in auc_ci["attributes"][attr].get("groups", [])}
-    t_ci = {g["name"]: g for g in thr_ci["attributes"][attr].get("groups", [])}
-    out = []
-    for g in rep["attributes"][attr]["groups"]:
-        row = {k: g[k] for k in GROUP_SUMMARY}
-        row["auc_ci"] = (a_ci.get(g["name"]) or {}).get("auc")
-        row["tpr_ci"] = (t_ci.get(g["name"]) or {}).get("tpr")
-        row["fpr_ci"] = (t_ci.get(g["name"]) or {}).get("fpr")
-        out.append(row)
-    return out
-
-
-def _roc(ss: ScoreSet, rep: dict, attr: str) -> list[dict[str, Any]]:
-    curves = []
+def _roc(ss: ScoreSet, res: FairnessResult) -> tuple[dict[str, Any], ...]:
     fpr, tpr = ss.roc()
-    curves.append({"name": "everyone", "fpr": fpr, "tpr": tpr, "auc": rep["auc"], "point": None})
-    for g in rep["attributes"][attr]["groups"]:
-        if g["n"] == 0:
-            continue
-        fpr, tpr = ss.roc(attr, g["code"])
-        point = (g["fpr"], g["tpr"]) if None not in (g["fpr"], g["tpr"]) else None
+    curves = [{"name": "everyone", "fpr": fpr, "tpr": tpr, "auc": res.auc, "point": None}]
+    for g in res.present:
+        fpr, tpr = ss.roc(res.attribute, g.code)
+        point = (g.fpr, g.tpr) if None not in (g.fpr, g.tpr) else None
         curves.append(
             {
-                "name": g["name"],
-                "n": g["n"],
+                "name": g.name,
+                "n": g.n,
                 "fpr": fpr,
                 "tpr": tpr,
-                "auc": g["auc"],
+                "auc": g.auc,
                 "point": point,
-                "threshold": g["threshold"],
+                "threshold": g.threshold,
             }
         )
-    return curves
+    return tuple(curves)
 
 
 def _sha256(path: Path | None) -> str | None:
     if path is None or not path.is_file():
         return None
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class AuditData:
+    """Everything an audit shows: the fairness result (every interval computed) and what
+    surrounds it."""
+
+    title: str
+    result: FairnessResult
+    model_card: tuple[tuple[str, str], ...]
+    thresholds: tuple[tuple[str, str], ...]  # (group or "everyone", threshold)
+    warnings: tuple[Caveat, ...]  # the result's, then the strategy's
+    roc: tuple[dict[str, Any], ...]  # everyone's curve, then one per group with cases
+    strategy: str | None = None
+    cost_ratio: float | None = None
+    scores_sha256: str | None = None
+    routing_health: Mapping[str, Any] | None = None
+    n_boot: int = N_BOOT
+
+    @property
+    def flag_rate(self) -> float | None:
+        """Share of the cases of known attribute value that the thresholds flag."""
+        return self.result.flagged / self.result.known if self.result.known else None
 
 
 def audit_data(
@@ -162,42 +181,24 @@ def audit_data(
     meta: RunMetadata | None = None,
     source: str = "",
     scores_path: Path | None = None,
-) -> dict[str, Any]:
-    """Everything the audit shows, JSON-ready (``threshold`` already resolved)."""
-    if attr not in ATTRIBUTE_NAMES:
-        raise AuditError(f"unknown attribute {attr!r}; choose one of {', '.join(ATTRIBUTE_NAMES)}")
-    rep = ss.report(threshold)
-    sec = rep["attributes"][attr]
-    auc_ci, thr_ci = ss.auc_ci(attr), ss.threshold_ci(attr, threshold)
-    warnings = report_warnings(rep, attr, auc_ci=auc_ci)
+) -> AuditData:
+    """Everything the audit shows (``threshold`` already resolved)."""
+    attr = check_attribute(attr)
+    res = ss.fairness(attr, threshold, ci="all")
+    warnings = res.warnings
     if strategy is not None:
-        base = ss.report(ss.choose(attr, "single", _check_cost(cost_ratio or 4.0))[0])
-        warnings += strategy_warnings(base, rep, attr, per_group=strategy != "single")
-    summary = {k: sec[k] for k in ("accuracy", "es_auc", "es_acc", "dpd", "deodds", "n_unknown")}
-    flagged = sum(g["tp"] + g["fp"] for g in sec["groups"])
-    known = sum(g["n"] for g in sec["groups"])
-    return {
-        "title": f"Fairness audit: {meta.name if meta and meta.name else ss.name}",
-        "attribute": attr,
-        "model_card": _model_card(meta, ss, source),
-        "scores_sha256": _sha256(scores_path),
-        "strategy": strategy,
-        "cost_ratio": cost_ratio,
-        "thresholds": _thresholds_text(threshold, attr),
-        "overall": {
-            "n": rep["n"],
-            "n_pos": rep["n_pos"],
-            "auc": rep["auc"],
-            "auc_ci": auc_ci.get("auc"),
-            "es_auc_ci": auc_ci["attributes"][attr].get("es_auc"),
-            "dpd_ci": thr_ci["attributes"][attr].get("dpd"),
-            "deodds_ci": thr_ci["attributes"][attr].get("deodds"),
-            "flag_rate": flagged / known if known else None,
-            **summary,
-        },
-        "groups": _groups(rep, attr, auc_ci, thr_ci),
-        "warnings": warnings,
-        "roc": _roc(ss, rep, attr),
-        "routing_health": meta.routing_health if meta else None,
-        "n_boot": N_BOOT,
-    }
+        single = ss.choose(attr, "single", _check_cost(cost_ratio or 4.0))[0]
+        base = ss.fairness(attr, single, ci="none")
+        warnings += strategy_warnings(base, res, per_group=strategy != "single")
+    return AuditData(
+        title=f"Fairness audit: {meta.name if meta and meta.name else ss.name}",
+        result=res,
+        model_card=tuple(_model_card(meta, ss, source)),
+        thresholds=tuple(_thresholds_text(threshold, attr)),
+        warnings=warnings,
+        roc=_roc(ss, res),
+        strategy=strategy,
+        cost_ratio=cost_ratio,
+        scores_sha256=_sha256(scores_path),
+        routing_health=meta.routing_health if meta else None,
+    )

@@ -12,7 +12,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plotly_js", "roc_figure", "roc_svg", "routing_figure", "script_json"]
+from fairmoe.metrics.result import ReliabilityCurve
+
+__all__ = [
+    "plotly_js",
+    "reliability_figure",
+    "reliability_svg",
+    "roc_figure",
+    "roc_svg",
+    "routing_figure",
+    "script_json",
+]
 
 # Okabe-Ito (colour-vision-safe), as the app's figures; one symbol per group so that coinciding
 # operating points stay distinguishable.
@@ -81,6 +91,7 @@ def roc_figure(curves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                     "x": [c["point"][0]],
                     "y": [c["point"][1]],
                     "mode": "markers",
+                    "cliponaxis": False,  # an operating point at FPR 0 or TPR 1 stays whole
                     "showlegend": False,
                     "legendgroup": c["name"],
                     "marker": {
@@ -97,16 +108,93 @@ def roc_figure(curves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     layout = {
         "height": 440,
         "title": {"text": "ROC by group, operating points marked"},
-        "xaxis": {"title": {"text": "False positive rate"}, "range": [-0.01, 1.01]},
-        "yaxis": {
-            "title": {"text": "True positive rate"},
-            "range": [-0.01, 1.01],
-            "scaleanchor": "x",
-        },
+        "xaxis": _unit_axis("False positive rate"),
+        "yaxis": _unit_axis("True positive rate") | {"scaleanchor": "x"},
         "hovermode": "closest",
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
     }
     return {"data": data + markers, "layout": layout}
+
+
+def _unit_axis(title: str) -> dict[str, Any]:
+    """An axis of a rate or probability: exactly 0 to 1. A square plot (``scaleanchor``) in a
+    wide page shrinks its domain ("constrain": "domain") instead of widening the range past
+    0..1, which plotly's default does (an ROC x axis ran from -0.5 to 1.6)."""
+    return {"title": {"text": title}, "range": [0, 1], "constrain": "domain"}
+
+
+def reliability_figure(
+    name: str, curve: ReliabilityCurve, everyone: ReliabilityCurve, *, colour: str = COLOURS[0]
+) -> dict[str, Any]:
+    """A group's reliability diagram: observed glaucoma rate against the mean predicted
+    probability of each non-empty bin (marker area ~ cases in it), everyone's dashed, the
+    diagonal of perfect calibration dotted."""
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "x": [0, 1],
+            "y": [0, 1],
+            "mode": "lines",
+            "hoverinfo": "skip",
+            "line": {"dash": "dot", "color": "#bbb"},
+            "showlegend": False,
+        }
+    ]
+    for label, c, col, dash in (("everyone", everyone, "#888", "dash"), (name, curve, colour, "")):
+        x, y, n = _bins(c)
+        own = c is curve
+        data.append(
+            {
+                "type": "scatter",
+                "x": x or [None],
+                "y": y or [None],
+                "customdata": n,
+                "mode": "lines+markers" if own else "lines",
+                "cliponaxis": False,
+                "name": label,
+                "line": {"color": col, "width": 2 if own else 1.5, "dash": dash or "solid"},
+                "marker": {"color": col, "size": [min(6 + v**0.5, 22) for v in n]},
+                "hovertemplate": f"{label}: predicted %{{x:.2f}}, observed %{{y:.2f}}"
+                " (%{customdata} cases)<extra></extra>",
+            }
+        )
+    layout = {
+        "height": 320,
+        "title": {"text": name, "font": {"size": 14}},
+        "xaxis": _unit_axis("Mean predicted probability"),
+        "yaxis": _unit_axis("Observed glaucoma rate") | {"scaleanchor": "x"},
+        "showlegend": False,
+        "hovermode": "closest",
+        "margin": {"l": 55, "r": 10, "t": 40, "b": 45},
+    }
+    return {"data": data, "layout": layout}
+
+
+def _bins(c: ReliabilityCurve) -> tuple[list[float], list[float], list[int]]:
+    """(mean predicted, observed, count) of the non-empty bins."""
+    rows = [
+        (p, o, n)
+        for p, o, n in zip(c.mean_predicted, c.observed, c.count, strict=True)
+        if n and p is not None and o is not None
+    ]
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+
+
+def reliability_svg(curve: ReliabilityCurve, *, colour: str = COLOURS[0], size: int = 220) -> str:
+    """A reliability diagram as inline SVG (the fallback when plotly.js is not installed)."""
+    x, y, n = _bins(curve)
+    pts = " ".join(f"{a * size:.1f},{(1 - b) * size:.1f}" for a, b in zip(x, y, strict=True))
+    dots = "".join(
+        f'<circle cx="{a * size:.1f}" cy="{(1 - b) * size:.1f}" r="{min(2 + c**0.5 / 2, 9):.1f}" '
+        f'fill="{colour}"/>'
+        for a, b, c in zip(x, y, n, strict=True)
+    )
+    return (
+        f'<svg width="{size}" height="{size}" viewBox="0 0 {size} {size}" role="img">'
+        f'<rect width="{size}" height="{size}" fill="white" stroke="#ccc"/>'
+        f'<line x1="0" y1="{size}" x2="{size}" y2="0" stroke="#bbb" stroke-dasharray="3"/>'
+        f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>{dots}</svg>'
+    )
 
 
 def routing_figure(health: Mapping[str, Any]) -> dict[str, Any]:

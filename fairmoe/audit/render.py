@@ -11,7 +11,19 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fairmoe.audit.figures import plotly_js, roc_figure, roc_svg, routing_figure, script_json
+from fairmoe.audit.content import AuditData
+from fairmoe.audit.figures import (
+    COLOURS,
+    plotly_js,
+    reliability_figure,
+    reliability_svg,
+    roc_figure,
+    roc_svg,
+    routing_figure,
+    script_json,
+)
+from fairmoe.metrics.reliability import CONFIDENT_BANDS, Band
+from fairmoe.metrics.result import MIN_GROUP_N, Caveat, GroupRow, Interval
 
 __all__ = ["render_html"]
 
@@ -25,6 +37,8 @@ text-align:right}th{background:#f3f5f8}td:first-child,th:first-child{text-align:
 .caution{border-left:4px solid #b26a00;background:#fff8ec;padding:.4rem .8rem;margin:.4rem 0}
 .info{border-left:4px solid #0072b2;background:#f1f7fc;padding:.4rem .8rem;margin:.4rem 0}
 .flag{color:#b00020;font-weight:600}small{color:#555}
+.scroll{overflow-x:auto}.grid{display:flex;flex-wrap:wrap;gap:.5rem}
+.rel{width:330px;margin:0}figure.rel figcaption{text-align:center}
 """
 _LEVEL = {"warning": "warn", "caution": "caution", "info": "info"}
 
@@ -33,11 +47,11 @@ def _e(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
-def _num(v: float | None, ci: Mapping[str, Any] | None = None) -> str:
+def _num(v: float | None, ci: Interval | None = None, *, signed: bool = False) -> str:
     if v is None:
         return "undefined"
-    out = f"{v:.3f}"
-    return out + (f" <small>[{ci['low']:.3f}, {ci['high']:.3f}]</small>" if ci else "")
+    out = f"{v:+.3f}" if signed else f"{v:.3f}"
+    return out + (f" <small>[{ci.low:.3f}, {ci.high:.3f}]</small>" if ci else "")
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -47,40 +61,78 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _group_rows(groups: Sequence[Mapping[str, Any]], min_n: int) -> list[list[str]]:
+def _flag(g: GroupRow) -> str:
+    return f'<span class="flag">{_e(g.flag)}</span>' if g.flag else "ok"
+
+
+_GROUP_HEAD = (
+    "Group",
+    "n",
+    "Positives",
+    "AUC [95% CI]",
+    "TPR (sensitivity)",
+    "FNR (missed)",
+    "FPR",
+    "PPV",
+    "NPV",
+    "Selection rate",
+    "Accuracy",
+    "Threshold",
+    "Reliability",
+)
+
+
+def _group_rows(groups: Sequence[GroupRow]) -> list[list[str]]:
+    return [
+        [
+            _e(g.name),
+            str(g.n),
+            str(g.n_pos),
+            _num(g.auc, g.ci.auc),
+            _num(g.tpr, g.ci.tpr),
+            _num(g.fnr, g.ci.fnr),
+            _num(g.fpr, g.ci.fpr),
+            _num(g.ppv, g.ci.ppv),
+            _num(g.npv, g.ci.npv),
+            _num(g.selection_rate),
+            _num(g.accuracy),
+            f"{g.threshold:.3f}",
+            _flag(g),
+        ]
+        for g in groups
+    ]
+
+
+def _band(b: Band) -> str:
+    if not b.n:
+        return "no cases"
+    return f"{b.observed:.0%} <small>({b.n_pos} of {b.n})</small>"
+
+
+def _calibration_rows(groups: Sequence[GroupRow]) -> list[list[str]]:
     rows = []
     for g in groups:
-        flags = []
-        if g["n"] and g["auc"] is None:
-            flags.append("undefined (one class)")
-        if 0 < g["n"] < min_n:
-            flags.append("too small")
-        if g["n"] == 0:
-            flags.append("no cases")
-        flag = f'<span class="flag">{", ".join(flags)}</span>' if flags else "ok"
+        bands = {(b.low, b.high): b for b in g.bands}
         rows.append(
             [
-                _e(g["name"]),
-                str(g["n"]),
-                str(g["n_pos"]),
-                _num(g["auc"], g["auc_ci"]),
-                _num(g["tpr"], g["tpr_ci"]),
-                _num(g["fpr"], g["fpr_ci"]),
-                _num(g["selection_rate"]),
-                _num(g["accuracy"]),
-                f"{g['threshold']:.3f}",
-                flag,
+                _e(g.name),
+                str(g.n),
+                "n/a" if g.prevalence is None else f"{g.prevalence:.3f}",
+                _num(g.ece, g.ci.ece),
+                _num(g.citl, signed=True),
+                *(_band(bands[lh]) if lh in bands else "n/a" for lh in CONFIDENT_BANDS),
+                _flag(g),
             ]
         )
     return rows
 
 
-def _warnings(ws: Sequence[Mapping[str, Any]]) -> str:
+def _warnings(ws: Sequence[Caveat]) -> str:
     if not ws:
         return "<p>No guardrail warnings for these thresholds.</p>"
     return "".join(
-        f'<div class="{_LEVEL.get(w["level"], "info")}" data-code="{_e(w["code"])}">'
-        f"<b>{_e(w['level'])}</b>: {_e(w['message'])}</div>"
+        f'<div class="{_LEVEL.get(w.level, "info")}" data-code="{_e(w.code)}">'
+        f"<b>{_e(w.level)}</b>: {_e(w.message)}</div>"
         for w in ws
     )
 
@@ -115,90 +167,145 @@ def _routing(health: Mapping[str, Any] | None) -> tuple[str, dict[str, Any] | No
     return text, routing_figure(health["token_img"])
 
 
-def _overall(o: Mapping[str, Any]) -> str:
-    rate = "n/a" if o["flag_rate"] is None else f"{o['flag_rate']:.1%}"
+def _overall(d: AuditData) -> str:
+    r = d.result
+    rate = "n/a" if d.flag_rate is None else f"{d.flag_rate:.1%}"
     return _table(
-        ["n", "positives", "AUC", "ES-AUC", "DPD", "DEOdds", "Accuracy", "Flag rate"],
+        [
+            "n",
+            "Positives",
+            "AUC",
+            "ES-AUC",
+            "DPD",
+            "DEOdds",
+            "Accuracy",
+            "ECE",
+            "CITL",
+            "Flag rate",
+        ],
         [
             [
-                str(o["n"]),
-                str(o["n_pos"]),
-                _num(o["auc"], o["auc_ci"]),
-                _num(o["es_auc"], o["es_auc_ci"]),
-                _num(o["dpd"], o["dpd_ci"]),
-                _num(o["deodds"], o["deodds_ci"]),
-                _num(o["accuracy"]),
+                str(r.n),
+                str(r.n_pos),
+                _num(r.auc, r.ci.get("auc")),
+                _num(r.es_auc, r.ci.get("es_auc")),
+                _num(r.dpd, r.ci.get("dpd")),
+                _num(r.deodds, r.ci.get("deodds")),
+                _num(r.accuracy, r.ci.get("accuracy")),
+                _num(r.ece, r.ci.get("ece")),
+                _num(r.citl, signed=True),
                 rate,
             ]
         ],
     )
 
 
-def render_html(d: Mapping[str, Any], *, min_n: int) -> str:
-    """The audit document of ``audit_data``'s output."""
+def _figures(
+    d: AuditData, js: str | None, routing_fig: dict[str, Any] | None
+) -> tuple[dict[str, Any], str, str, str]:
+    """(plotly figures by id, ROC html, reliability html, routing plot html); inline SVG and no
+    figures when plotly.js is not installed (``js`` None)."""
+    groups = d.result.present
+    colours = [COLOURS[i % len(COLOURS)] for i in range(len(groups))]  # as the ROC's curves
+    if not js:
+        static = "<p><small>plotly is not installed: static curves.</small></p>"
+        cells = "".join(
+            f'<figure class="rel" id="rel-{i}">{reliability_svg(g.reliability, colour=c)}'
+            f"<figcaption>{_e(g.name)}</figcaption></figure>"
+            for i, (g, c) in enumerate(zip(groups, colours, strict=True))
+        )
+        return {}, roc_svg(d.roc) + static, f'<div class="grid">{cells}</div>{static}', ""
+    figs = {"roc": roc_figure(d.roc)}
+    for i, (g, c) in enumerate(zip(groups, colours, strict=True)):
+        title = f"{g.name} (n={g.n}, ECE {_num(g.ece)})"
+        figs[f"rel-{i}"] = reliability_figure(title, g.reliability, d.result.reliability, colour=c)
+    if routing_fig:
+        figs["routing"] = routing_fig
+    cells = "".join(f'<div class="rel" id="fig-rel-{i}"></div>' for i in range(len(groups)))
+    routing = '<div id="fig-routing"></div>' if routing_fig else ""
+    return figs, '<div id="fig-roc"></div>', f'<div class="grid">{cells}</div>', routing
+
+
+def render_html(d: AuditData) -> str:
+    """The audit document of :func:`~fairmoe.audit.content.audit_data`'s output."""
+    r = d.result
     js = plotly_js()
-    routing_html, routing_fig = _routing(d["routing_health"])
+    routing_html, routing_fig = _routing(d.routing_health)
+    figs, roc_html, reliability_html, routing_plot = _figures(d, js, routing_fig)
     strategy = (
-        f"strategy <b>{_e(d['strategy'])}</b> at cost ratio {_e(d['cost_ratio'])}"
-        if d["strategy"]
+        f"strategy <b>{_e(d.strategy)}</b> at cost ratio {_e(d.cost_ratio)}"
+        if d.strategy
         else "set by hand"
     )
-    figs = {"roc": roc_figure(d["roc"])} | ({"routing": routing_fig} if routing_fig else {})
-    if js:
+    script = ""
+    if figs:
         script = (
             f"<script>{js}</script><script>const FIGS={script_json(figs)};"
             "for(const[k,f]of Object.entries(FIGS)){Plotly.newPlot('fig-'+k,f.data,"
             "f.layout,{displaylogo:false,responsive:true});}</script>"
         )
-        roc_html = '<div id="fig-roc"></div>'
-        routing_plot = '<div id="fig-routing"></div>' if routing_fig else ""
-    else:
-        script = ""
-        roc_html = (
-            roc_svg(d["roc"]) + "<p><small>plotly is not installed: static curves.</small></p>"
-        )
-        routing_plot = ""
     made = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sha = (
-        f"<p><small>Scores file sha256: {_e(d['scores_sha256'])}</small></p>"
-        if d["scores_sha256"]
+        f"<p><small>Scores file sha256: {_e(d.scores_sha256)}</small></p>"
+        if d.scores_sha256
+        else ""
+    )
+    unknown = (
+        f" {r.n_unknown:,} cases whose {_e(r.attribute)} is unknown count only in the overall "
+        "figures."
+        if r.n_unknown
         else ""
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(d["title"])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(d.title)}</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>{_CSS}</style></head>
-<body><h1>{_e(d["title"])}</h1>
+<body><h1>{_e(d.title)}</h1>
 <p><small>Fair-MoE Studio audit, written {made}. Research tool, not for clinical use. Attribute:
-<b>{_e(d["attribute"])}</b>. Intervals: 95% percentile bootstrap over {d["n_boot"]:,} resamples of
+<b>{_e(r.attribute)}</b>. Intervals: 95% percentile bootstrap over {d.n_boot:,} resamples of
 the cases.</small></p>
-<h2>Model card</h2>{_table(["", ""], [[_e(k), _e(v)] for k, v in d["model_card"]])}{sha}
+<h2>Model card</h2>{_table(["", ""], [[_e(k), _e(v)] for k, v in d.model_card])}{sha}
 <h2>Thresholds</h2><p>Thresholds {strategy}. A case is called glaucoma when its score is at or
 above its group's threshold.</p>{
-        _table(["Group", "Threshold"], [[_e(g), _e(t)] for g, t in d["thresholds"]])
+        _table(["Group", "Threshold"], [[_e(g), _e(t)] for g, t in d.thresholds])
     }
-<h2>Guardrail warnings</h2><div id="warnings">{_warnings(d["warnings"])}</div>
-<h2>Overall</h2>{_overall(d["overall"])}
-<h2>Per group</h2><div id="group-table">{
+<h2>Guardrail warnings</h2><div id="warnings">{_warnings(d.warnings)}</div>
+<h2>Overall</h2>{_overall(d)}
+<p><small>ECE: expected calibration error of the probability (10 bins). CITL:
+calibration-in-the-large, the mean probability minus the observed glaucoma rate (above 0: the
+model over-estimates).{unknown}</small></p>
+<h2>Per group</h2><div id="group-table" class="scroll">{
+        _table(_GROUP_HEAD, _group_rows(r.groups))
+    }</div>
+<p><small>TPR: share of glaucoma patients flagged; FNR = 1 - TPR, the patients missed; FPR: share
+of healthy patients flagged; PPV and NPV: how often a flag, or no flag, is right. A group with
+fewer than {MIN_GROUP_N} cases is marked <i>too small</i>: read its interval, not its point value.
+A group with one class has an <i>undefined</i> AUC and does not count in ES-AUC
+(ES-AUC = AUC / (1 + sum over groups with a defined AUC of |AUC - group AUC|)).</small></p>
+<h2>Calibration per group</h2><div id="calibration-table" class="scroll">{
         _table(
             [
                 "Group",
                 "n",
-                "Positives",
-                "AUC [95% CI]",
-                "TPR [95% CI]",
-                "FPR [95% CI]",
-                "Selection rate",
-                "Accuracy",
-                "Threshold",
+                "Glaucoma rate",
+                "ECE [95% CI]",
+                "CITL",
+                *(_band_head(lo, hi) for lo, hi in CONFIDENT_BANDS),
                 "Reliability",
             ],
-            _group_rows(d["groups"], min_n),
+            _calibration_rows(r.groups),
         )
     }</div>
-<p><small>A group with fewer than {min_n} cases is marked <i>too small</i>: read its interval, not
-its point value. A group with one class has an <i>undefined</i> AUC and does not count in ES-AUC
-(ES-AUC = AUC / (1 + sum over groups with a defined AUC of |AUC - group AUC|)).</small></p>
+<p><small>Does a probability mean the same for every group? Each diagram puts the observed
+glaucoma rate against the mean predicted probability in each tenth of the score range (marker
+area: cases); on the dotted diagonal the probabilities are right, everyone's curve is dashed.
+The confident bands are the observed rates among a group's patients scored low or high.</small></p>
+<div id="reliability">{reliability_html}</div>
 <h2>ROC curves</h2>{roc_html}
 <h2>Routing health</h2>{routing_html}{routing_plot}
 {script}</body></html>
 """
+
+
+def _band_head(low: float, high: float) -> str:
+    where = f"below {high:g}" if low == 0 else f"{low:g} or more"
+    return f"Observed rate, scored {where}"

@@ -24,9 +24,7 @@ from fairmoe.metrics.reliability import (
     ece,
     reliability_curve,
 )
-from fairmoe.metrics.report import evaluate
-from fairmoe.metrics.thresholds import Thresholds
-from fairmoe.schema import OPERATING_POINT, Attribute, attribute, attribute_codes
+from fairmoe.schema import Attribute
 
 __all__ = [
     "MIN_GROUP_N",
@@ -36,7 +34,6 @@ __all__ = [
     "GroupRow",
     "Interval",
     "ReliabilityCurve",
-    "fairness_result",
     "group_flag",
 ]
 
@@ -394,26 +391,3 @@ def _from_report(
         ci=ci,
         threshold_ci=thr_ci is not None,
     )
-
-
-def fairness_result(
-    y: np.ndarray,
-    p: np.ndarray,
-    attrs: Mapping[str, np.ndarray],
-    attr: str,
-    *,
-    threshold: Thresholds = OPERATING_POINT,
-    model: str = "",
-) -> FairnessResult:
-    """The typed result of ``attr`` (or two crossed) from arrays: labels, calibrated
-    probabilities and the base attributes' codes, as :func:`evaluate` takes them.
-
-    No intervals and no caveats (``warnings`` is empty): for a figure or two of many resamples or
-    epochs. A view of one score set reads :meth:`fairmoe.scores.ScoreSet.fairness`, which adds
-    both.
-    """
-    a = attribute(attr)
-    y, p = np.asarray(y), np.asarray(p, dtype=np.float64)
-    codes = attribute_codes(attrs, a.name)
-    rep = evaluate(y, p, {a.name: codes}, threshold=threshold)
-    return _from_report(rep, a, a.name, model=model, y=y, p=p, codes=codes)

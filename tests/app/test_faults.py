@@ -122,7 +122,13 @@ def test_bad_assets_folder_and_threads_exit_2(tmp_path, monkeypatch):
     assert code == 2 and lines == [
         "error: FAIRMOE_EXPLAIN_PROCESSES must be a whole number >= 0, got '-1'"
     ]
+    # the flag wins over the variable, and is checked the same way
+    code, lines = _start(["--explain-processes", "0", "--assets", str(tmp_path / "nowhere")],
+                         tmp_path, monkeypatch)  # fmt: skip
+    assert code == 2 and "no model to load" in lines[0]
     monkeypatch.delenv("FAIRMOE_EXPLAIN_PROCESSES")
+    code, lines = _start(["--explain-processes", "-1"], tmp_path, monkeypatch)
+    assert code == 2 and lines == ["error: --explain-processes must be a whole number >= 0, got -1"]
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "runs.json").write_text("[1, 2]")
     code, lines = _start(["--assets", str(tmp_path / "a")], tmp_path, monkeypatch)

@@ -9,8 +9,6 @@ from app.events import (
     EXPLAIN_QUEUE,
     PREDICT_CONCURRENCY,
     PREDICT_QUEUE,
-    explain_concurrency,
-    explain_processes,
 )
 from app.ui import build_demo
 from fairmoe.schema import ATTRIBUTE_NAMES
@@ -92,14 +90,15 @@ def test_element_ids_stay(config, runtime):
         assert f"fair-{part}" in ids and f"cohort-{part}" in ids
 
 
-def test_public_endpoints_and_the_model_slot(demo, config):
+def test_public_endpoints_and_the_model_slot(demo, config, runtime):
     public = [d["api_name"] for d in config["dependencies"] if d["api_visibility"] == "public"]
     assert sorted(public) == PUBLIC_ENDPOINTS
     fns = demo.fns.values() if isinstance(demo.fns, dict) else demo.fns
     slots = {f.api_name: (f.concurrency_id, f.concurrency_limit) for f in fns}
     # predictions have their own (batched) slot: they never wait behind explanations or cohorts
     assert slots["predict"] == (PREDICT_QUEUE, PREDICT_CONCURRENCY)
-    # explanations: one per explanation process plus one (see app.events.explain_concurrency)
-    assert slots["explain"] == slots["model_maps"] == (EXPLAIN_QUEUE, explain_concurrency())
-    assert explain_concurrency() == explain_processes() + 1 == 2
+    # explanations: one per explanation process plus one (ServerConfig.explain_concurrency)
+    explain = runtime.config.explain_concurrency
+    assert slots["explain"] == slots["model_maps"] == (EXPLAIN_QUEUE, explain)
+    assert explain == runtime.config.explain_processes + 1 == 2
     assert slots["cohort"] == (COHORT_QUEUE, 1)

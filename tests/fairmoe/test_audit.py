@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,7 +11,6 @@ import pytest
 
 from fairmoe.audit import AuditError, build_audit, read_user_scores
 from fairmoe.audit.__main__ import main
-from fairmoe.metrics import evaluate
 
 REMOTE = re.compile(r"<(script|link|img|iframe)\b[^>]*(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
 GROUPS = ("Asian", "Black", "White")
@@ -66,13 +66,74 @@ def test_audit_is_offline_escaped_and_has_table_and_warnings(tmp_path):
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)" in html
     assert "<b>evil</b>" not in html
     assert not REMOTE.search(html) and "Plotly.newPlot" in html
-    rep = evaluate(ss.y, ss.scores, ss.attrs, threshold=0.5)["attributes"]["race"]
-    for g in rep["groups"]:
-        assert f"<td>{g['name']}</td><td>{g['n']}</td>" in html
-    asian = next(g for g in rep["groups"] if g["name"] == "Asian")
-    assert asian["n"] < 30 and 'data-code="small_group"' in html and "too small" in html
+    res = ss.fairness("race", 0.5, ci="none")
+    for g in res.groups:
+        assert f"<td>{g.name}</td><td>{g.n}</td>" in html
+    asian = res.group("Asian")
+    assert asian.n < 30 and 'data-code="small_group"' in html and "too small" in html
     assert 'data-code="degenerate"' not in html
     assert 'data-code="degenerate"' in build_audit(ss, attr="race", threshold=0.0)
+
+
+def _figs(html: str) -> dict:
+    """The plotly figures the audit embeds, by id."""
+    return json.loads(re.search(r"const FIGS=(.*?);for\(", html).group(1))
+
+
+def _cells(html: str, table: str) -> dict[str, list[str]]:
+    """{group: its cells} of one of the audit's tables."""
+    body = html.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", body)[1:]
+    cells = [re.findall(r"<td>(.*?)</td>", r) for r in rows]
+    return {c[0]: c[1:] for c in cells}
+
+
+def test_audit_shows_calibration_and_clinical_rates_per_group(tmp_path, monkeypatch):
+    ss = read_user_scores(_csv(tmp_path / "m.csv", n=400))
+    html = build_audit(ss, attr="race", threshold=0.5)
+    res = ss.fairness("race", 0.5, ci="all")
+    rates, calib = _cells(html, "group-table"), _cells(html, "calibration-table")
+    for g in res.present:
+        assert rates[g.name][4].startswith(f"{g.fnr:.3f} <small>[{g.ci.fnr.low:.3f}")  # FNR
+        assert rates[g.name][6].startswith(f"{g.ppv:.3f} <small>[")  # PPV with its CI
+        assert rates[g.name][7].startswith(f"{g.npv:.3f} <small>[")  # NPV with its CI
+        ece = f"{g.ece:.3f} <small>[{g.ci.ece.low:.3f}, {g.ci.ece.high:.3f}]</small>"
+        assert calib[g.name][2] == ece
+        assert calib[g.name][3] == f"{g.citl:+.3f}"
+        assert (calib[g.name][-1] == "ok") == (g.flag == "")  # group_flag, defined once
+    figs = _figs(html)
+    rel = [f for k, f in figs.items() if k.startswith("rel-")]
+    assert len(rel) == len(res.present)  # a reliability diagram per group with cases
+    for g, f in zip(res.present, rel, strict=True):
+        assert f["layout"]["title"]["text"].startswith(g.name)
+        c = g.reliability
+        filled = [i for i, n in enumerate(c.count) if n]
+        assert f["data"][-1]["x"] == [c.mean_predicted[i] for i in filled]
+        assert f["data"][-1]["y"] == [c.observed[i] for i in filled]
+    for f in [figs["roc"], *rel]:  # unit axes: the page's width never stretches them
+        for axis in ("xaxis", "yaxis"):
+            assert f["layout"][axis]["range"] == [0, 1]
+            assert f["layout"][axis]["constrain"] == "domain"
+    monkeypatch.setattr("fairmoe.audit.render.plotly_js", lambda: None)
+    static = build_audit(ss, attr="race", threshold=0.5)  # no plotly: inline SVG figures
+    assert "Plotly" not in static and static.count('<figure class="rel"') == len(res.present)
+
+
+def test_crossed_attribute_audit_lists_its_cells(tmp_path):
+    scores = _csv(tmp_path / "m.csv", n=400)
+    out = tmp_path / "cells.html"
+    assert main(["--scores", str(scores), "--attribute", "gender*race", "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<b>race*gender</b>" in html
+    assert "<td>Black &amp; Female</td>" in html and "<td>White &amp; Male</td>" in html
+    ss = read_user_scores(scores)
+    assert len(_figs(html)) - 1 == len(ss.fairness("race*gender", ci="none").present)
+    thr = build_audit(ss, attr="race*gender", threshold=[0.5] * 6)  # one per cell
+    assert "<td>Black &amp; Male</td><td>0.500</td>" in thr
+    with pytest.raises(AuditError, match="race\\*gender"):
+        build_audit(ss, attr="race*age")
+    with pytest.raises(SystemExit):  # argparse names the valid attributes
+        main(["--scores", str(scores), "--attribute", "age", "--out", str(out)])
 
 
 def test_strategy_audit_warns_and_records_the_strategy(tmp_path):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.metrics import evaluate
+from fairmoe.schema import ATTRIBUTE_NAMES, attribute_codes
 from fairmoe.scores import ScoreSet
 from fairmoe.summary import headline_metrics, mean_std, paired_difference
 
@@ -39,3 +40,16 @@ def test_paired_difference_is_the_mean_seed_difference_with_an_interval() -> Non
     assert lo < d["mean"] < hi and lo > 0  # clearly better: the interval excludes 0
     with pytest.raises(ValueError, match="paired"):
         paired_difference(a, b[:2], "race", "AUC")
+
+
+@pytest.mark.parametrize("attr", ["race", "race*gender"])
+def test_headline_metrics_are_the_engines_numbers(attr: str) -> None:
+    ss = _run("a", 0.2, 0)
+    codes = attribute_codes(ss.attrs, attr)
+    rep = evaluate(ss.y, ss.scores, {attr: codes}, threshold=0.4)  # the oracle: the plain engine
+    sec = rep["attributes"][attr]
+    got = headline_metrics(ss, attr, 0.4)
+    assert got == {"AUC": rep["auc"], "ES-AUC": sec["es_auc"], "DPD": sec["dpd"],
+                   "DEOdds": sec["deodds"]}  # fmt: skip
+    d = paired_difference([ss], None, attr, "ES-AUC", n_boot=20)  # resamples crossed cells too
+    assert d["n_boot"] == 20 and d["mean"] == headline_metrics(ss, attr)["ES-AUC"]

@@ -132,13 +132,3 @@ def test_without_experts_sentence_tells_the_probabilities_apart() -> None:
     assert "would be 40% instead of 96%" in _without_experts(0.40, 0.96)
     assert "would be 96.2% instead of 96.4%" in _without_experts(0.9621, 0.9638)
     assert "would stay at 96%" in _without_experts(0.96381, 0.96384)
-
-
-def test_legacy_layout_writes_one_overlay_per_map(runtime, assets_dir, monkeypatch):
-    from app.events import SERVING_ENV
-
-    monkeypatch.setenv(SERVING_ENV, "legacy")
-    _, gallery, _ = cb.explain(runtime, str(assets_dir / "examples" / "case1.png"), "IOP 22")
-    assert len(gallery) == runtime.predictor.n_experts + 1
-    assert gallery[0][1] == "All experts (sum)"
-    assert all(Image.open(p).size == (448, 448) for p, _ in gallery)
