@@ -183,8 +183,10 @@ def test_library_and_app_import_without_network(tmp_path):
 
 def test_default_host_is_loopback():
     from app.__main__ import build_parser
+    from app.config import server_config
 
-    assert build_parser().parse_args([]).host == "127.0.0.1"
+    args = build_parser().parse_args([])
+    assert server_config(host=args.host, port=args.port, environ={}).host == "127.0.0.1"
 
 
 def test_session_files_are_reference_counted_and_confined(tmp_path):
