@@ -14,7 +14,7 @@ from app.callbacks.serving import serving
 from app.callbacks.source import resolve_source
 from app.runtime import Runtime
 from fairmoe.cohort import COHORT_BATCH, CohortError, CohortResult, score_cohort
-from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+from fairmoe.schema import ATTRIBUTE_CHOICES, ATTRIBUTE_NAMES, ATTRIBUTES
 from fairmoe.scores import ScoreSet, write_scores
 
 __all__ = ["bad_rows_table", "cohort", "cohort_panel", "cohort_view"]
@@ -57,7 +57,7 @@ def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
 def _summary(rt: Runtime, result: CohortResult) -> dict[str, Any]:
     """The /cohort JSON: counts, bad rows and the headline metrics per attribute."""
     ss, t = result.scores, rt.predictor.threshold
-    per = {a: ss.fairness(a, t, ci="none") for a in ATTRIBUTE_NAMES}
+    per = {a: ss.fairness(a, t, ci="none") for a in ATTRIBUTE_CHOICES}  # crossed pairs too
     return {
         "model": rt.model_name,
         "layout": result.layout,
