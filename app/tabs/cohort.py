@@ -32,23 +32,20 @@ class CohortTab:
     results: gr.Column  # hidden until a cohort is scored
     bad: gr.Dataframe
     attr: gr.Dropdown
-    threshold: gr.Slider
     panel: workbench.FairnessPanel
     json: gr.JSON  # what /cohort returned
     model: gr.Dropdown  # the scored cohort, or any run's test scores
-    mode: gr.Radio
-    groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS per-group thresholds
+    thresholds: workbench.ThresholdSliders
     cost: gr.Number
     strategy: gr.Dropdown
     apply: gr.Button
     strategy_md: gr.Markdown
     chosen: gr.State  # the last strategy applied
-    audit: gr.Button
-    audit_file: gr.File
+    audit: workbench.AuditControls
 
     @property
     def sliders(self) -> list[gr.Slider]:
-        return [self.threshold, *self.groups]
+        return self.thresholds.sliders
 
 
 def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
@@ -83,8 +80,8 @@ def _threshold_controls() -> tuple:
         )
         apply = gr.Button("Apply strategy", size="sm", elem_id="cohort-apply")
     strategy_md = gr.Markdown(elem_id="cohort-strategy-md")
-    mode, threshold, groups = workbench.build_threshold_sliders("cohort", label="Threshold")
-    return cost, strategy, apply, strategy_md, mode, threshold, groups
+    thresholds = workbench.build_threshold_sliders("cohort", label="Threshold")
+    return cost, strategy, apply, strategy_md, thresholds
 
 
 def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
@@ -111,8 +108,8 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
             attribute_menu(), value="race", label="Attribute (or two crossed)", scale=1
         )
         with gr.Column(scale=2):
-            audit, audit_file = workbench.build_audit_controls("cohort")
-    cost, strategy, apply, strategy_md, mode, threshold, groups = _threshold_controls()
+            audit = workbench.build_audit_controls("cohort")
+    cost, strategy, apply, strategy_md, thresholds = _threshold_controls()
     panel = workbench.build_fairness_panel("cohort")
     with gr.Accordion("Raw answer (what /cohort returns)", open=False):
         raw = gr.JSON(label="cohort", max_height=400)
@@ -123,19 +120,16 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
         results=results,
         bad=bad,
         attr=attr,
-        threshold=threshold,
         panel=panel,
         json=raw,
         model=model,
-        mode=mode,
-        groups=groups,
+        thresholds=thresholds,
         cost=cost,
         strategy=strategy,
         apply=apply,
         strategy_md=strategy_md,
         chosen=gr.State(None),
         audit=audit,
-        audit_file=audit_file,
     )
 
 
@@ -143,14 +137,14 @@ def _wire_strategy_and_audit(rt: Runtime, tab: CohortTab, state: gr.State) -> No
     tab.apply.click(
         workbench.strategy_handler(rt, "cohort"),
         [tab.model, state, tab.attr, tab.cost, tab.strategy],
-        [tab.mode, *tab.sliders, tab.strategy_md, tab.chosen],
+        [tab.thresholds.mode, *tab.sliders, tab.strategy_md, tab.chosen],
         api_visibility="private",
         show_progress="hidden",
     )
-    tab.audit.click(
+    tab.audit.button.click(
         workbench.audit_handler(rt, "cohort"),
-        [tab.model, state, tab.attr, tab.mode, tab.chosen, *tab.sliders],
-        [tab.audit_file],
+        [tab.model, state, tab.attr, tab.thresholds.mode, tab.chosen, *tab.sliders],
+        [tab.audit.file],
         api_visibility="private",
     )
 
@@ -178,7 +172,7 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
     def sliders(attr: str) -> list:
         return cb.group_slider_updates(attr)
 
-    inputs = [tab.model, state, tab.attr, tab.mode, *tab.sliders]
+    inputs = [tab.model, state, tab.attr, tab.thresholds.mode, *tab.sliders]
     outs = tab.panel.outputs(load=True)
     tab.run.click(
         cohort,
@@ -193,9 +187,10 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
         api_visibility="private",
     ).success(view, inputs, outs, api_visibility="private")
     tab.panel.ci.click(view_ci, inputs, outs, api_visibility="private")
-    tab.attr.change(sliders, [tab.attr], list(tab.groups), api_visibility="private")
+    tab.attr.change(sliders, [tab.attr], list(tab.thresholds.groups), api_visibility="private")
     gr.on(
-        [tab.model.change, tab.attr.change, tab.mode.change] + [s.change for s in tab.sliders],
+        [tab.model.change, tab.attr.change, tab.thresholds.mode.change]
+        + [s.change for s in tab.sliders],
         view,
         inputs,
         outs,

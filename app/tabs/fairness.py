@@ -34,9 +34,7 @@ class FairnessTab:
     strategies: tuple[gr.Button, ...]  # one per fairmoe.metrics.STRATEGIES, in that order
     sensitivity: gr.Button  # the operating-point preset: overall sensitivity SENSITIVITY_TARGET
     strategy_md: gr.Markdown
-    mode: gr.Radio
-    threshold: gr.Slider
-    groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS per-group thresholds, unused ones hidden
+    thresholds: workbench.ThresholdSliders
     panel: workbench.FairnessPanel
     compare: gr.Plot
     compare_md: gr.Markdown
@@ -46,13 +44,12 @@ class FairnessTab:
     own_md: gr.Markdown
     own: gr.State  # its ScoreSet
     chosen: gr.State  # the last strategy applied: {strategy, cost, thresholds}
-    audit: gr.Button
-    audit_file: gr.File
+    audit: workbench.AuditControls
 
     @property
     def sliders(self) -> list[gr.Slider]:
         """The single threshold, then the per-group ones."""
-        return [self.threshold, *self.groups]
+        return self.thresholds.sliders
 
 
 def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
@@ -98,7 +95,7 @@ def _comparisons() -> tuple[gr.Plot, gr.Markdown, gr.Radio, gr.Plot]:
     return compare, compare_md, trade_metric, tradeoff
 
 
-def _own_and_audit() -> tuple[gr.File, gr.Markdown, gr.Button, gr.File]:
+def _own_and_audit() -> tuple[gr.File, gr.Markdown, workbench.AuditControls]:
     with gr.Row(equal_height=False):
         with gr.Column(scale=3), gr.Accordion("Your own scores (any model)", open=False):
             own_file = workbench.upload_box(
@@ -109,14 +106,14 @@ def _own_and_audit() -> tuple[gr.File, gr.Markdown, gr.Button, gr.File]:
             )
             own_md = gr.Markdown(elem_id="fair-own")
         with gr.Column(scale=2):
-            audit, audit_file = workbench.build_audit_controls("fair")
-    return own_file, own_md, audit, audit_file
+            audit = workbench.build_audit_controls("fair")
+    return own_file, own_md, audit
 
 
 def build_fairness_tab(rt: Runtime) -> FairnessTab:
     """Lay out the Fairness tab (inside a ``gr.Tab``)."""
     model, attr, cost = _run_pickers(rt)
-    own_file, own_md, audit, audit_file = _own_and_audit()
+    own_file, own_md, audit = _own_and_audit()
     with gr.Row():
         strategies = tuple(
             gr.Button(STRATEGY_LABELS[s], size="sm", elem_id=f"strategy-{s}") for s in STRATEGIES
@@ -126,7 +123,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         )
     gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
     strategy_md = gr.Markdown(elem_id="fair-strategy")
-    mode, threshold, groups = workbench.build_threshold_sliders("fair")
+    thresholds = workbench.build_threshold_sliders("fair")
     panel = workbench.build_fairness_panel("fair", place_load=False)
     with gr.Accordion("Glossary: what each metric means", open=False):
         gr.Markdown(glossary_markdown() + "\n\n**Small and one-class groups.** " + ES_AUC_RULE)
@@ -140,9 +137,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         strategies=strategies,
         sensitivity=sensitivity,
         strategy_md=strategy_md,
-        mode=mode,
-        threshold=threshold,
-        groups=groups,
+        thresholds=thresholds,
         panel=panel,
         compare=compare,
         compare_md=compare_md,
@@ -153,7 +148,6 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         own=gr.State(None),
         chosen=gr.State(None),
         audit=audit,
-        audit_file=audit_file,
     )
 
 
@@ -164,7 +158,7 @@ def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
         btn.click(
             functools.partial(choose, strategy=strategy),
             [fair.model, fair.own, fair.attr, fair.cost],
-            [fair.mode, *fair.sliders, fair.strategy_md, fair.chosen],
+            [fair.thresholds.mode, *fair.sliders, fair.strategy_md, fair.chosen],
             api_visibility="private",
             show_progress="hidden",
         )
@@ -176,7 +170,7 @@ def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
     fair.sensitivity.click(
         preset,
         [fair.model, fair.own],
-        [fair.mode, fair.threshold, fair.strategy_md, fair.chosen],
+        [fair.thresholds.mode, fair.thresholds.single, fair.strategy_md, fair.chosen],
         api_visibility="private",
         show_progress="hidden",
     )
@@ -201,10 +195,17 @@ def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:
         api_visibility="private",
     )
 
-    fair.audit.click(
+    fair.audit.button.click(
         workbench.audit_handler(rt, "own"),
-        [fair.model, fair.own, fair.attr, fair.mode, fair.chosen, *fair.sliders],
-        [fair.audit_file],
+        [
+            fair.model,
+            fair.own,
+            fair.attr,
+            fair.thresholds.mode,
+            fair.chosen,
+            *fair.sliders,
+        ],
+        [fair.audit.file],
         api_visibility="private",
     )
 
@@ -233,7 +234,7 @@ def wire_audit_api(rt: Runtime) -> None:
 
 def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
     """Sliders redraw the panel; a model or attribute change (and the page load) redraws all."""
-    inputs = [fair.model, fair.attr, fair.mode, fair.own, *fair.sliders]
+    inputs = [fair.model, fair.attr, fair.thresholds.mode, fair.own, *fair.sliders]
     outputs = fair.panel.outputs()
 
     def update(model: str, attr: str, mode: str, own: Any, single: float, *groups: float) -> tuple:
@@ -248,8 +249,20 @@ def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
     def select(model: str, attr: str, metric: str, own: Any) -> tuple:
         return cb.fairness_select(rt, model, attr, metric, own)
 
-    gr.on([s.change for s in fair.sliders] + [fair.mode.change], update, inputs, outputs, **LIVE)
-    select_out = [*fair.groups, fair.compare, fair.compare_md, fair.tradeoff, fair.panel.load]
+    gr.on(
+        [s.change for s in fair.sliders] + [fair.thresholds.mode.change],
+        update,
+        inputs,
+        outputs,
+        **LIVE,
+    )
+    select_out = [
+        *fair.thresholds.groups,
+        fair.compare,
+        fair.compare_md,
+        fair.tradeoff,
+        fair.panel.load,
+    ]
     gr.on(
         [fair.model.change, fair.attr.change, demo.load],
         select,

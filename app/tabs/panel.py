@@ -21,7 +21,9 @@ from app.runtime import Runtime
 from fairmoe.schema import OPERATING_POINT
 
 __all__ = [
+    "AuditControls",
     "FairnessPanel",
+    "ThresholdSliders",
     "audit_handler",
     "build_audit_controls",
     "build_fairness_panel",
@@ -33,9 +35,31 @@ __all__ = [
 THRESHOLD_INFO = "Calibrated probability at or above which a case is called glaucoma."
 
 
+@dataclass(frozen=True)
+class ThresholdSliders:
+    """Single/per-group mode, the single threshold and the per-group ones (unused ones hidden)."""
+
+    mode: gr.Radio
+    single: gr.Slider
+    groups: tuple[gr.Slider, ...]  # cb.MAX_GROUPS
+
+    @property
+    def sliders(self) -> list[gr.Slider]:
+        """The single threshold, then the per-group ones: the order the handlers take them in."""
+        return [self.single, *self.groups]
+
+
+@dataclass(frozen=True)
+class AuditControls:
+    """The audit button and the file it writes."""
+
+    button: gr.Button
+    file: gr.File
+
+
 def build_threshold_sliders(
     prefix: str, *, label: str = "Threshold (all groups)"
-) -> tuple[gr.Radio, gr.Slider, tuple[gr.Slider, ...]]:
+) -> ThresholdSliders:
     """Single/per-group mode, the single threshold and ``cb.MAX_GROUPS`` per-group sliders (the
     unused ones hidden), with element ids ``<prefix>-mode``, ``<prefix>-threshold``,
     ``<prefix>-g<j>``."""
@@ -71,7 +95,7 @@ def build_threshold_sliders(
             )
             for j in range(cb.MAX_GROUPS)
         )
-    return mode, threshold, groups
+    return ThresholdSliders(mode, threshold, groups)
 
 
 @dataclass(frozen=True)
@@ -93,13 +117,13 @@ class FairnessPanel:
         return [*shown, self.load] if load else shown
 
 
-def build_audit_controls(prefix: str) -> tuple[gr.Button, gr.File]:
+def build_audit_controls(prefix: str) -> AuditControls:
     """The audit button and its download, ids ``<prefix>-audit`` and ``<prefix>-audit-file``."""
     audit = gr.Button("Audit report (HTML)", size="sm", elem_id=f"{prefix}-audit")
     audit_file = gr.File(
         label="Audit report", interactive=False, elem_id=f"{prefix}-audit-file", height=70
     )
-    return audit, audit_file
+    return AuditControls(audit, audit_file)
 
 
 def upload_box(label: str, ending: str, elem_id: str, height: int) -> gr.File:
