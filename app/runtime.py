@@ -26,6 +26,7 @@ from app.privacy import cache_dir
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
 from fairmoe.inference import InputError, Predictor
 from fairmoe.methods import method_label, uses_attribute
+from fairmoe.runs_file import RunsFile, RunsFileError, read_runs
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoresError, ScoreSet
 
@@ -186,37 +187,35 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def _load_runs(
-    assets: Path, manifest: dict[str, Any], check: ManifestCheck, skipped: list[str]
+    assets: Path, index: RunsFile, check: ManifestCheck, skipped: list[str]
 ) -> dict[str, RunInfo]:
     runs: dict[str, RunInfo] = {}
-    for entry in manifest.get("runs", []):
+    for entry in index.runs:
         try:
-            name = str(entry["name"])
-            if problem := check.status(entry["scores"]):
+            if problem := check.status(entry.scores):
                 raise ScoresError(problem)
-            scores = ScoreSet.from_csv(assets / entry["scores"], name)
-            if entry.get("auc_ci"):
-                try:
-                    _load_auc_cis(assets, str(entry["auc_ci"]), scores, check)
-                except ScoresError as e:
-                    skipped.append(f"the AUC CIs of run {name} (computed on first use): {e}")
-            runs[name] = RunInfo(
-                name=name,
-                method=str(entry.get("method", "?")),
-                attribute=str(entry.get("attribute", "race")),
-                seed=entry.get("seed"),
-                fairness_scale=float(entry.get("fairness_scale", 1.0)),
-                config=str(entry.get("config", "")),
-                device=str(entry.get("device", "")),
-                scores=scores,
-                test=entry.get("test") or {},
-                tag=str(entry.get("tag") or ""),
-                data=str(entry.get("data") or "main"),
-            )
-        except (KeyError, TypeError, ScoresError) as e:
-            skipped.append(
-                f"run {entry.get('name', '?') if isinstance(entry, dict) else entry}: {e}"
-            )
+            scores = ScoreSet.from_csv(assets / entry.scores, entry.name)
+        except ScoresError as e:
+            skipped.append(f"run {entry.name}: {e}")
+            continue
+        if entry.auc_ci:
+            try:
+                _load_auc_cis(assets, entry.auc_ci, scores, check)
+            except ScoresError as e:
+                skipped.append(f"the AUC CIs of run {entry.name} (computed on first use): {e}")
+        runs[entry.name] = RunInfo(
+            name=entry.name,
+            method=entry.method,
+            attribute=entry.attribute,
+            seed=entry.seed,
+            fairness_scale=entry.fairness_scale,
+            config=entry.config,
+            device=entry.device,
+            scores=scores,
+            test=entry.test.to_json() if entry.test else {},
+            tag=entry.tag,
+            data=entry.data,
+        )
     return runs
 
 
@@ -317,18 +316,17 @@ def load_runtime(
         raise StartupError(str(e)) from None
     assets = Path(assets) if assets is not None else DEFAULT_ASSETS
     runs_path = assets / "runs.json"
-    manifest: dict[str, Any] = {}
-    if runs_path.is_file():
-        manifest = _read_json(runs_path, "the run list")
-        if not isinstance(manifest, dict):
-            raise StartupError(f"{runs_path}: expected a JSON object with 'default' and 'runs'")
+    try:
+        index = read_runs(runs_path) if runs_path.is_file() else RunsFile()
+    except RunsFileError as e:
+        raise StartupError(f"{e}; fix it or rebuild it (scripts/build_assets.py)") from None
     if checkpoint is None:
-        if not manifest.get("default"):
+        if not index.default:
             raise StartupError(
                 f"no model to load: {runs_path} is missing or names no 'default' checkpoint; "
                 "pass --checkpoint PATH or --assets DIR"
             )
-        checkpoint = assets / manifest["default"]
+        checkpoint = assets / index.default
     checkpoint = Path(checkpoint)
     try:
         check = check_manifest(assets)
@@ -342,7 +340,7 @@ def load_runtime(
     except (CheckpointError, InputError, OSError) as e:
         raise StartupError(f"cannot load checkpoint {checkpoint}: {e}") from None
     skipped: list[str] = []
-    runs = _load_runs(assets, manifest, check, skipped)
+    runs = _load_runs(assets, index, check, skipped)
     default_run = _model_run(predictor, checkpoint, runs, skipped)
     examples = _load_examples(assets, check, skipped)
     report = assets / "REPORT.md"

@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from fairmoe.data.fairvlmed import find_split_dir, read_npz, read_summary  # noqa: E402
 from fairmoe.metrics import bootstrap_ci  # noqa: E402
+from fairmoe.runs_file import RunsFile, read_runs, write_runs  # noqa: E402
 from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT  # noqa: E402
 from fairmoe.scores import read_scores  # noqa: E402
 from scripts.report import report_md, summarise, tradeoff_png  # noqa: E402
@@ -135,9 +136,9 @@ def write_auc_cis(out: Path, runs: list[dict]) -> list[str]:
 def rebuild_auc_cis(out: Path) -> None:
     """``--cis-only``: every run's CIs again from the shipped scores; runs.json and the manifest
     entries of the files written are updated, every other file and entry stays as it is."""
-    index = json.loads((out / "runs.json").read_text())
+    index = read_runs(out / "runs.json").to_json()
     written = write_auc_cis(out, index["runs"])
-    (out / "runs.json").write_text(json.dumps(index, indent=1))
+    write_runs(out / "runs.json", RunsFile.from_json(index))
     update_manifest(out, ["runs.json", *written])
 
 
@@ -172,10 +173,11 @@ def build(
     runs.sort(key=lambda r: (r["role"] != "default", r["data"], r["attribute"], r["tag"],
                              r["method"], r["fairness_scale"], r["seed"]))  # fmt: skip
     write_auc_cis(out, runs)
-    index = {"default": f"model/{DEFAULT}.json", "pretrained": f"model/{pretrained.name}",
-             "runs": runs, "profile": profile,
-             "trained_on": "cpu" if all(r["device"] == "cpu" for r in runs) else "gpu"}  # fmt: skip
-    (out / "runs.json").write_text(json.dumps(index, indent=1))
+    index = RunsFile.from_json({
+        "default": f"model/{DEFAULT}.json", "pretrained": f"model/{pretrained.name}",
+        "runs": runs, "profile": profile,
+        "trained_on": "cpu" if all(r["device"] == "cpu" for r in runs) else "gpu"})  # fmt: skip
+    write_runs(out / "runs.json", index)
     extras = {
         name: json.loads((runs_dir / f"{name}.json").read_text())
         for name in ("disc", "probe")
@@ -183,8 +185,8 @@ def build(
     }
     if before is not None:
         extras["before"] = json.loads(before.read_text())
-    tradeoff_png(runs, out / "tradeoff.png")
-    text = report_md(runs, profile, out, extras, runs_dir)
+    tradeoff_png(index.runs, out / "tradeoff.png")
+    text = report_md(index.runs, index.profile, out, extras, runs_dir)
     if reading is not None and reading.is_file():
         text += "\n" + reading.read_text().strip() + "\n"
     (out / "REPORT.md").write_text(text)

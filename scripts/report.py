@@ -9,12 +9,14 @@ ground-truth shortcut probe with the mechanism test.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fairmoe import metrics
+from fairmoe.runs_file import AttributeSummary, RoutingHealth, RunEntry
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoreSet, read_scores
 from fairmoe.summary import mean_std, paired_difference
@@ -45,9 +47,16 @@ def summarise(ss: ScoreSet) -> dict:
     }
 
 
-def summary_of(run: dict, attr: str) -> dict:
+def summary_of(run: RunEntry, attr: str) -> AttributeSummary:
     """A run's test summary of one attribute, as :func:`summarise` wrote it into runs.json."""
-    return run["test"]["attributes"][attr]
+    if run.test is None or attr not in run.test.attributes:
+        raise KeyError(f"run {run.name} has no test summary of {attr!r} in runs.json")
+    return run.test.attributes[attr]
+
+
+def _auc(run: RunEntry) -> float | None:
+    """A run's overall test AUC (None when runs.json has no summary)."""
+    return run.test.auc if run.test else None
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
@@ -61,18 +70,18 @@ def ms(values: list[float | None]) -> str:
     return f"{s['mean']:.3f}" + (f" ± {s['std']:.3f}" if s["std"] is not None else "")
 
 
-def select(runs: list[dict], **kw: Any) -> list[dict]:
+def select(runs: Sequence[RunEntry], **kw: Any) -> list[RunEntry]:
     """Runs matching every field in ``kw`` (defaults: main data, no tag, scale 1, race)."""
     want = {"data": "main", "tag": "", "fairness_scale": 1.0, "attribute": "race"} | kw
-    return sorted((r for r in runs if all(r.get(k) == v for k, v in want.items())),
-                  key=lambda r: r["seed"])  # fmt: skip
+    return sorted((r for r in runs if all(getattr(r, k) == v for k, v in want.items())),
+                  key=lambda r: -1 if r.seed is None else r.seed)  # fmt: skip
 
 
-def _row(label: str, rs: list[dict], attr: str = "race") -> str:
+def _row(label: str, rs: list[RunEntry], attr: str = "race") -> str:
     at = [summary_of(r, attr) for r in rs]
-    cells = [ms([r["test"]["auc"] for r in rs]), ms([a["es_auc"] for a in at])]
-    cells += [ms([a["group_auc"].get(g) for a in at]) for g in at[0]["group_auc"]]
-    cells += [ms([a["dpd"] for a in at]), ms([a["deodds"] for a in at])]
+    cells = [ms([_auc(r) for r in rs]), ms([a.es_auc for a in at])]
+    cells += [ms([a.group_auc.get(g) for a in at]) for g in at[0].group_auc]
+    cells += [ms([a.dpd for a in at]), ms([a.deodds for a in at])]
     return f"| {label} | {len(rs)} | " + " | ".join(cells) + " |"
 
 
@@ -81,8 +90,8 @@ def _head(first: str, attr_groups: list[str]) -> list[str]:
     return [f"| {first} | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
 
 
-def _scores(out: Path, rs: list[dict]) -> list[ScoreSet]:
-    return [read_scores(out / r["scores"], r["name"]) for r in rs]
+def _scores(out: Path, rs: list[RunEntry]) -> list[ScoreSet]:
+    return [read_scores(out / r.scores, r.name) for r in rs]
 
 
 def disc_section(extras: dict, runs_dir: Path) -> list[str]:
@@ -120,9 +129,9 @@ def cdr_reference(data: Path) -> dict[str, float]:
     return out
 
 
-def health_section(runs: list[dict], extras: dict) -> list[str]:
+def health_section(runs: Sequence[RunEntry], extras: dict) -> list[str]:
     before = (extras.get("before") or {}).get("health") or {}
-    default = next((r for r in runs if r["role"] == "default"), None)
+    default = next((r for r in runs if r.role == "default"), None)
     if default is None:
         return []
     lines = ["## Router health (test split)", "",
@@ -131,31 +140,32 @@ def health_section(runs: list[dict], extras: dict) -> list[str]:
              "by no expert (their expert output is zero).", "",
              "| Model | MoE | top-expert share | kept-load entropy | kept by no expert |",
              "|---|---|---:|---:|---:|"]  # fmt: skip
-    rows = [("previous release (`fairmoe-race-small-s0`, from scratch, no load balance)",
-             {k: v["overall"] for k, v in before.items()}),
-            (f"this release (`{default['name']}`)", default["health"])]  # fmt: skip
+    rows: list[tuple[str, Mapping[str, RoutingHealth]]] = [
+        ("previous release (`fairmoe-race-small-s0`, from scratch, no load balance)",
+         {k: RoutingHealth.from_json(v["overall"], "--before") for k, v in before.items()}),
+        (f"this release (`{default.name}`)", default.health)]  # fmt: skip
     for label, health in rows:
         for moe, h in health.items():
-            lines.append(f"| {label} | {moe} | {fmt(h['top_expert_share'])} | "
-                         f"{fmt(h['kept_entropy'])} | {fmt(h['none_share'])} |")  # fmt: skip
+            lines.append(f"| {label} | {moe} | {fmt(h.top_expert_share)} | "
+                         f"{fmt(h.kept_entropy)} | {fmt(h.none_share)} |")  # fmt: skip
     lines += ["", "Per run (seed means; image token MoE): "]
     for tag, label in (("", "Fair-MoE"), ("nobal", "Fair-MoE, load balance off")):
         rs = select(runs, method="fairmoe", tag=tag)
         if rs:
-            h = [r["health"].get("token_img", {}) for r in rs]
+            h = [r.health.get("token_img") for r in rs]
             lines.append(f"- {label} ({len(rs)} seeds): top-expert share "
-                         f"{ms([x.get('top_expert_share') for x in h])}, kept by no expert "
-                         f"{ms([x.get('none_share') for x in h])}")  # fmt: skip
+                         f"{ms([x.top_expert_share if x else None for x in h])}, kept by no "
+                         f"expert {ms([x.none_share if x else None for x in h])}")  # fmt: skip
     return [*lines, ""]
 
 
-def gradient_section(runs_dir: Path, runs: list[dict]) -> list[str]:
+def gradient_section(runs_dir: Path, runs: Sequence[RunEntry]) -> list[str]:
     """Per-term gradient norms at the first step of each epoch, as fractions of the contrastive."""
     lines = ["## Gradient of each loss term (first step of each epoch, ratio to contrastive)", "",
              "| Run | epoch | routers: FOL dispersion | routers: load balance (img) | "
              "all: Sinkhorn distance |", "|---|---:|---:|---:|---:|"]  # fmt: skip
     for r in select(runs, method="fairmoe")[:1] + select(runs, method="fairclip")[:1]:
-        hist = json.loads((runs_dir / "runs" / f"{r['name']}.metrics.json").read_text())["history"]
+        hist = json.loads((runs_dir / "runs" / f"{r.name}.metrics.json").read_text())["history"]
         for h in hist:
 
             def ratio(scope: str, term: str, h: dict = h) -> str:
@@ -163,12 +173,12 @@ def gradient_section(runs_dir: Path, runs: list[dict]) -> list[str]:
                 v = h.get(f"grad_{scope}/{term}")
                 return fmt(v / base) if base and v is not None else "n/a"
 
-            lines.append(f"| {r['name']} | {h['epoch']} | {ratio('routers', 'fol_dispersion')} | "
+            lines.append(f"| {r.name} | {h['epoch']} | {ratio('routers', 'fol_dispersion')} | "
                          f"{ratio('routers', 'balance_token_img')} | {ratio('all', 'distance')} |")  # fmt: skip
     return [*lines, ""]
 
 
-def fair_test_section(runs: list[dict], out: Path) -> list[str]:
+def fair_test_section(runs: Sequence[RunEntry], out: Path) -> list[str]:
     lines = ["## The fair test: race (same pretrained start, same biased data, paired seeds)", "",
              *_head("Method", list(GROUPS))]  # fmt: skip
     by = {m: select(runs, method=m) for m in LABELS}
@@ -202,11 +212,11 @@ def _ci(c: dict) -> str:
     return f"{c['mean']:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else fmt(c["mean"])
 
 
-def attributes_section(runs: list[dict]) -> list[str]:
+def attributes_section(runs: Sequence[RunEntry]) -> list[str]:
     lines = ["## The other attributes (seed 0; CLIP ignores the attribute: its race run)", ""]
     clip = select(runs, method="clip", seed=0)
     for attr in ("gender", "ethnicity", "language"):
-        groups = list(summary_of((clip or select(runs, attribute=attr))[0], attr)["group_auc"])
+        groups = list(summary_of((clip or select(runs, attribute=attr))[0], attr).group_auc)
         lines += [f"### {attr}", "", *_head("Method", groups)]
         if clip:
             lines.append(_row("CLIP", clip, attr))
@@ -218,9 +228,9 @@ def attributes_section(runs: list[dict]) -> list[str]:
     return lines
 
 
-def sweep_section(runs: list[dict]) -> list[str]:
-    scales = sorted({r["fairness_scale"] for r in runs if r["method"] == "fairmoe"
-                     and r["data"] == "main" and not r["tag"] and r["attribute"] == "race"})  # fmt: skip
+def sweep_section(runs: Sequence[RunEntry]) -> list[str]:
+    scales = sorted({r.fairness_scale for r in runs if r.method == "fairmoe"
+                     and r.data == "main" and not r.tag and r.attribute == "race"})  # fmt: skip
     lines = ["## Fairness-loss weight sweep (Fair-MoE, race; x1 = the defaults)", "",
              "![trade-off](tradeoff.png)", "", *_head("FOL weight", list(GROUPS))]  # fmt: skip
     for s in scales:
@@ -228,7 +238,7 @@ def sweep_section(runs: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def ablation_section(runs: list[dict]) -> list[str]:
+def ablation_section(runs: Sequence[RunEntry]) -> list[str]:
     rows = [("Fair-MoE (full)", {}), ("FO-MoE without FOL (x0)", {"fairness_scale": 0.0}),
             ("FOL without capacity dropping", {"tag": "nocap"}),
             ("load balancing off", {"tag": "nobal"})]  # fmt: skip
@@ -240,7 +250,7 @@ def ablation_section(runs: list[dict]) -> list[str]:
     return [*lines, ""]
 
 
-def variants_section(runs: list[dict]) -> list[str]:
+def variants_section(runs: Sequence[RunEntry]) -> list[str]:
     lines = ["## Bias variants (seed 0): only one mechanism on", ""]
     for v, what in (("shortcut", "only the device stamp that tracks the label in White patients"),
                     ("acquisition", "only the worse acquisition of Asian and Black patients")):  # fmt: skip
@@ -253,7 +263,7 @@ def variants_section(runs: list[dict]) -> list[str]:
     return lines
 
 
-def probe_section(runs: list[dict], probe: dict) -> list[str]:
+def probe_section(runs: Sequence[RunEntry], probe: dict) -> list[str]:
     """Mean |probability change| per race group, and AUC original -> counterfactual (seed means)."""
     if not probe:
         return []
@@ -268,8 +278,8 @@ def probe_section(runs: list[dict], probe: dict) -> list[str]:
         for label, kw in [(LABELS[m], {"method": m}) for m in LABELS] + [
             ("Fair-MoE without FOL", {"method": "fairmoe", "fairness_scale": 0.0})
         ]:
-            rows = [probe[r["name"]]["counterfactuals"][cf] for r in select(runs, **kw)
-                    if r["name"] in probe]  # fmt: skip
+            rows = [probe[r.name]["counterfactuals"][cf] for r in select(runs, **kw)
+                    if r.name in probe]  # fmt: skip
             if not rows:
                 continue
             cells = []
@@ -282,7 +292,7 @@ def probe_section(runs: list[dict], probe: dict) -> list[str]:
     return lines + mechanism_section(runs, probe)
 
 
-def mechanism_section(runs: list[dict], probe: dict) -> list[str]:
+def mechanism_section(runs: Sequence[RunEntry], probe: dict) -> list[str]:
     lines = ["### Does FO-MoE filter the biased patch? (scans with the stamp)", "",
              "Stamp patch minus the mean of the scan's other patches; 95% bootstrap interval over "
              "scans. Positive 'kept by no expert' = the stamp is filtered more often.", "",
@@ -290,16 +300,16 @@ def mechanism_section(runs: list[dict], probe: dict) -> list[str]:
              "gate weight kept: stamp / others / difference |", "|---|---:|---|---|"]  # fmt: skip
     for kw in ({"method": "fairmoe"}, {"method": "fairmoe", "fairness_scale": 0.0}):
         for r in select(runs, **kw):
-            mech = (probe.get(r["name"]) or {}).get("mechanism")
+            mech = (probe.get(r.name) or {}).get("mechanism")
             if not mech or not mech.get("n_stamped"):
                 continue
             cells = [f"{fmt(m['stamp_patch'])} / {fmt(m['other_patches'])} / {_ci({'mean': m['difference'], 'ci': m['ci']})}"
                      for m in (mech["dropped"], mech["gate"])]  # fmt: skip
-            lines.append(f"| {r['name']} | {mech['n_stamped']} | " + " | ".join(cells) + " |")
+            lines.append(f"| {r.name} | {mech['n_stamped']} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
-def tradeoff_png(runs: list[dict], path: Path) -> None:
+def tradeoff_png(runs: Sequence[RunEntry], path: Path) -> None:
     """AUC against race ES-AUC and DEOdds: sweep points (seed means, std bars), CLIP, FairCLIP."""
     import matplotlib
 
@@ -308,8 +318,8 @@ def tradeoff_png(runs: list[dict], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(9.5, 3.8), dpi=100)
     series = [(f"Fair-MoE x{s:g}", select(runs, method="fairmoe", fairness_scale=s), "o", "#0072B2")
-              for s in sorted({r["fairness_scale"] for r in runs if r["method"] == "fairmoe"
-                               and r["data"] == "main" and not r["tag"]})]  # fmt: skip
+              for s in sorted({r.fairness_scale for r in runs if r.method == "fairmoe"
+                               and r.data == "main" and not r.tag})]  # fmt: skip
     series += [(LABELS[m], select(runs, method=m), mk, c)
                for m, mk, c in (("clip", "s", "#D55E00"), ("fairclip", "^", "#009E73"))]  # fmt: skip
     for ax, key, label, better in ((axes[0], "es_auc", "race ES-AUC", "→ fairer"),
@@ -317,8 +327,8 @@ def tradeoff_png(runs: list[dict], path: Path) -> None:
         for name, rs, marker, colour in series:
             if not rs:
                 continue
-            xs = [summary_of(r, "race")[key] for r in rs]
-            ys = [r["test"]["auc"] for r in rs]
+            xs = [getattr(summary_of(r, "race"), key) for r in rs]
+            ys = [_auc(r) for r in rs]
             ax.errorbar(np.mean(xs), np.mean(ys), xerr=np.std(xs, ddof=1) if len(rs) > 1 else 0,
                         yerr=np.std(ys, ddof=1) if len(rs) > 1 else 0, fmt=marker, color=colour,
                         capsize=3, label=f"{name} ({len(rs)})")  # fmt: skip
@@ -332,10 +342,12 @@ def tradeoff_png(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def report_md(runs: list[dict], profile: dict, out: Path, extras: dict, runs_dir: Path) -> str:
-    device = "CPU (2 cores, no GPU was lent)" if all(r["device"] == "cpu" for r in runs) else (
-        ", ".join(sorted({r["device"] for r in runs})))  # fmt: skip
-    total = sum(r["train_seconds"] for r in runs)
+def report_md(
+    runs: Sequence[RunEntry], profile: Mapping[str, Any], out: Path, extras: dict, runs_dir: Path
+) -> str:
+    device = "CPU (2 cores, no GPU was lent)" if all(r.device == "cpu" for r in runs) else (
+        ", ".join(sorted({r.device for r in runs})))  # fmt: skip
+    total = sum(r.train_seconds or 0.0 for r in runs)
     stages = ", then ".join(f"{e} epochs at lr {lr:g}" for e, lr in profile["pretrain_stages"])
     lines = [
         "# Fair-MoE Studio: evaluation report", "",
