@@ -7,7 +7,6 @@ torchrun --nproc_per_node 2 train.py --data DIR --method fairmoe --config demo -
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -18,69 +17,22 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fairmoe.methods import METHODS
-    from fairmoe.model import list_configs
-    from fairmoe.schema import ATTRIBUTE_NAMES
+    """The run's options (data, devices, outputs) and a flag per TrainConfig field (its default)."""
+    from fairmoe.training.cli import add_config_arguments
 
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     d = p.add_argument_group("data")
     src = d.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", type=Path, help="a folder in the Harvard-FairVLMed layout")
     src.add_argument("--synthetic", type=int, metavar="N", help="generate N synthetic cases first")
     d.add_argument("--bias", type=float, default=1.0, help="synthetic group bias (0 = unbiased)")
     d.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic data set")
-    d.add_argument("--limit", type=int, help="use at most this many samples per split")
     d.add_argument("--cache-dir", type=Path, help="cache decoded splits here (reused across runs)")
-    m = p.add_argument_group("model and method")
-    m.add_argument("--method", choices=list(METHODS), default="fairmoe")
-    m.add_argument("--attribute", choices=[*ATTRIBUTE_NAMES, "all"], default="race")
-    m.add_argument("--config", choices=list_configs(), default="tiny")
-    m.add_argument(
-        "--init",
-        "--pretrained",
-        type=Path,
-        help="a plain CLIP checkpoint to start from: ours (NAME.json), open_clip or OpenAI weights",
-    )
-    m.add_argument(
-        "--fairness-scale",
-        type=float,
-        default=1.0,
-        help="multiply the default fairness-loss weights (trade-off sweep)",
-    )
-    m.add_argument("--fol-variant", choices=["paper", "reference"], default=None)
-    m.add_argument(
-        "--lambda-balance",
-        type=float,
-        help="load-balance weight on the token MoEs (default 0.01; 0 turns it off)",
-    )
-    m.add_argument("--lambda-z", type=float, help="router z-loss weight (default 0: off)")
-    m.add_argument("--group-batches", choices=["separate", "inbatch"], default="separate")
-    m.add_argument(
-        "--text-source",
-        choices=["note", "label", "mixed"],
-        default="note",
-        help="training text: the note summary, the class prompt, or a mix",
-    )
-    m.add_argument(
-        "--note-cut",
-        choices=["clean", "fairclip"],
-        default="clean",
-        help="cut the summary to 180 characters folding white space, or exactly as FairCLIP",
-    )
-    m.add_argument(
-        "--prompt-mix",
-        type=float,
-        default=0.5,
-        help="share of each batch given the class prompt with --text-source mixed",
-    )
-    o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=10)
-    o.add_argument("--batch-size", type=int, default=64)
-    o.add_argument("--lr", type=float, default=1e-4)
-    o.add_argument("--weight-decay", type=float, default=0.1)
-    o.add_argument("--seed", type=int, nargs="+", default=[0], help="one run per seed")
-    o.add_argument("--select-on", choices=["auc", "es_auc"], default="auc")
-    r = p.add_argument_group("run")
+    titles = ("model and method", "loss", "optimisation", "run")
+    groups = add_config_arguments(p, {"data": d} | {t: p.add_argument_group(t) for t in titles})
+    r = groups["run"]
     r.add_argument("--out", type=Path, required=True, help="output folder")
     r.add_argument("--name", help="checkpoint name (default: METHOD-ATTRIBUTE-CONFIG-sSEED)")
     r.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -124,34 +76,9 @@ def _synthetic_data(args: argparse.Namespace, rank: int, distributed: bool) -> P
 
 def train_config(args: argparse.Namespace, seed: int):
     """The TrainConfig of one seed from the parsed arguments."""
-    from fairmoe import losses
-    from fairmoe.training import TrainConfig
+    from fairmoe.training.cli import config_from_args
 
-    loss_cfg = losses.LossConfig()
-    if args.fol_variant:
-        loss_cfg = dataclasses.replace(loss_cfg, fol_variant=args.fol_variant)
-    for name in ("lambda_balance", "lambda_z"):
-        if getattr(args, name) is not None:
-            loss_cfg = dataclasses.replace(loss_cfg, **{name: getattr(args, name)})
-    return TrainConfig(
-        method=args.method,
-        attribute=args.attribute,
-        model=args.config,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        fairness_scale=args.fairness_scale,
-        group_batches=args.group_batches,
-        loss=loss_cfg,
-        select_on=args.select_on,
-        seed=seed,
-        limit=args.limit,
-        text_source=args.text_source,
-        init=str(args.init) if args.init else None,
-        prompt_mix=args.prompt_mix,
-        note_cut=args.note_cut,
-    )
+    return config_from_args(args, seed=seed)
 
 
 def _report(res: dict) -> None:
@@ -165,7 +92,14 @@ def _report(res: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:  # a bad --model-overrides key is the user's error: say so before any work
+        configs = [train_config(args, seed) for seed in args.seed]
+        for cfg in configs:
+            cfg.model_config()
+    except ValueError as e:
+        parser.error(str(e))
     import torch.distributed as dist
 
     from fairmoe.data.fairvlmed import DataError
@@ -183,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         data = args.data
         if args.synthetic is not None:
             data = _synthetic_data(args, rank, distributed)
-        for seed in args.seed:
-            name = args.name if args.name and len(args.seed) == 1 else None
+        for cfg in configs:
+            name = args.name if args.name and len(configs) == 1 else None
             res = train(
-                train_config(args, seed),
+                cfg,
                 data,
                 args.out,
                 device=device,

@@ -5,9 +5,10 @@ Protocol choices that differ from the reference code, and why:
 - fp32 master weights with bf16 autocast on CUDA (the references' fp16 weights crash for lambda >= 1e-5);
 - deterministic data order from the seed; a temperature fitted on validation for calibrated probabilities.
 
-Modules: ``config`` (TrainConfig), ``step`` (the loss of one step), ``evaluation`` (encoding and
-reports), ``state`` (schedule, best model, resume), ``outputs`` (files a run writes), ``loop``
-(``train``), ``distributed`` (DDP helpers).
+Modules: ``config`` (TrainConfig), ``step`` (the loss and the update of one step),
+``evaluation`` (encoding and reports), ``state`` (schedule, best model, resume), ``outputs``
+(files a run writes), ``loop`` (``train``), ``distributed`` (DDP helpers), ``cli`` (train.py's
+flags, built from TrainConfig's fields).
 """
 
 from __future__ import annotations

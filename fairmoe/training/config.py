@@ -15,19 +15,19 @@ __all__ = ["TrainConfig", "run_name"]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    method: Method = "fairmoe"
+    method: Method = "fairmoe"  # a method of fairmoe.methods.METHODS
     attribute: str = "race"  # one of ATTRIBUTE_NAMES, or "all" (our extension: FOL over all four)
     model: str = "tiny"  # a preset of fairmoe.model.list_configs()
     # Overrides of the preset (dotted keys, e.g. ("moe.capacity", 3.4)): ablations change one
     # knob of the model without a new preset.
     model_overrides: tuple[tuple[str, Any], ...] = ()
     tag: str = ""  # appended to the run name, to tell ablations and data variants apart
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = 10  # the epoch best on validation is kept
+    batch_size: int = 64  # the global batch (split across DDP ranks): contrastive negatives
     lr: float = (
         1e-4  # a from-scratch CLIP probe (GPU, batch 256) collapsed at 5e-4 and learned at 1e-4
     )
-    weight_decay: float = 0.1
+    weight_decay: float = 0.1  # AdamW's decoupled weight decay
     warmup_fraction: float = 0.1  # one-cycle: linear warm-up, then cosine decay
     group_batches: Literal["separate", "inbatch"] = "separate"  # reference: separate, no_grad
     fairness_scale: float = 1.0  # multiplies the default fairness weights (the trade-off sweep)
@@ -41,13 +41,13 @@ class TrainConfig:
     # A local plain-CLIP checkpoint to start from (ours, open_clip or OpenAI weights), as the
     # paper fine-tunes a pretrained CLIP; None trains from scratch. Never a hub download.
     init: str | None = None
-    prompt_mix: float = 0.5
+    prompt_mix: float = 0.5  # the share of each batch given the class prompt ("mixed")
     # How the summary is cut to 180 characters: "clean" folds white space first; "fairclip" is
     # FairCLIP's cut to the letter (for the paper protocol on the real data).
     note_cut: Literal["clean", "fairclip"] = "clean"
-    seed: int = 0
+    seed: int = 0  # model init, data order and group batches
     limit: int | None = None  # cap samples per split (smoke runs)
-    eval_batch_size: int = 256
+    eval_batch_size: int = 256  # encoding only (no gradients): larger than training's
     grad_clip_norm: float = 1.0  # global gradient-norm clip: keeps early from-scratch steps sane
     # CLIP clamps its learned logit scale below 100 (exp of the log scale) to keep training stable.
     max_logit_scale: float = 100.0

@@ -13,6 +13,8 @@ from fairmoe.calibration import glaucoma_probability
 from fairmoe.data.fairvlmed import normalize_scan
 from fairmoe.data.tensors import SplitTensors
 from fairmoe.health import RoutingCounts, health_report
+from fairmoe.metrics.fairness import fairness_result
+from fairmoe.metrics.result import FairnessResult
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.training.distributed import autocast
 
@@ -23,6 +25,7 @@ __all__ = [
     "evaluate_cosines",
     "evaluate_split",
     "routing_health",
+    "split_fairness",
     "text_routing",
 ]
 
@@ -112,3 +115,12 @@ def evaluate_split(
     """The fairness report of a split's cosines at ``temperature``."""
     p = glaucoma_probability(cosines, temperature=temperature)
     return metrics.evaluate(data.labels.numpy(), p, attrs_dict(data))
+
+
+def split_fairness(
+    data: SplitTensors, cosines: np.ndarray, attr: str, temperature: float = 1.0
+) -> FairnessResult:
+    """The typed fairness result of one attribute (or two crossed) of a split's cosines at
+    ``temperature`` (no intervals or caveats: :func:`fairmoe.metrics.fairness.fairness_result`)."""
+    p = glaucoma_probability(cosines, temperature=temperature)
+    return fairness_result(data.labels.numpy(), p, attrs_dict(data), attr)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +19,16 @@ from fairmoe.model import create_model
 from fairmoe.schema import ATTRIBUTES, PROMPTS
 from fairmoe.training.config import TrainConfig, run_name
 from fairmoe.training.distributed import world
-from fairmoe.training.evaluation import encode_split, evaluate_split, routing_health
+from fairmoe.training.evaluation import (
+    encode_split,
+    evaluate_split,
+    routing_health,
+    split_fairness,
+)
 from fairmoe.training.gradients import term_gradient_norms
 from fairmoe.training.outputs import RunResult, write_outputs
 from fairmoe.training.state import RunState, load_resume, lr_lambda, save_resume
-from fairmoe.training.step import StepContext, step_loss
+from fairmoe.training.step import StepContext, optimizer_step, step_loss
 
 __all__ = ["measure_gradients", "train"]
 
@@ -43,8 +48,10 @@ class _Run:
 
 def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -> _Run:
     """Seeded model, the three splits, optimizer, schedule and the training-set group index."""
+    # Every global generator, so that a run never depends on what ran before it in the process.
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
+    random.seed(cfg.seed)
     model_cfg = cfg.model_config()
     model = create_model(model_cfg, method=cfg.method, n_groups=cfg.n_groups, init=cfg.init).to(
         device
@@ -95,20 +102,28 @@ def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -
     return _Run(ctx, optimizer, scheduler, val_data, test_data, steps_per_epoch, load_s)
 
 
-def _select_score(cfg: TrainConfig, report: dict[str, Any]) -> float:
+def _select_score(
+    cfg: TrainConfig, report: dict[str, Any], val: SplitTensors, cosines: np.ndarray
+) -> float:
+    """The validation figure epochs are selected on: AUC, or the mean ES-AUC of the attributes."""
     if cfg.select_on == "auc":
         return report["auc"] if report["auc"] is not None else 0.0
-    vals = [report["attributes"][a]["es_auc"] for a in cfg.attributes]
+    vals = [split_fairness(val, cosines, a).es_auc for a in cfg.attributes]
     vals = [v for v in vals if v is not None]
     return float(np.mean(vals)) if vals else 0.0
+
+
+def _epoch_order(cfg: TrainConfig, n: int, epoch: int) -> tuple[np.random.Generator, np.ndarray]:
+    """The epoch's generator (also drawing its group batches and text mix) and sample order."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    return rng, rng.permutation(n)
 
 
 def _train_epoch(run: _Run, epoch: int, name: str, progress: bool) -> dict[str, float]:
     """One pass over the training split; the mean of each loss part."""
     ctx, cfg = run.ctx, run.ctx.cfg
     ctx.ddp_model.train()
-    rng = np.random.default_rng([cfg.seed, epoch])
-    order = rng.permutation(len(ctx.train))
+    rng, order = _epoch_order(cfg, len(ctx.train), epoch)
     sums: dict[str, float] = {}
     bar = tqdm(
         range(run.steps_per_epoch),
@@ -122,13 +137,7 @@ def _train_epoch(run: _Run, epoch: int, name: str, progress: bool) -> dict[str, 
         loss, parts, terms = step_loss(ctx, batch, rng)
         if step == 0 and world()[1] == 1:  # DDP's reducer expects one backward per step
             grads = term_gradient_norms(terms, ctx.model)
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.grad_clip_norm)
-        run.optimizer.step()
-        run.scheduler.step()
-        with torch.no_grad():
-            ctx.model.clip.logit_scale.clamp_(0, math.log(cfg.max_logit_scale))
+        optimizer_step(loss, ctx.model, run.optimizer, run.scheduler, cfg)
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v
         if world()[0] == 0 and step % 10 == 0:
@@ -158,7 +167,7 @@ def _run_epochs(run: _Run, state: RunState, name: str, resume_dir: Path, progres
         timing["images"] += run.steps_per_epoch * cfg.batch_size
         enc = encode_split(ctx.model, run.val, ctx.device, cfg.eval_batch_size)
         report = evaluate_split(run.val, enc.cosines)
-        score = _select_score(cfg, report)
+        score = _select_score(cfg, report, run.val, enc.cosines)
         row.update(epoch=epoch + 1, val_auc=report["auc"], val_select=score)
         health = routing_health(ctx.model, run.val, enc, ctx.device)
         if health:
@@ -238,22 +247,24 @@ def measure_gradients(
     device: str | torch.device = "cpu",
     cache_dir: str | Path | None = None,
 ) -> list[dict[str, float]]:
-    """Per-term gradient norms (``term_gradient_norms``) on each of the first ``steps`` steps of
-    a run, taking the optimiser steps in between; for choosing the fairness-loss weights."""
+    """Per-term gradient norms (``term_gradient_norms``), loss parts and the logit scale on each
+    of the first ``steps`` steps of a run; for choosing the fairness-loss weights.
+
+    The steps are training's: the same batches epoch after epoch, the same update in between
+    (``optimizer_step``), so a row equals what training measures at that step.
+    """
     device = torch.device(device)
     run = _setup(cfg, Path(data_root), device, cache_dir)
     ctx = run.ctx
     ctx.ddp_model.train()
-    rng = np.random.default_rng([cfg.seed, 0])
-    order = rng.permutation(len(ctx.train))
     rows = []
     for step in range(steps):
-        batch = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        epoch, i = divmod(step, run.steps_per_epoch)
+        if i == 0:
+            rng, order = _epoch_order(cfg, len(ctx.train), epoch)
+        batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
         loss, parts, terms = step_loss(ctx, batch, rng)
-        rows.append(term_gradient_norms(terms, ctx.model) | parts)
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(ctx.model.parameters(), cfg.grad_clip_norm)
-        run.optimizer.step()
-        run.scheduler.step()
+        scale = {"logit_scale": float(ctx.model.logit_scale.detach())}
+        rows.append(term_gradient_norms(terms, ctx.model) | parts | scale)
+        optimizer_step(loss, ctx.model, run.optimizer, run.scheduler, cfg)
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -15,7 +16,7 @@ from fairmoe.methods import method_spec
 from fairmoe.training.config import TrainConfig
 from fairmoe.training.distributed import autocast, gather, world
 
-__all__ = ["StepContext", "step_loss", "training_text"]
+__all__ = ["StepContext", "optimizer_step", "step_loss", "training_text"]
 
 
 @dataclass(frozen=True)
@@ -211,3 +212,26 @@ def step_loss(
         parts.update(fparts)
     loss = sum(terms.values())
     return loss, parts, terms
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: TrainConfig,
+) -> None:
+    """One update from ``loss``: backward, gradient-norm clip, optimiser and schedule step, and
+    CLIP's clamp of the learned logit scale.
+
+    The one place this sequence lives: training and ``measure_gradients`` both call it, so the
+    gradients measured after a few steps are those of training at the same point.
+    ``model`` is the bare model (under DDP, ``loss`` comes from its wrapper).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip_norm)
+    optimizer.step()
+    scheduler.step()
+    with torch.no_grad():
+        model.clip.logit_scale.clamp_(0, math.log(cfg.max_logit_scale))

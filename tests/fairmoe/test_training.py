@@ -16,12 +16,21 @@ from sklearn.metrics import roc_auc_score
 
 from fairmoe.data.synthetic import SyntheticConfig, generate
 from fairmoe.model import load_model
+from tests.fairmoe.training.determinism import deterministic_torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 import train  # noqa: E402  (the CLI under test)
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _deterministic():
+    """One thread, deterministic kernels, seeded generators: figures do not depend on what ran
+    before (the app tests' conftest sets one thread process-wide; alone, torch uses every core)."""
+    with deterministic_torch():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +101,8 @@ def test_load_balance_keeps_the_image_router_healthy(data: Path, tmp_path: Path)
     """With the default load balance a tiny Fair-MoE's image router stays spread over experts."""
     shares = {}
     for tag, extra in (("default", []), ("off", ["--lambda-balance", "0"])):
-        argv = _args(data, tmp_path / tag, "--method", "fairmoe", "--epochs", "4",
+        # 8 epochs: after 4 the two were not told apart on every seed (gap 0.04 to 0.62 over 8)
+        argv = _args(data, tmp_path / tag, "--method", "fairmoe", "--epochs", "8",
                      "--batch-size", "32", "--lr", "2e-3", "--text-source", "label", *extra)  # fmt: skip
         assert train.main(argv) == 0
         meta = json.loads((tmp_path / tag / "fairmoe-race-tiny-s0.json").read_text())
@@ -103,9 +113,11 @@ def test_load_balance_keeps_the_image_router_healthy(data: Path, tmp_path: Path)
         last = history["history"][-1]  # validation split after the last epoch
         shares[tag] = last["token_img/top_expert_share"]
         assert history["history"][0]["grad_routers/clip"] > 0
-    # measured: 0.355 with the default, 0.835 without (a near-collapse onto one expert)
+    print(f"top expert share: {shares}")
+    # Seed 0 measures 0.379 with the default and 1.0 without (a collapse onto one expert). Over
+    # seeds 0-7: default 0.22-0.42, off 0.74-1.0, the gap 0.40-0.75.
     assert shares["default"] < 0.5, shares
-    assert shares["default"] < shares["off"] - 0.2, shares
+    assert shares["default"] < shares["off"] - 0.3, shares
 
 
 def test_resume_continues_from_last_epoch(data: Path, tmp_path: Path, monkeypatch) -> None:
