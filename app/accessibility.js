@@ -1,7 +1,8 @@
 () => {
   // Runs once per page (demo.launch(js=...)) and again, debounced, whenever Gradio redraws.
   // 1. ARIA fixes for Gradio's own markup; 2. alt text for images; 3. a text summary of every
-  // plotly figure, built from the figure's own data, for screen readers.
+  // plotly figure, built from the figure's own data, for screen readers; 4. Tab closes an open
+  // dropdown.
   const clean = (s) => String(s ?? "").replace(/<br\s*\/?>/gi, " ").replace(/<[^>]*>/g, "")
     .replace(/\s+/g, " ").trim();
   const fmt = (v) => (typeof v === "number" ? (Number.isInteger(v) ? String(v) : v.toFixed(3))
@@ -28,9 +29,17 @@
     });
   }
 
+  // plotly fills a missing title with its editor's placeholder ("Click to enter Plot title"),
+  // only hidden on screen: such text is no title
+  const PLACEHOLDER = /^Click to enter .*(title|text)$/;
+  function titleText(layout, t) {
+    const text = clean(typeof t === "string" ? t : t?.text);
+    const dflt = Object.values(layout?._dfltTitle ?? {}).map(clean);
+    return text && !dflt.includes(text) && !PLACEHOLDER.test(text) ? text : "";
+  }
+
   function axisTitle(layout, key) {
-    const t = layout?.[key]?.title;
-    return clean(typeof t === "string" ? t : t?.text);
+    return titleText(layout, layout?.[key]?.title);
   }
 
   function describeTrace(t) {
@@ -66,13 +75,17 @@
   function summarise(gd) {
     const layout = gd._fullLayout || gd.layout || {};
     const data = (gd._fullData || gd.data || []).filter((t) => t.visible !== false);
-    const title = clean(layout.title?.text);
-    const panels = list(layout.annotations).map((a) => clean(a.text)).filter(Boolean);
+    const title = titleText(layout, layout.title);
+    const panels = list(layout.annotations).map((a) => titleText(layout, a.text))
+      .filter(Boolean);
+    const traces = data.map(describeTrace).filter(Boolean);
+    if (!title && !traces.length && panels.length) {
+      return `Figure: ${panels.join("; ")}.`; // a placeholder saying why it is empty
+    }
     const parts = [title ? `Figure: ${title}.` : "Figure."];
     if (panels.length) parts.push(`Labels: ${panels.join("; ")}.`);
     const x = axisTitle(layout, "xaxis"), y = axisTitle(layout, "yaxis");
     if (x || y) parts.push(`Axes: x ${x || "unlabelled"}, y ${y || "unlabelled"}.`);
-    const traces = data.map(describeTrace).filter(Boolean);
     if (traces.length) parts.push(`Data: ${traces.join(". ")}.`);
     else parts.push("No data.");
     const text = parts.join(" ");
@@ -103,6 +116,24 @@
       }
     });
   }
+
+  // Gradio's dropdown reopens its list a tick after any key, also after the blur that Tab (or
+  // the Shift before it) causes, and then leaves it open. Tab only moves the focus (its default
+  // action, untouched), so it need not reach the dropdown; a list still open once the focus has
+  // left gets the Escape that closes it.
+  const isBox = (e) => e instanceof Element && e.matches("input[role=combobox]");
+  window.addEventListener("keydown", (e) => {
+    if (e.key === "Tab" && isBox(e.target)) e.stopPropagation();
+  }, true);
+  document.addEventListener("focusout", (e) => {
+    const box = e.target;
+    if (!isBox(box)) return;
+    setTimeout(() => {
+      if (document.activeElement !== box && box.getAttribute("aria-expanded") === "true") {
+        box.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+      }
+    }, 60);
+  }, true);
 
   let timer = null;
   function run() {

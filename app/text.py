@@ -6,15 +6,18 @@ Kept in one place so the UI, the API docs and the tests use the same definitions
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from app.theme import icon
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.schema import OPERATING_POINT
 from fairmoe.scores import N_BOOT
 
 __all__ = [
     "METRIC_HELP",
+    "NOTE_HELP",
     "STRATEGY_HELP",
     "STRATEGY_LABELS",
     "disclaimer",
@@ -22,9 +25,17 @@ __all__ = [
     "help_span",
     "not_assessable_markdown",
     "operating_point_text",
+    "scan_line",
 ]
 
 NOT_ASSESSABLE_TITLE = "Not assessable by this model"
+
+# What the clinical note does, said where it is typed: the decision never reads it.
+NOTE_HELP = (
+    "Read only to explain: the Experts tab colours its words by how far they agree with the "
+    "scan. The note does not change the probability or the decision, which use the scan only, "
+    "as in the Fair-MoE evaluation."
+)
 
 METRIC_HELP: dict[str, str] = {
     "AUC": "Area under the ROC curve: the chance that a random glaucoma case scores higher than a "
@@ -127,9 +138,18 @@ def not_assessable_markdown(p: float, assessed: Mapping[str, Any]) -> str:
     reasons, and the probability struck through as unreliable (never as a confident number)."""
     reasons = "\n".join(f"- {html.escape(r)}" for r in assessed.get("reasons") or [])
     return (
-        f"### ⛔ {NOT_ASSESSABLE_TITLE}\n"
+        f"### {icon('refuse')} {NOT_ASSESSABLE_TITLE}\n"
         f"{reasons}\n\n"
         f'<span style="color:#595959">~~Probability (unreliable: not assessable): {p:.0%}~~</span>'
         "\n\n**Do not use this result**: the model's probability and decision mean nothing for a "
         "scan it cannot assess. Use a usable SLO fundus scan, or assess the eye clinically."
     )
+
+
+def scan_line(name: str | None) -> str:
+    """The line naming the scan a result belongs to, its file name escaped (an upload's name is
+    the user's text: it brings no markdown or HTML of its own)."""
+    if not name:
+        return "**Scan:** none"
+    # every ASCII punctuation character can be backslash-escaped in markdown
+    return "**Scan:** " + re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", name)

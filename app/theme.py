@@ -4,16 +4,18 @@ fetched from a CDN).
 The theme meets WCAG 2.1 AA contrast (4.5:1 for text): Gradio's Soft theme draws labels, helper
 text, primary buttons and selected choices in teal-500 or slate-400, which reach only 2.2-2.6:1.
 :data:`JS` (``app/accessibility.js``) runs once per page and fixes what Gradio's markup gets wrong
-(ARIA on placeholders, upload names, alt text) and gives every figure a text summary.
+(ARIA on placeholders, upload names, alt text, dropdowns left open by Tab) and gives every figure a
+text summary. :func:`icon` gives Markdown status icons drawn by the CSS, not emoji fonts.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import gradio as gr
 
-__all__ = ["CSS", "FONT_STACK", "JS", "MONO_STACK", "launch_style", "theme"]
+__all__ = ["CSS", "FONT_STACK", "ICONS", "JS", "MONO_STACK", "icon", "launch_style", "theme"]
 
 FONT_STACK = [
     "system-ui",
@@ -28,6 +30,58 @@ MONO_STACK = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"
 
 # teal-700 (#0F766E): 5.5:1 against white, used for focus rings and as the accent
 FOCUS = "#0F766E"
+
+# Status icons drawn by CSS, not emoji (which need a colour-emoji font many systems lack): name ->
+# (24 px SVG path, filled even-odd so the inner marks are holes, colour). Each colour reaches 3:1
+# or more on white and on the amber and slate panels (WCAG 1.4.11).
+ICONS = {
+    # no entry: a disc with a bar cut out (red-700, 6.5:1)
+    "refuse": ("M12 2a10 10 0 1 0 0 20a10 10 0 1 0 0-20zM6 10.5h12v3H6z", "#B91C1C"),
+    # a triangle with an exclamation mark (amber-800, 7.1:1)
+    "warn": ("M12 1.5 23.5 21.5H.5zM10.8 8.5h2.4v6.5h-2.4zM10.8 16.5h2.4v2.4h-2.4z", "#92400E"),
+    # a disc with an i (slate-600, 7.6:1)
+    "info": (
+        "M12 2a10 10 0 1 0 0 20a10 10 0 1 0 0-20zM10.8 10h2.4v7.5h-2.4zM10.8 6h2.4v2.4h-2.4z",
+        "#475569",
+    ),
+    # a disc with a check mark cut out (green-700, 5.0:1)
+    "ok": (
+        "M12 2a10 10 0 1 0 0 20a10 10 0 1 0 0-20zM10.5 14.4 7.2 11.1 5.5 12.8l5 5 8-8-1.7-1.7z",
+        "#15803D",
+    ),
+}
+
+
+def icon(name: str) -> str:
+    """The inline markup of status icon ``name`` (:data:`ICONS`) for a Markdown component: an
+    empty span, which screen readers skip, so the text beside it must say what it means
+    (Gradio's sanitiser keeps ``class`` but drops ``aria-hidden``)."""
+    if name not in ICONS:
+        raise KeyError(f"no icon {name!r}; one of {sorted(ICONS)}")
+    return f'<span class="fm-icon fm-icon-{name}"></span>'
+
+
+def _icon_css() -> str:
+    rules = [
+        ".fm-icon { display: inline-block; width: 1.1em; height: 1.1em; margin-right: 0.3em;"
+        " vertical-align: -0.18em; background-color: var(--fm-icon-colour);"
+        " -webkit-mask: var(--fm-icon) center / contain no-repeat;"
+        " mask: var(--fm-icon) center / contain no-repeat; }",
+        # forced colours (Windows high contrast) would drop the background: use the text colour
+        "@media (forced-colors: active) { .fm-icon { forced-color-adjust: none;"
+        " background-color: CanvasText; } }",
+    ]
+    for name, (path, colour) in ICONS.items():
+        svg = (
+            "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'>"
+            f"<path fill-rule='evenodd' d='{path}'/></svg>"
+        )
+        rules.append(
+            f'.fm-icon-{name} {{ --fm-icon: url("data:image/svg+xml,{quote(svg)}");'
+            f" --fm-icon-colour: {colour}; }}"
+        )
+    return "\n".join(rules)
+
 
 CSS = f"""
 #header h1 {{ margin-bottom: 0.2rem; font-weight: 600; letter-spacing: -0.01em; }}
@@ -45,6 +99,10 @@ input[type=range]:focus-visible {{ outline-offset: 4px; }}
 /* note tokens: Gradio paints them with up to fully saturated red/purple; a light veil keeps the
    dark text at 4.5:1 or more */
 .score-token .text {{ background: rgba(255, 255, 255, 0.3); color: #111; }}
+/* nothing to show yet, no empty frame: the Case tab's warnings before a scan is analysed, the
+   file outputs before a file is made */
+.gr-group:has(#case-warnings .md:empty),
+:is(#fair-audit-file, #cohort-audit-file, #cohort-csv):has(> .empty) {{ display: none !important; }}
 /* figure summaries and data tables for screen readers (app/accessibility.js) */
 .fm-sr-only {{ position: absolute !important; width: 1px; height: 1px; padding: 0; margin: -1px;
   overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; border: 0; }}
@@ -53,6 +111,7 @@ input[type=range]:focus-visible {{ outline-offset: 4px; }}
   .row, .form {{ flex-wrap: wrap !important; }}
   .row > * {{ min-width: min(100%, 240px) !important; }}
 }}
+{_icon_css()}
 """
 
 JS = (Path(__file__).with_name("accessibility.js")).read_text(encoding="utf-8")

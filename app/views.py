@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from app import plots
 from app.text import help_span
+from app.theme import icon
 from app.views_runs import (
     COMPARE_METRICS,
     TRADEOFF_METRICS,
@@ -146,7 +147,7 @@ def _rates_table(res: FairnessResult) -> str:
             blanks = " | " * 6
             lines.append(f"| {g.name} | 0 | 0 | no cases{blanks}{g.threshold:.3f} | no cases |")
             continue
-        name = f"**{g.name}** ⚠" if g.flag else g.name
+        name = f"**{g.name}** {icon('warn')}" if g.flag else g.name
         c = g.ci
         lines.append(
             f"| {name} | {g.n} | {g.n_pos} ({_pct(g.prevalence)}) | {fmt(g.auc)}{_ci_text(c.auc)} "

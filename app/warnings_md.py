@@ -10,11 +10,13 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from app.theme import icon
 from fairmoe.metrics.result import MIN_GROUP_N, Caveat
 
 __all__ = ["ES_AUC_RULE", "warnings_markdown"]
 
-_ICON = {"warning": "⚠️", "caution": "⚠", "info": "ℹ️"}
+# CSS icons (app.theme), not emoji: they show without a colour-emoji font
+_ICON = {"warning": icon("warn"), "caution": icon("warn"), "info": icon("info")}
 
 ES_AUC_RULE = (
     f"A group with fewer than {MIN_GROUP_N} cases is marked *too small*: its AUC and rates move "
@@ -29,7 +31,10 @@ def warnings_markdown(warnings: Sequence[Caveat]) -> str:
     out = []
     for w in warnings:
         if w.code == "degenerate":
-            out.append("> ⚠️ **Degenerate operating point.** " + html.escape(w.message, quote=False))
+            out.append(
+                f"> {icon('warn')} **Degenerate operating point.** "
+                + html.escape(w.message, quote=False)
+            )
     rest = [w for w in warnings if w.code != "degenerate"]
     if rest:
         out.append(

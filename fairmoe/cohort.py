@@ -4,6 +4,10 @@ Two layouts are accepted inside the zip: the Harvard-FairVLMed one (``*.npz`` fi
 with ``data_summary.csv``), or a CSV manifest with columns ``file,label,race,gender,ethnicity,
 language,note`` beside the image files it names. Rows that cannot be scored are reported with the
 reason and skipped; only a zip that is unsafe or holds neither layout is refused as a whole.
+
+A scan the assessability check refuses is scored (its row says ``assessable: no`` and decision
+"not assessable") but left out of the metrics unless asked for (``include_not_assessable``): its
+probability means nothing, so it must not move an AUC or a fairness gap.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -26,6 +30,7 @@ from fairmoe.data.fairvlmed import DataError, read_npz, read_summary
 from fairmoe.inference import InputError, Predictor, Prepared, ScanInput
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, code_from_csv
 from fairmoe.scores import ScoreSet
+from fairmoe.wording import assessable_cell, decision_cell
 
 __all__ = [
     "COHORT_BATCH",
@@ -71,12 +76,29 @@ class Case:
 
 @dataclass
 class CohortResult:
-    """Scored rows, the bad rows with reasons, and a ScoreSet for the fairness views."""
+    """Scored rows, the bad rows with reasons, and ScoreSets for the CSV and the metrics.
+
+    ``rows`` and ``all_scores`` hold every scored row, assessable or not (the CSV lists them
+    all); ``scores``, what the fairness views compute on, leaves out the rows the assessability
+    check refused unless ``include_not_assessable``. Either is None when it has no row.
+    """
 
     layout: str
     rows: list[dict[str, Any]]
     bad: list[dict[str, Any]]
     scores: ScoreSet | None
+    all_scores: ScoreSet | None = None
+    include_not_assessable: bool = False
+
+    @property
+    def not_assessable(self) -> list[dict[str, Any]]:
+        """The scored rows the assessability check refused."""
+        return [r for r in self.rows if r["assessable"] == "no"]
+
+    def including(self, include_not_assessable: bool) -> CohortResult:
+        """The same scored cohort with the refused rows in or out of ``scores``."""
+        rows = self.rows if include_not_assessable else _assessed(self.rows)
+        return replace(self, scores=_score_set(rows), include_not_assessable=include_not_assessable)
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -282,14 +304,6 @@ def _scan_source(case: Case) -> ScanInput | Path | str:
 COHORT_BATCH = 16  # cases per forward pass; between batches the scoring thread yields
 
 
-def _assessable(res: dict[str, Any]) -> str:
-    """ "yes", "no" (the probability is unreliable) or "not checked" (no detector fitted)."""
-    a = res.get("assessable") or {}
-    if not a.get("checked"):
-        return "not checked"
-    return "yes" if a.get("assessable") else "no"
-
-
 def _row(case: Case, res: dict[str, Any]) -> dict[str, Any]:
     return {
         "row": case.row,
@@ -297,8 +311,9 @@ def _row(case: Case, res: dict[str, Any]) -> dict[str, Any]:
         "label": case.label,
         "score": res["probability"],
         "cosines": res["raw_cosines"],
-        "decision": res["decision"],
-        "assessable": _assessable(res),
+        "decision": decision_cell(res["decision"]),  # "not assessable" for a refused scan
+        "assessable": assessable_cell(res["assessable"]),  # "yes", "no", "not checked"
+        "reasons": " ".join(res["assessable"]["reasons"]),
         **{a: case.attrs.get(a, UNKNOWN) for a in ATTRIBUTE_NAMES},
         **{f"load_e{e['id']}": e["load"] for e in res["experts"]},
         "warnings": " | ".join(w for w in res["warnings"] if not w.startswith("No clinical")),
@@ -332,6 +347,10 @@ def _score_cases(
     return rows, bad
 
 
+def _assessed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rows if r["assessable"] != "no"]
+
+
 def _score_set(rows: list[dict[str, Any]]) -> ScoreSet | None:
     if not rows:
         return None
@@ -355,8 +374,13 @@ def score_cohort(
     *,
     progress: Progress | None = None,
     batch_size: int = COHORT_BATCH,
+    include_not_assessable: bool = False,
 ) -> CohortResult:
-    """Extract ``upload`` to a private temp folder, score every row in batches, clean up."""
+    """Extract ``upload`` to a private temp folder, score every row in batches, clean up.
+
+    The result's ``scores`` leave out the scans that are not assessable, unless
+    ``include_not_assessable`` (their probabilities are unreliable: a caller that includes them
+    must say so)."""
     upload = Path(upload)
     if not upload.is_file() or upload.stat().st_size == 0:
         raise CohortError(f"{upload.name}: empty or missing upload; upload a .zip of the cohort")
@@ -371,4 +395,5 @@ def score_cohort(
             progress(1.0, "done")
         shutil.rmtree(root, ignore_errors=True)
     bad.sort(key=lambda b: b["row"])
-    return CohortResult(layout, rows, bad, _score_set(rows))
+    every = _score_set(rows)
+    return CohortResult(layout, rows, bad, every, every, True).including(include_not_assessable)

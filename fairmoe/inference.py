@@ -3,15 +3,20 @@
 The decision uses the scan only, by CLIP zero-shot classification against the two prompts (as Fair-MoE
 and FairCLIP evaluate); the note is encoded to show how well it agrees with the scan and which of its
 tokens the text experts kept. Patient attributes are never model inputs.
+
+A scan the assessability check (``fairmoe.ood``) refuses gets ``decision: None``
+(:func:`fairmoe.wording.decision_of`) and no explanation: :meth:`Predictor.explain` and
+:meth:`Predictor.model_maps` answer it with the refusal and skip the attribution work.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +26,24 @@ import torch
 from fairmoe.calibration import OODReference, glaucoma_probability
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.data.fairvlmed import normalize_scan, preprocess_scan, truncate_note
-from fairmoe.explain import (
-    attribute_experts,
-    attribute_note,
-    attribute_whole_model,
-    occlusion_map,
-)
+from fairmoe.explaining import EXPLAIN_STEPS, Explaining
 from fairmoe.inputs import (
     MAX_FILE_BYTES,
     MAX_IMAGE_PIXELS,
     MAX_NOTE_CHARS,
     NOTE_CHARS,
     InputError,
+    Prepared,
     ScanInput,
     check_note,
+    edited_scan,
     load_scan,
     quality_warnings,
 )
 from fairmoe.model import load_model
 from fairmoe.ood import is_colour, load_beside, unchecked
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
-from fairmoe.wording import NOT_ASSESSABLE, uncertainty
+from fairmoe.wording import NOT_ASSESSABLE, decision_of, is_refused, uncertainty
 
 __all__ = [
     "EXPLAIN_STEPS",
@@ -53,31 +55,10 @@ __all__ = [
     "Prepared",
     "ScanInput",
     "check_note",
+    "decision_of",
+    "edited_scan",
     "load_scan",
 ]
-
-
-# Integrated-Gradients steps of an explanation. The expert maps converge fast (Gauss-Legendre):
-# at 8 steps the worst completeness gap on the shipped examples is 1.5% of the score change and
-# the maps lie within 1.3% of their colour scale of the 64-step maps (benchmarks/bench_explain.py);
-# 16 steps cost twice as much for no visible change.
-EXPLAIN_STEPS = 8
-
-
-@dataclass
-class Prepared:
-    """One decoded, checked request, ready for a batched forward pass (see ``predict_prepared``).
-
-    Decoding runs in the caller's thread so that only the model itself is batched.
-    """
-
-    scan: ScanInput
-    note: str  # cleaned note, "" when there is none
-    pixels: torch.Tensor  # uint8 (S, S): what the model sees
-    note_warnings: list[str] = field(default_factory=list)
-    # the assessability check's input statistics, computed here too (they cost more than the
-    # model itself at this resolution, and the batch runs on one thread); None without a detector
-    statistics: dict[str, float] | None = None
 
 
 @dataclass
@@ -90,7 +71,7 @@ class ImageBatch:
     routing: dict[str, Any]
 
 
-class Predictor:
+class Predictor(Explaining):
     """A loaded checkpoint ready to score scans on CPU."""
 
     def __init__(self, checkpoint: str | Path | RunMetadata, *, device: str = "cpu") -> None:
@@ -131,12 +112,15 @@ class Predictor:
         return twin
 
     def warm_up(self) -> None:
-        """One explanation of a noise image, so the first user does not pay for lazy setup."""
+        """The attributions of a noise image, so the first user does not pay for lazy setup
+        (run directly: the assessability check would refuse the noise)."""
         rng = np.random.default_rng(0)
         image = (rng.random((self.image_size, self.image_size)) * 255).astype(np.uint8)
+        item = self.prepare(image, "warm-up note")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.explain(image, "warm-up note", n_steps=4)
+            self.predict_prepared([item])
+            self._attributions(item, n_steps=4, note_steps=None, model_maps=True)
 
     # -- inputs ---------------------------------------------------------------------------------
     def scan_pixels(self, scan: ScanInput | Any) -> np.ndarray:
@@ -152,13 +136,33 @@ class Predictor:
         return self.tokenizer([truncate_note(n, NOTE_CHARS) for n in notes]).to(self.device)
 
     def prepare(
-        self, scan: ScanInput | Any, note: str | None = None, *, assess: bool = True
+        self,
+        scan: ScanInput | Any,
+        note: str | None = None,
+        *,
+        assess: bool = True,
+        edited: np.ndarray | None = None,
     ) -> Prepared:
         """Decode and check one request (InputError for a bad scan or note); ``assess=False``
-        skips the assessability statistics (for work that gives no verdict)."""
+        skips the assessability statistics (for work that gives no verdict).
+
+        ``edited``: the model input (S, S) uint8 after the scan editor's edits. The model then
+        sees exactly these pixels, and every check measures :func:`edited_scan`, the upload
+        with the edit pasted in: an edit that ruins the scan is refused like an upload would be.
+        """
         scan = load_scan(scan)
         text, note_warnings = check_note(note if note is not None else scan.note)
         pixels = preprocess_scan(scan.image, self.image_size)
+        if edited is not None:
+            edited = np.asarray(edited)
+            size = (self.image_size, self.image_size)
+            if edited.shape != size or edited.dtype != np.uint8:
+                raise ValueError(
+                    f"edited pixels must be uint8 {size}, got {edited.dtype} {edited.shape}"
+                )
+            image = edited_scan(scan.image, pixels.numpy(), edited)
+            scan = dataclasses.replace(scan, image=image, warnings=list(scan.warnings))
+            pixels = torch.from_numpy(edited.copy())
         check = assess and self.detector is not None
         stats = self.detector.statistics(scan.image) if check else None
         return Prepared(scan, text or "", pixels, note_warnings, stats)
@@ -234,6 +238,31 @@ class Predictor:
             res["gate_loads"] = tr.patch_gate_load().double().cpu().numpy()
         return res
 
+    def assess_pixels(
+        self,
+        pixels: torch.Tensor | np.ndarray,
+        statistics: Sequence[dict[str, float] | None],
+        colour: Sequence[bool],
+    ) -> list[dict[str, Any]]:
+        """Assessability of model inputs (B, S, S) decoded elsewhere (``python -m fairmoe.score``
+        decodes in DataLoader workers): ``statistics`` are the detector's
+        :meth:`~fairmoe.ood.AssessabilityDetector.statistics` of each uploaded scan (None
+        without a detector), ``colour`` whether it was decoded from colour. "Not checked"
+        without a detector."""
+        if self.detector is None:
+            return [unchecked() for _ in statistics]
+        if any(s is None for s in statistics):
+            raise ValueError("the model has an assessability check: every scan needs statistics")
+        px = torch.as_tensor(pixels)
+        found = self.detector.assess(
+            self.model,
+            list(px.numpy()),  # not read: the statistics hold what is measured on the upload
+            pixels=px,
+            colour=list(colour),
+            statistics=list(statistics),  # type: ignore[arg-type]
+        )
+        return [a.to_dict() for a in found]
+
     def _assess(self, items: Sequence[Prepared], pixels: torch.Tensor) -> list[dict[str, Any]]:
         """Assessability of each scan of a batch (one pass), or "not checked" without a detector."""
         if self.detector is None:
@@ -258,8 +287,8 @@ class Predictor:
             raise RuntimeError("the model produced a non-finite probability")
         cos = batch.cosines[i]
         result: dict[str, Any] = {
-            "probability": p,
-            "decision": "glaucoma" if p >= self.threshold else "no glaucoma",
+            "probability": p,  # reported even when refused, but then it must not be used
+            "decision": decision_of(p, self.threshold, assessable=not is_refused(assessed)),
             "threshold": self.threshold,
             "uncertainty": uncertainty(p, self.threshold),
             "raw_cosines": [float(cos[0]), float(cos[1])],
@@ -288,7 +317,7 @@ class Predictor:
         ood = self._ood_warning(batch.features[i]) if self.detector is None else None
         result["warnings"] = warns + ([ood] if ood else [])
         result["assessable"] = assessed
-        if not assessed["assessable"]:
+        if is_refused(assessed):
             result["warnings"].insert(0, assessed["summary"])  # "Not assessable by this model: ..."
             result["uncertainty"] = NOT_ASSESSABLE
         if item.scan.attrs is not None:
@@ -340,49 +369,8 @@ class Predictor:
         )
 
     def predict(self, scan: ScanInput | Any, note: str | None = None) -> dict[str, Any]:
-        """Calibrated probability, decision, routing summary and warnings for one scan."""
+        """Calibrated probability, decision, routing summary and warnings for one scan.
+
+        A scan that is not assessable gets ``decision: None``; its ``probability`` is kept for
+        the record but must not be used (``uncertainty`` and the first warning say so)."""
         return self.predict_prepared([self.prepare(scan, note)])[0]
-
-    def explain(
-        self,
-        scan: ScanInput | Any,
-        note: str | None = None,
-        *,
-        n_steps: int = EXPLAIN_STEPS,
-        note_steps: int | None = None,
-        model_maps: bool = True,
-    ) -> dict[str, Any]:
-        """``predict`` plus Captum attributions per image expert and over the note's tokens.
-
-        ``n_steps`` IG steps for the expert and whole-model maps, ``note_steps`` (default: the
-        same) for the note. With ``model_maps``, ``attributions`` also holds
-        :meth:`model_maps`' ``whole_model`` and ``occlusion``.
-        """
-        item = self.prepare(scan, note)
-        result = self.predict_prepared([item])[0]
-        x = normalize_scan(item.pixels.unsqueeze(0)).to(self.device)
-        kw = {"prompts": self.prompts, "temperature": self.temperature}
-        att = attribute_experts(self.model, x, **kw, n_steps=n_steps)
-        if model_maps:
-            att.update(self._model_maps(x, n_steps))
-        result["attributions"] = att
-        text = result["note"]["text"]
-        steps = note_steps or n_steps
-        result["note_attributions"] = (
-            attribute_note(self.model, x, self._tokens(text), n_steps=steps) if text else []
-        )
-        return result
-
-    def model_maps(self, scan: ScanInput | Any, *, n_steps: int = EXPLAIN_STEPS) -> dict[str, Any]:
-        """Where the model as a whole looks: ``whole_model`` (IG over the pixels, summed per
-        patch) and ``occlusion`` (log-odds change when each patch is masked; both carry the
-        scan's calibrated ``logit``). The note plays no part: the decision is the scan's alone."""
-        item = self.prepare(scan, assess=False)
-        return self._model_maps(normalize_scan(item.pixels.unsqueeze(0)).to(self.device), n_steps)
-
-    def _model_maps(self, x: torch.Tensor, n_steps: int) -> dict[str, Any]:
-        kw = {"prompts": self.prompts, "temperature": self.temperature}
-        return {
-            "whole_model": attribute_whole_model(self.model, x, **kw, n_steps=n_steps),
-            "occlusion": occlusion_map(self.model, x, **kw),
-        }

@@ -14,17 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from fairmoe.data.fairvlmed import DataError, parse_npz, scan_to_uint8
 from fairmoe.schema import ATTRIBUTE_NAMES
 
 __all__ = [
+    "edited_scan",
     "MAX_FILE_BYTES",
     "MAX_IMAGE_PIXELS",
     "MAX_NOTE_CHARS",
     "NOTE_CHARS",
     "InputError",
+    "Prepared",
     "ScanInput",
     "check_note",
     "load_scan",
@@ -201,3 +204,41 @@ def quality_warnings(image: np.ndarray) -> list[str]:
     if max(h, w) / min(h, w) > 2.0:
         out.append("Unusual aspect ratio: the model only sees the centre square of the image.")
     return out
+
+
+def edited_scan(image: np.ndarray, pixels: np.ndarray, edited: np.ndarray) -> np.ndarray:
+    """The uploaded scan (H, W) with an edit of its model input pasted in: ``image`` plus the
+    change ``edited - pixels`` (both (S, S): ``pixels`` is ``preprocess_scan(image, S)``),
+    resized onto the centre square the model sees.
+
+    The assessability check measures the scan as uploaded (its size and shape, its field of
+    view); the scan editor edits the model's input. Adding the change, not the edited pixels
+    themselves, keeps what the edit did not touch (the surround, full-resolution detail): an
+    unedited scan is the upload itself, an over-exposed edit over-exposes it.
+    """
+    h, w = image.shape
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    change = np.asarray(edited, np.float32) - np.asarray(pixels, np.float32)  # (S, S)
+    up = np.asarray(
+        Image.fromarray(change, mode="F").resize((side, side), Image.Resampling.BILINEAR)
+    )
+    out = image.astype(np.float32)
+    out[top : top + side, left : left + side] += up
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class Prepared:
+    """One decoded, checked request, ready for a batched forward pass (see ``predict_prepared``).
+
+    Decoding runs in the caller's thread so that only the model itself is batched.
+    """
+
+    scan: ScanInput
+    note: str  # cleaned note, "" when there is none
+    pixels: torch.Tensor  # uint8 (S, S): what the model sees
+    note_warnings: list[str] = field(default_factory=list)
+    # the assessability check's input statistics, computed here too (they cost more than the
+    # model itself at this resolution, and the batch runs on one thread); None without a detector
+    statistics: dict[str, float] | None = None

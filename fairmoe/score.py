@@ -10,8 +10,11 @@ from the ``.npz`` files) or a CSV manifest ``file,label,race,gender,ethnicity,la
 naming images beside it. Scans are decoded in DataLoader workers and scored in batches through
 :meth:`fairmoe.inference.Predictor.score_pixels`, the batched forward pass the app's predictions
 and cohorts use too. Output (:func:`fairmoe.scores.write_scores`): ``id, label, score, cosines,
-attributes, load_e*, gate_e*``, a ``split`` column for a FairVLMed folder, and a row with
-``error`` for every case that could not be read.
+attributes, load_e*, gate_e*``, a ``split`` column for a FairVLMed folder, ``assessable`` ("yes",
+"no", "not checked": the checkpoint's assessability check, run on every scan when RUN.ood.json
+is beside it) and ``decision`` ("glaucoma", "no glaucoma", or "not assessable": a refused scan's
+score is unreliable and gets no decision), and a row with ``error`` for every case that could not
+be read.
 
 Resumable by id: each process appends its scored rows to ``OUT.partial-RANK.csv`` after every
 batch; a run started again with the same arguments skips the ids found there (``--restart``
@@ -42,6 +45,7 @@ from fairmoe.scores import ScoreSet, write_scores
 from fairmoe.scoring import (
     ScanDataset,
     ScoreCase,
+    collate_scans,
     csv_cases,
     fairvlmed_cases,
     partial_header,
@@ -97,8 +101,9 @@ def score_cases(
 
     header = partial_header(predictor.n_experts)
     todo = [c for c in cases if c.id not in done]
-    loader = DataLoader(ScanDataset(todo, predictor.image_size), batch_size=batch_size,
-                        num_workers=workers, shuffle=False)  # fmt: skip
+    data = ScanDataset(todo, predictor.image_size, predictor.detector)
+    loader = DataLoader(data, batch_size=batch_size, num_workers=workers, shuffle=False,
+                        collate_fn=collate_scans)  # fmt: skip
     new: dict[str, dict[str, str]] = {}
     fresh = not partial.is_file()
     with (
@@ -112,8 +117,14 @@ def score_cases(
             w.writerow(header)
         for batch in loader:
             ok = [j for j, e in enumerate(batch["error"]) if not e]
-            res = predictor.score_pixels(batch["pixels"][ok]) if ok else {}
-            rows = result_rows(todo, batch, res, predictor.n_experts)
+            res: dict[str, Any] = {}
+            if ok:
+                pixels = batch["pixels"][ok]
+                res = predictor.score_pixels(pixels)
+                res["assessable"] = predictor.assess_pixels(
+                    pixels, [batch["statistics"][j] for j in ok], batch["colour"][ok].tolist()
+                )
+            rows = result_rows(todo, batch, res, predictor.n_experts, predictor.threshold)
             w.writerows(rows)
             f.flush()  # a killed run keeps every finished batch
             new.update((r[0], dict(zip(header, map(str, r), strict=True))) for r in rows)
@@ -137,8 +148,8 @@ def _score_set(name: str, rows: list[dict[str, str]], n_exp: int) -> ScoreSet:
 
 def write_merged(
     out: Path, cases: Sequence[ScoreCase], rows: dict[str, dict[str, str]], n_exp: int
-) -> tuple[int, int]:
-    """Write OUT in the cases' order (atomically); returns (scored, failed)."""
+) -> tuple[int, int, int]:
+    """Write OUT in the cases' order (atomically); returns (scored, failed, not assessable)."""
     missing = [c.id for c in cases if c.id not in rows]
     if missing:
         raise RuntimeError(f"{len(missing)} cases have no result, e.g. {missing[:3]}")
@@ -153,12 +164,15 @@ def write_merged(
     if not with_split:
         for r in failed:
             r.pop("split")
-    extra = {"split": [r["split"] for r in scored]} if with_split else None
+    extra = {"split": [r["split"] for r in scored]} if with_split else {}
+    extra |= {k: [r[k] for r in scored] for k in ("assessable", "decision")}
+    if failed:
+        extra["error"] = [""] * len(scored)  # the failed rows' column: empty for scored rows
     name = out.name.removesuffix(".csv").removesuffix(".scores")
     tmp = out.with_name(out.name + ".tmp")
     write_scores(tmp, _score_set(name, scored, n_exp), extra=extra, failed=failed)
     tmp.replace(out)
-    return len(scored), len(failed)
+    return len(scored), len(failed), sum(r["assessable"] == "no" for r in scored)
 
 
 def _world() -> tuple[int, int]:
@@ -170,8 +184,9 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def run(args: argparse.Namespace) -> tuple[int, int] | None:
-    """Score this rank's shard; rank 0 merges and writes OUT. Returns (scored, failed) on rank 0."""
+def run(args: argparse.Namespace) -> tuple[int, int, int] | None:
+    """Score this rank's shard; rank 0 merges and writes OUT. Returns (scored, failed, not
+    assessable) on rank 0."""
     rank, world = _world()
     device = args.device
     if device == "cuda" and "LOCAL_RANK" in os.environ:
@@ -220,8 +235,11 @@ def main(argv: list[str] | None = None) -> int:
         if dist.is_initialized():
             dist.destroy_process_group()
     if result is not None:
-        scored, failed = result
-        print(f"wrote {args.out}: {scored} scored, {failed} could not be read")
+        scored, failed, refused = result
+        print(
+            f"wrote {args.out}: {scored} scored ({refused} not assessable: decision left out, "
+            f"score unreliable), {failed} could not be read"
+        )
     return 0
 
 

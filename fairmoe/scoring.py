@@ -4,7 +4,9 @@ them in DataLoader workers, and the append-only partial files that make a run re
 A case is one scan with its label and attribute codes: from a FairVLMed folder (label and
 attributes inside each ``.npz``) or from a CSV manifest (``file,label,race,gender,ethnicity,
 language[,note]``, as the app's Cohort tab accepts). A case that cannot be read is not fatal: it
-is scored as failed, with the reason, like a cohort's bad rows.
+is scored as failed, with the reason, like a cohort's bad rows. A case the model's assessability
+check refuses is scored with ``assessable`` "no" and decision "not assessable"
+(:func:`fairmoe.wording.decision_of`, the rule of every prediction).
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from fairmoe.cohort import cases_from_csv
 from fairmoe.data.fairvlmed import DataError, find_split_dir, preprocess_scan, read_npz
 from fairmoe.inputs import InputError, load_scan
+from fairmoe.ood import AssessabilityDetector, is_colour
 from fairmoe.schema import ATTRIBUTE_NAMES, SPLITS, UNKNOWN
+from fairmoe.wording import assessable_cell, decision_cell, decision_of, is_refused
 
 __all__ = [
+    "TEXT_COLUMNS",
     "ScanDataset",
     "ScoreCase",
+    "collate_scans",
     "csv_cases",
     "fairvlmed_cases",
     "partial_header",
@@ -79,43 +85,71 @@ class ScanDataset(Dataset):
     """Decodes cases to the model's uint8 input (S, S), with label and attribute codes.
 
     Items: ``index``, ``pixels`` (zeros for a failed case), ``label``, ``attrs`` (4,), ``error``
-    ("" when fine). Runs in DataLoader workers, so decoding overlaps the model.
+    ("" when fine), ``colour`` (decoded from a colour image) and ``statistics``: the
+    ``detector``'s input statistics of the scan as uploaded (None without a detector or for a
+    failed case). Runs in DataLoader workers, so decoding and those statistics (which cost more
+    than the model) overlap the model; batch with :func:`collate_scans`.
     """
 
-    def __init__(self, cases: Sequence[ScoreCase], image_size: int) -> None:
+    def __init__(
+        self,
+        cases: Sequence[ScoreCase],
+        image_size: int,
+        detector: AssessabilityDetector | None = None,
+    ) -> None:
         self.cases = list(cases)
         self.image_size = image_size
+        self.detector = detector
 
     def __len__(self) -> int:
         return len(self.cases)
 
-    def _load(self, case: ScoreCase) -> tuple[np.ndarray, int, tuple[int, ...]]:
+    def _load(self, case: ScoreCase) -> tuple[np.ndarray, int, tuple[int, ...], bool]:
         if case.error or case.path is None:
             raise DataError(case.error or "no file")
         if case.path.suffix.lower() == ".npz":
             rec = read_npz(case.path)
             label = case.label if case.label is not None else int(rec["label"])
-            return rec["image"], label, case.attrs or tuple(rec["attrs"])
+            return rec["image"], label, case.attrs or tuple(rec["attrs"]), False
         if case.label is None or case.attrs is None:
             raise DataError(f"{case.id}: an image needs its label and attributes from a CSV")
-        return load_scan(case.path).image, case.label, case.attrs
+        scan = load_scan(case.path)
+        return scan.image, case.label, case.attrs, is_colour(scan.warnings)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         case = self.cases[index]
         size = self.image_size
+        stats = None
         try:
-            image, label, attrs = self._load(case)
+            image, label, attrs, colour = self._load(case)
             pixels, error = preprocess_scan(image, size), ""
+            if self.detector is not None:
+                stats = self.detector.statistics(image)
         except (DataError, InputError, OSError) as e:
             pixels = torch.zeros(size, size, dtype=torch.uint8)
             label, attrs, error = 0, (UNKNOWN,) * len(ATTRIBUTE_NAMES), str(e) or "unreadable"
+            colour = False
         return {
             "index": index,
             "pixels": pixels,
             "label": int(label),
             "attrs": torch.tensor(attrs, dtype=torch.int64),
             "error": error,
+            "colour": colour,
+            "statistics": stats,
         }
+
+
+def collate_scans(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A DataLoader batch of :class:`ScanDataset` items: tensors stacked, ``statistics`` kept as
+    a list (None for a failed case or without a detector)."""
+    batch = default_collate([{k: v for k, v in it.items() if k != "statistics"} for it in items])
+    batch["statistics"] = [it["statistics"] for it in items]
+    return batch
+
+
+# Columns of a partial file that are not numbers ("assessable": "yes", "no", "not checked").
+TEXT_COLUMNS = ("id", "split", "label", "error", "assessable", "decision")
 
 
 def partial_header(n_experts: int) -> list[str]:
@@ -131,27 +165,37 @@ def partial_header(n_experts: int) -> list[str]:
         *(f"load_e{e}" for e in range(n_experts)),
         *(f"gate_e{e}" for e in range(n_experts)),
         "error",
+        "assessable",
+        "decision",
     ]
 
 
 def result_rows(
-    cases: Sequence[ScoreCase], batch: dict[str, Any], res: dict[str, np.ndarray], n_exp: int
+    cases: Sequence[ScoreCase],
+    batch: dict[str, Any],
+    res: dict[str, Any],
+    n_exp: int,
+    threshold: float,
 ) -> list[list[Any]]:
-    """Partial-file rows of one batch; ``res`` covers the batch's cases without an error."""
+    """Partial-file rows of one batch; ``res`` covers the batch's cases without an error:
+    ``Predictor.score_pixels``' arrays and ``assessable``, ``Predictor.assess_pixels``' list.
+    The decision at ``threshold`` is "not assessable" for a refused case."""
     rows, k = [], 0
     for j, index in enumerate(batch["index"].tolist()):
         case, error = cases[index], batch["error"][j]
         attrs = batch["attrs"][j].tolist()
         if error:
-            rows.append([case.id, case.split, "", "", "", "", *attrs, *[""] * 2 * n_exp, error])
+            blank = ["", "", "", "", *attrs, *[""] * 2 * n_exp]
+            rows.append([case.id, case.split, *blank, error, "", ""])
             continue
         extra = [*res["loads"][k], *res["gate_loads"][k]] if n_exp else []
-        cos = res["cosines"][k]
+        cos, p, assessed = res["cosines"][k], float(res["score"][k]), res["assessable"][k]
+        decision = decision_of(p, threshold, assessable=not is_refused(assessed))
         rows.append(
-            [case.id, case.split, int(batch["label"][j]), repr(float(res["score"][k]))]
+            [case.id, case.split, int(batch["label"][j]), repr(p)]
             + [repr(float(cos[0])), repr(float(cos[1])), *attrs]
             + [repr(float(v)) for v in extra]
-            + [""]
+            + ["", assessable_cell(assessed), decision_cell(decision)]
         )
         k += 1
     return rows
@@ -163,7 +207,7 @@ def _valid(row: dict[str, str], header: list[str]) -> bool:
     if row["error"]:
         return True
     try:
-        return all(math.isfinite(float(row[c])) for c in header[3:-1])
+        return all(math.isfinite(float(row[c])) for c in header if c not in TEXT_COLUMNS)
     except ValueError:
         return False
 

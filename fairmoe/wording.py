@@ -1,13 +1,64 @@
-"""How a prediction's certainty reads to a clinician: the ``uncertainty`` line of every result."""
+"""How a prediction reads to a clinician: its decision, the ``uncertainty`` line of every result.
+
+One rule for refusals (:func:`decision_of`): a scan the assessability check refuses gets no
+decision, wherever it is scored (``Predictor.predict``, ``/predict``, a cohort, ``python -m
+fairmoe.score``); its probability is still reported, marked unreliable, and must not be used.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from fairmoe.guardrails import band_contradicts as contradicts
 from fairmoe.metrics.reliability import Band
 
-__all__ = ["NOT_ASSESSABLE", "band_for", "band_sentence", "contradicts", "uncertainty"]
+__all__ = [
+    "NOT_ASSESSABLE",
+    "NOT_ASSESSABLE_CELL",
+    "Decision",
+    "assessable_cell",
+    "band_for",
+    "band_sentence",
+    "contradicts",
+    "decision_cell",
+    "decision_of",
+    "is_refused",
+    "uncertainty",
+]
+
+Decision = Literal["glaucoma", "no glaucoma"]
+NOT_ASSESSABLE_CELL = "not assessable"  # a refused scan's decision in a scores CSV
+
+
+def is_refused(assessed: Mapping[str, Any]) -> bool:
+    """Whether an assessment (``Assessment.to_dict()`` or ``unchecked()``) refuses the scan: a
+    fitted check ran and failed. A model without a fitted check refuses nothing."""
+    return bool(assessed.get("checked")) and not assessed.get("assessable", True)
+
+
+def decision_of(p: float, threshold: float, *, assessable: bool = True) -> Decision | None:
+    """The decision at the operating point, or None for a scan that is not assessable: its
+    probability means nothing, so no side of the threshold is a decision."""
+    if not assessable:
+        return None
+    return "glaucoma" if p >= threshold else "no glaucoma"
+
+
+def decision_cell(decision: Decision | None) -> str:
+    """A decision as a scores CSV writes it: "not assessable" for a refused scan."""
+    return decision if decision is not None else NOT_ASSESSABLE_CELL
+
+
+def assessable_cell(assessed: Mapping[str, Any]) -> Literal["yes", "no", "not checked"]:
+    """A scores CSV's ``assessable`` cell: "no" (refused: the probability is unreliable), "yes",
+    or "not checked" (the model has no fitted check)."""
+    if not assessed.get("checked"):
+        return "not checked"
+    return "no" if is_refused(assessed) else "yes"
+
+
 # contradicts: fairmoe.guardrails.band_contradicts, the rule the Fairness tab's warnings use too
 
 

@@ -10,11 +10,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import gradio as gr
+
 from app.callbacks.common import upload_path, user_error
 from app.callbacks.fairness_tab import StrategyChoice
 from app.callbacks.source import ScoreSource, require_source
 from app.runtime import Runtime
-from fairmoe.audit import AuditError, read_user_scores, write_audit
+from fairmoe.audit import AuditError, write_audit
+from fairmoe.audit.scores_csv import load_user_scores
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.metrics.thresholds import DEFAULT_COST_RATIO
 from fairmoe.schema import attribute
@@ -24,16 +27,22 @@ __all__ = ["audit", "audit_file", "own_scores", "panel_audit", "strategy_of"]
 
 
 def own_scores(upload: Any) -> ScoreSet:
-    """A user's scores CSV (any model) read and checked by fairmoe.audit.read_user_scores."""
+    """A user's scores CSV (any model) read and checked by fairmoe.audit.read_user_scores.
+
+    Rows marked not assessable (column ``assessable`` = "no") are left out; a warning says how
+    many."""
     path = upload_path(upload)
     if not path:
         raise user_error(
             "Upload a CSV of scores: columns id, label, score, race, gender, ethnicity, language."
         )
     try:
-        return read_user_scores(path)
+        loaded = load_user_scores(path)
     except AuditError as e:
         raise user_error(f"Cannot read these scores: {e}") from None
+    if loaded.message:
+        gr.Warning(f"Your scores: {loaded.message}")
+    return loaded.scores
 
 
 def audit_file(

@@ -10,16 +10,26 @@ import numpy as np
 from PIL import Image
 
 from app import plots, views
-from app.callbacks.common import clean_note, scan_source, user_error
+from app.callbacks.common import (
+    clean_note,
+    numpy_free,
+    scan_name,
+    scan_source,
+    user_error,
+    user_message,
+)
 from app.callbacks.serving import serving
 from app.runtime import Runtime
-from app.text import not_assessable_markdown, operating_point_text
+from app.text import not_assessable_markdown, operating_point_text, scan_line
+from app.theme import icon
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 
 __all__ = [
     "NOT_GIVEN",
     "PREVIEW_PX",
+    "analyse",
+    "analysing_view",
     "attribute_choices",
     "case_view",
     "context_view",
@@ -28,10 +38,12 @@ __all__ = [
     "load_example",
     "predict",
     "preview",
+    "upload_view",
 ]
 
 NOT_GIVEN = -1  # dropdown value of an attribute the user did not choose
 PREVIEW_PX = 224  # smaller model inputs are upscaled for display
+BAR_PX = 130  # height of the probability bar and of the blank figure in its place
 
 
 def predict(rt: Runtime, image: Any, note: Any = None) -> dict[str, Any]:
@@ -84,6 +96,16 @@ def inspect_upload(rt: Runtime, image: Any) -> tuple:
     )
 
 
+def upload_view(rt: Runtime, image: Any) -> tuple:
+    """On upload: (note, *attributes, info, message). A file that cannot be read leaves the form
+    as it is and says why in the message area: no error badge on the form's fields."""
+    try:
+        _, *rest = inspect_upload(rt, image)  # the preview itself comes from the scan's change
+    except gr.Error as e:
+        return *(gr.update() for _ in range(1 + len(ATTRIBUTE_NAMES))), "", user_message(e)
+    return *rest, ""
+
+
 def preview(rt: Runtime, image: Any) -> np.ndarray | None:
     """What the model will see, or None (a bad file is reported by the upload handler)."""
     if not image:
@@ -112,10 +134,33 @@ def context_view(rt: Runtime, *attr_values: Any) -> str:
     return views.subgroup_context(rt.model_scores, _attr_codes(attr_values), rt.predictor.threshold)
 
 
-def case_view(rt: Runtime, result: dict[str, Any] | None, *attr_values: Any) -> tuple:
-    """(headline markdown, probability figure, meaning markdown, warnings markdown, context)."""
+def analysing_view(image: Any) -> tuple:
+    """(headline, probability figure, meaning, warnings, message) while a scan is analysed: the
+    previous result goes, so nothing on screen belongs to another scan."""
+    head = f"### Analysing ...\n{scan_line(scan_name(image))}"
+    return head, plots.empty_figure("Analysing ...", height=BAR_PX), "", "", ""
+
+
+def analyse(rt: Runtime, image: Any, note: Any, *attr_values: Any) -> tuple:
+    """The Analyse button in the browser: (/predict's JSON or None, headline, probability figure,
+    meaning, warnings, context, message). A user error is not raised but shown in the message
+    area, with every part of the result cleared."""
+    try:
+        result = numpy_free(predict(rt, image, note))
+    except gr.Error as e:
+        head = f"### Not analysed\n{scan_line(scan_name(image))}: see the message under *Analyse*."
+        blank = plots.empty_figure("Not analysed.", height=BAR_PX)
+        return None, head, blank, "", "", "", user_message(e)
+    return result, *case_view(rt, result, *attr_values, scan=scan_name(image)), ""
+
+
+def case_view(
+    rt: Runtime, result: dict[str, Any] | None, *attr_values: Any, scan: str | None = None
+) -> tuple:
+    """(headline markdown, probability figure, meaning markdown, warnings markdown, context);
+    the headline names the ``scan`` (its file name) when given."""
     if not result:
-        return "", plots.empty_figure("No scan analysed yet.", height=130), "", "", ""
+        return "", plots.empty_figure("No scan analysed yet.", height=BAR_PX), "", "", ""
     p, t = result["probability"], result["threshold"]
     assessed = result.get("assessable") or {}
     if assessed.get("assessable", True):
@@ -130,19 +175,19 @@ def case_view(rt: Runtime, result: dict[str, Any] | None, *attr_values: Any) -> 
         fig = plots.probability_bar(p, t)
     else:  # no bar: a drawn probability reads as a confident number
         head = not_assessable_markdown(p, assessed)
-        fig = plots.empty_figure("Probability not shown: not assessable by this model.", height=130)
+        fig = plots.empty_figure(
+            "Probability not shown: not assessable by this model.", height=BAR_PX
+        )
     warns = result.get("warnings") or []
-    warnings_md = "\n".join(f"- ⚠️ {w}" for w in warns) if warns else "No warnings for this scan."
+    warnings_md = (
+        "\n".join(f"- {icon('warn')} {w}" for w in warns) if warns else "No warnings for this scan."
+    )
     meaning = operating_point_text(t)
     if (result.get("note") or {}).get("text"):
         meaning += (
             "\n\nThe note was read but does not change the decision: the decision uses the "
             "scan only, as in the Fair-MoE evaluation."
         )
-    return (
-        head,
-        fig,
-        meaning,
-        warnings_md,
-        context_view(rt, *attr_values),
-    )
+    if scan:
+        head += "\n\n" + scan_line(scan)
+    return head, fig, meaning, warnings_md, context_view(rt, *attr_values)

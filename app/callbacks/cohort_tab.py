@@ -1,4 +1,8 @@
-"""Handlers of the Cohort tab: /cohort (score a zipped cohort, write its CSV) and its panel."""
+"""Handlers of the Cohort tab: /cohort (score a zipped cohort, write its CSV) and its panel.
+
+Scans the assessability check refuses are listed (``n_not_assessable``, ``not_assessable_rows``)
+and left out of the metrics; ``include_not_assessable`` brings them back, with a warning.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +17,23 @@ from app.callbacks.panel import panel_view
 from app.callbacks.serving import serving
 from app.callbacks.source import resolve_source
 from app.runtime import Runtime
+from app.theme import icon
 from fairmoe.cohort import COHORT_BATCH, CohortError, CohortResult, score_cohort
 from fairmoe.schema import ATTRIBUTE_CHOICES, ATTRIBUTE_NAMES, ATTRIBUTES
 from fairmoe.scores import ScoreSet, write_scores
 
-__all__ = ["bad_rows_table", "cohort", "cohort_panel", "cohort_view"]
+__all__ = [
+    "assessability_note",
+    "bad_rows_table",
+    "cohort",
+    "cohort_including",
+    "cohort_scored",
+    "cohort_panel",
+    "cohort_view",
+]
 
 NOT_SCORED = "Score a cohort first."
+INCLUDE_LABEL = "Include scans that are not assessable"
 
 
 def _readable_groups(path: Path) -> None:
@@ -39,8 +53,9 @@ def _readable_groups(path: Path) -> None:
 
 
 def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
-    """The scores CSV of the scored rows, plus row, file, decision, assessable ("yes", "no",
-    "not checked"), warnings and every bad row with its reason in ``error``."""
+    """The scores CSV of every scored row (assessable or not), plus row, file, decision
+    ("not assessable" for a refused scan), assessable ("yes", "no", "not checked"), warnings
+    and every bad row with its reason in ``error``."""
     path = rt.new_output_path("cohort-scores", ".csv")
     keys = ("row", "file", "decision", "assessable", "warnings")
     extra = {k: [r[k] for r in result.rows] for k in keys}
@@ -49,22 +64,53 @@ def _write_cohort_csv(rt: Runtime, result: CohortResult) -> str:
         {"id": b["file"], "row": b["row"], "file": b["file"], "error": b["reason"]}
         for b in result.bad
     ]
-    write_scores(path, result.scores, extra=extra, failed=failed)
+    write_scores(path, result.all_scores, extra=extra, failed=failed)
     _readable_groups(path)
     return str(path)
 
 
+def _assessability_warnings(result: CohortResult) -> list[str]:
+    n = len(result.not_assessable)
+    if not n:
+        return []
+    scans = f"{n} scan{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} not assessable"
+    if result.include_not_assessable:
+        return [
+            f"{scans} by this model {'are' if n != 1 else 'is'} included in these metrics: "
+            "their probabilities are unreliable, so the AUC and fairness gaps are not the "
+            "model's on scans it can read."
+        ]
+    return [
+        f"{scans} by this model {'are' if n != 1 else 'is'} left out of the metrics (listed "
+        f"in not_assessable_rows and in the CSV's assessable column); include them with "
+        f"'{INCLUDE_LABEL}'."
+    ]
+
+
 def _summary(rt: Runtime, result: CohortResult) -> dict[str, Any]:
-    """The /cohort JSON: counts, bad rows and the headline metrics per attribute."""
+    """The /cohort JSON: counts, bad rows, refused scans and the headline metrics per
+    attribute (over ``result.scores``: null when no scan is left for them)."""
     ss, t = result.scores, rt.predictor.threshold
-    per = {a: ss.fairness(a, t, ci="none") for a in ATTRIBUTE_CHOICES}  # crossed pairs too
-    return {
+    counts = {
         "model": rt.model_name,
         "layout": result.layout,
-        "n_scored": len(result.rows),
+        "n_scored": len(result.rows),  # every scan with a probability, assessable or not
         "n_bad": len(result.bad),
         "bad_rows": result.bad,
+        "n_not_assessable": len(result.not_assessable),
+        "not_assessable_rows": [
+            {"row": r["row"], "file": r["file"], "reasons": r["reasons"]}
+            for r in result.not_assessable
+        ],
+        "include_not_assessable": result.include_not_assessable,
+        "n_in_metrics": ss.n if ss is not None else 0,
+        "warnings": _assessability_warnings(result),
         "threshold": t,
+    }
+    if ss is None:
+        return counts | {"auc": None, "accuracy": None, "attributes": {}}
+    per = {a: ss.fairness(a, t, ci="none") for a in ATTRIBUTE_CHOICES}  # crossed pairs too
+    return counts | {
         "auc": per["race"].auc,
         "accuracy": per["race"].accuracy,  # everyone, at the single threshold
         "attributes": {
@@ -81,9 +127,27 @@ def _summary(rt: Runtime, result: CohortResult) -> dict[str, Any]:
 
 
 def cohort(
-    rt: Runtime, upload: Any, progress: Callable[[float, str], Any] | None = None
+    rt: Runtime,
+    upload: Any,
+    progress: Callable[[float, str], Any] | None = None,
+    *,
+    include_not_assessable: bool = False,
 ) -> tuple[dict[str, Any], str, ScoreSet | None]:
-    """Score a zipped cohort; returns (JSON summary, scores CSV path, ScoreSet for the views)."""
+    """Score a zipped cohort; returns (JSON summary, scores CSV path, ScoreSet for the views).
+
+    The ScoreSet and the summary's metrics leave out scans that are not assessable unless
+    ``include_not_assessable``; the CSV lists every row."""
+    return cohort_scored(rt, upload, progress, include_not_assessable=include_not_assessable)[:3]
+
+
+def cohort_scored(
+    rt: Runtime,
+    upload: Any,
+    progress: Callable[[float, str], Any] | None = None,
+    *,
+    include_not_assessable: bool = False,
+) -> tuple[dict[str, Any], str, ScoreSet | None, CohortResult]:
+    """:func:`cohort` plus the CohortResult, which :func:`cohort_including` re-filters."""
     if isinstance(upload, dict):
         upload = upload.get("path")
     if not upload:
@@ -92,13 +156,34 @@ def cohort(
         )
     try:
         predictor = serving(rt).predictor
-        result = score_cohort(predictor, Path(upload), progress=progress, batch_size=COHORT_BATCH)
+        result = score_cohort(
+            predictor,
+            Path(upload),
+            progress=progress,
+            batch_size=COHORT_BATCH,
+            include_not_assessable=bool(include_not_assessable),
+        )
     except CohortError as e:
         raise user_error(str(e)) from None
     if not result.rows:
         reasons = "; ".join(f"row {b['row']} ({b['file']}): {b['reason']}" for b in result.bad[:5])
         raise user_error(f"No row of the cohort could be scored. First problems: {reasons}")
-    return _summary(rt, result), _write_cohort_csv(rt, result), result.scores
+    return _summary(rt, result), _write_cohort_csv(rt, result), result.scores, result
+
+
+def cohort_including(
+    rt: Runtime, result: CohortResult, include_not_assessable: bool
+) -> tuple[dict[str, Any], ScoreSet | None, CohortResult]:
+    """The scored cohort with the refused scans in or out of the metrics, without scoring it
+    again: (JSON summary, ScoreSet for the views, the CohortResult)."""
+    result = result.including(bool(include_not_assessable))
+    return _summary(rt, result), result.scores, result
+
+
+def assessability_note(summary: dict[str, Any] | None) -> str:
+    """The Cohort tab's line on the scans that are not assessable (empty when there are none)."""
+    warns = (summary or {}).get("warnings") or []
+    return "\n".join(f"{icon('warn')}{w}" for w in warns)
 
 
 def cohort_view(

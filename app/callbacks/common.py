@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,38 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-__all__ = ["CaseState", "clean_note", "numpy_free", "scan_source", "upload_path", "user_error"]
+from app.theme import icon
+
+__all__ = [
+    "CaseState",
+    "clean_note",
+    "numpy_free",
+    "scan_name",
+    "scan_source",
+    "upload_path",
+    "user_error",
+    "user_message",
+]
 
 
 def user_error(message: str) -> gr.Error:
-    """An error the user caused and can fix: shown as a message, no traceback in the log."""
+    """An error the user caused and can fix: shown as a message, no traceback in the log.
+
+    API clients get it raised; the browser's Case and Experts events catch it and show
+    :func:`user_message` in one message area instead (a raised error would mark every output
+    of the event, form fields included, with an "Error" badge and pop up a toast)."""
     return gr.Error(message, print_exception=False)
+
+
+def user_message(error: gr.Error) -> str:
+    """The message area's markdown for a user error: what was wrong and what to do."""
+    return f"{icon('warn')} {html.escape(str(error.message), quote=False)}"
+
+
+def scan_name(value: Any) -> str | None:
+    """The file name of an uploaded scan (what a result says it belongs to), or None."""
+    path = upload_path(value)
+    return Path(path).name if path else None
 
 
 def upload_path(value: Any) -> str | None:

@@ -14,14 +14,16 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import gradio as gr
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from app import plots
-from app.callbacks.common import user_error
+from app.callbacks.common import user_error, user_message
 from app.callbacks.serving import serving
 from app.plots.editor import DISPLAY_PX, edit_comparison, editor_image
 from app.runtime import Runtime
+from app.text import not_assessable_markdown, scan_line
 from fairmoe.inference import InputError
 from fairmoe.worker import WorkerError
 
@@ -115,20 +117,29 @@ def _cached(key: tuple, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]
     return value
 
 
-def _with_maps(rt: Runtime, orig: dict[str, Any], pixels: np.ndarray) -> dict[str, Any]:
+def _with_maps(
+    rt: Runtime, orig: dict[str, Any], pixels: np.ndarray, upload: str | None = None
+) -> dict[str, Any]:
     """The original's explanation with its whole-model maps: the analysis chain adds them after
-    /explain, but an edit can come first (or the state is /explain's alone)."""
-    if "whole_model" in orig["attributions"]:
+    /explain, but an edit can come first (or the state is /explain's alone). A refused scan
+    (no attributions) gets none."""
+    if orig["attributions"] is None or "whole_model" in orig["attributions"]:
         return orig
-    key = (id(rt), "maps", hashlib.sha256(pixels.tobytes()).hexdigest())
-    maps = _cached(key, lambda: serving(rt).model_maps(pixels))
-    return {**orig, "attributions": {**orig["attributions"], **maps}}
+    key = (id(rt), "maps", upload, hashlib.sha256(pixels.tobytes()).hexdigest())
+    maps = _cached(key, lambda: serving(rt).model_maps(upload or pixels))
+    drawn = {k: maps[k] for k in ("whole_model", "occlusion") if maps.get(k) is not None}
+    return {**orig, "attributions": {**orig["attributions"], **drawn}}
 
 
-def _explain(rt: Runtime, pixels: np.ndarray) -> dict[str, Any]:
+def _explain(rt: Runtime, pixels: np.ndarray, upload: str | None = None) -> dict[str, Any]:
+    """The edited scan's explanation; with the ``upload`` it was edited from, checked for
+    assessability as that upload with the edit pasted in (Predictor.prepare's ``edited``)."""
     srv = serving(rt)
-    key = (id(rt), hashlib.sha256(pixels.tobytes()).hexdigest())
-    return _cached(key, lambda: srv.explainer.explain(pixels, None, n_steps=srv.explain_steps))
+    key = (id(rt), upload, hashlib.sha256(pixels.tobytes()).hexdigest())
+    steps = srv.explain_steps
+    if upload is None:
+        return _cached(key, lambda: srv.explainer.explain(pixels, None, n_steps=steps))
+    return _cached(key, lambda: srv.explainer.explain(upload, None, edited=pixels, n_steps=steps))
 
 
 def _edits_text(m: np.ndarray, brightness: float, contrast: float, blur: float) -> str:
@@ -146,6 +157,22 @@ def _row(name: str, a: Any, b: Any) -> str:
     return f"| {name} | {a} | {b} |"
 
 
+def _assessable(r: Mapping[str, Any]) -> bool:
+    return (r.get("assessable") or {}).get("assessable", True)
+
+
+def _probability(r: Mapping[str, Any], *, bold: bool = False) -> str:
+    """The probability, struck through as unreliable when the model cannot assess the scan."""
+    p = f"{r['probability']:.0%}"
+    if not _assessable(r):
+        return f"~~{p}~~ (not assessable)"
+    return f"**{p}**" if bold else p
+
+
+def _decision(r: Mapping[str, Any]) -> str:
+    return r["decision"] if _assessable(r) and r.get("decision") else "none (not assessable)"
+
+
 def _compare_md(orig: dict[str, Any], edited: dict[str, Any], edits: str) -> str:
     """Original and edited side by side: probability, decision, routing, attribution sums."""
     rows = [
@@ -155,18 +182,19 @@ def _compare_md(orig: dict[str, Any], edited: dict[str, Any], edits: str) -> str
         "|---|---|---|",
         _row(
             "Probability of glaucoma",
-            f"{orig['probability']:.0%}",
-            f"**{edited['probability']:.0%}** "
+            _probability(orig),
+            f"{_probability(edited, bold=True)} "
             f"({100 * (edited['probability'] - orig['probability']):+.1f} points)",
         ),
-        _row("Decision", orig["decision"], edited["decision"]),
+        _row("Decision", _decision(orig), _decision(edited)),
     ]
     if orig.get("experts"):
         ko = np.array([e["kept"] for e in orig["experts"]], dtype=bool)
         ke = np.array([e["kept"] for e in edited["experts"]], dtype=bool)
         rows.append(_row("Patches kept by no expert", orig["n_dropped"], edited["n_dropped"]))
         rows.append(_row("Patch-expert assignments changed", "", int((ko != ke).sum())))
-    wo, we = orig["attributions"].get("whole_model"), edited["attributions"].get("whole_model")
+    oa, ea = orig.get("attributions") or {}, edited.get("attributions") or {}  # None: refused
+    wo, we = oa.get("whole_model"), ea.get("whole_model")
     if wo and we:
         rows.append(
             _row("Whole-model IG, sum (log-odds)", f"{wo['sum']:+.2f}", f"{we['sum']:+.2f}")
@@ -182,7 +210,10 @@ def editor_view(
     contrast: float,
     blur: float,
 ) -> tuple:
-    """(editable scan image, comparison markdown, comparison figure) of the current edits."""
+    """(editable scan image, comparison markdown, comparison figure) of the current edits.
+
+    The markdown names the scan and starts with the refusal banner when the model cannot assess
+    it; an edit the model cannot explain is said there too, not raised."""
     if not state:
         blank = plots.empty_figure("Analyse a scan on the Case tab first.", height=200)
         return None, "Analyse a scan on the **Case** tab first, then edit it here.", blank
@@ -192,13 +223,26 @@ def editor_view(
     edits = (float(brightness or 1), float(contrast or 1), float(blur or 0))
     edited_px = apply_edits(pixels, m, *edits)
     shown = editor_image(edited_px, m, grid)
+    head = scan_line(state.get("scan")) + "\n\n" if state.get("scan") else ""
+    if not _assessable(orig):
+        head += not_assessable_markdown(orig["probability"], orig.get("assessable") or {})
+        head += "\n\n"
     if not m.any() and edits == DEFAULTS:
-        text = (
-            f"Unedited scan: probability of glaucoma **{orig['probability']:.0%}**. Click a patch "
-            "to mask it, or move a slider; the edited scan's answer appears beside this one."
+        said = (
+            f"probability of glaucoma **{orig['probability']:.0%}**"
+            if _assessable(orig)
+            else "not assessable by this model"
         )
-        return shown, text, edit_comparison(pixels, pixels, orig, orig)
-    edited = _explain(rt, edited_px)
-    orig = _with_maps(rt, orig, pixels)
+        text = (
+            f"Unedited scan: {said}. Click a patch to mask it, or move a slider; the edited "
+            "scan's answer appears beside this one."
+        )
+        return shown, head + text, edit_comparison(pixels, pixels, orig, orig)
+    try:
+        edited = _explain(rt, edited_px, state.get("upload"))
+        orig = _with_maps(rt, orig, pixels, state.get("upload"))
+    except gr.Error as e:
+        blank = plots.empty_figure("The edited scan could not be explained.", height=200)
+        return shown, head + user_message(e), blank
     text = _compare_md(orig, edited, _edits_text(m, *edits))
-    return shown, text, edit_comparison(pixels, edited_px, orig, edited)
+    return shown, head + text, edit_comparison(pixels, edited_px, orig, edited)

@@ -14,6 +14,8 @@ from app.callbacks.serving import serving
 from app.overlay import overlay_sheet_png
 from app.plots.experts import expert_load_by_group, routing_maps
 from app.runtime import Runtime
+from app.text import not_assessable_markdown, scan_line
+from app.theme import icon
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import attribute
 from fairmoe.scores import ScoreSet
@@ -24,6 +26,7 @@ __all__ = [
     "default_shown",
     "expert_choices",
     "expert_load_view",
+    "experts_blank",
     "experts_first_view",
     "experts_view",
     "explain",
@@ -38,6 +41,7 @@ NO_EXPERTS = "Attribution (no experts)"
 WHOLE = "Whole model (IG over pixels)"
 OCCLUSION = "Occlusion (log-odds drop)"
 SHEET_CAPTION = "Attribution overlays, one colour scale"
+NOT_YET = "No scan explained yet: analyse one on the **Case** tab."
 
 
 def _overlays(rt: Runtime, result: dict[str, Any], pixels: np.ndarray) -> list:
@@ -56,9 +60,11 @@ def explain(
 ) -> tuple[dict[str, Any], list, dict]:
     """predict() plus Captum attributions; overlay PNGs share one colour scale.
 
-    Returns (JSON, gallery [(png path, caption)], per-user state {"result", "pixels"}). With a
+    Returns (JSON, gallery [(png path, caption)], per-user state {"result", "pixels", "upload"
+    (the scan's file, which the scan editor's edits are checked against)}). With a
     ``session``, a scan and note it already explained come from its cache (same answer, same
-    files) instead of running Integrated Gradients again.
+    files) instead of running Integrated Gradients again. A scan that is not assessable gets
+    the refusal (``attributions: None``) and no overlays.
     """
     source = scan_source(image)
     note = clean_note(note)
@@ -74,8 +80,9 @@ def explain(
     except (InputError, WorkerError) as e:
         raise user_error(str(e)) from None
     result["model"] = rt.model_name
-    state = CaseState({"result": result, "pixels": pixels})
-    out = (result, _overlays(rt, result, pixels), state)
+    state = CaseState({"result": result, "pixels": pixels, "upload": str(source)})
+    gallery = _overlays(rt, result, pixels) if result["attributions"] is not None else []
+    out = (result, gallery, state)
     srv.cache.put(session, key, out)
     return out
 
@@ -83,9 +90,10 @@ def explain(
 def model_maps(
     rt: Runtime, image: Any, state: Mapping[str, Any] | None = None, *, session: str | None = None
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(/model_maps' JSON: whole-model IG and occlusion of the scan, the per-user state with
-    them merged into its explanation). Cached per session by the scan's bytes alone: the note
-    plays no part in the maps."""
+    """(/model_maps' JSON: whole-model IG and occlusion of the scan with its ``assessable``
+    verdict, the per-user state with them merged into its explanation). Cached per session by
+    the scan's bytes alone: the note plays no part in the maps. A scan that is not assessable
+    gets ``whole_model: None, occlusion: None``."""
     source = scan_source(image)
     srv = serving(rt)
     key = srv.maps_cache.key(source, None)
@@ -103,11 +111,15 @@ def with_model_maps(
     state: Mapping[str, Any] | None, maps: dict[str, Any]
 ) -> Mapping[str, Any] | None:
     """A copy of the state with ``maps`` in its explanation's attributions (the cached
-    explanation itself is shared by the session's later hits, so it is never changed)."""
-    if not state or "result" not in state:
+    explanation itself is shared by the session's later hits, so it is never changed). A
+    refused scan's state (no attributions) or maps stay as they are."""
+    if not state or "result" not in state or state["result"].get("attributions") is None:
+        return state
+    drawn = {k: maps[k] for k in ("whole_model", "occlusion") if maps.get(k) is not None}
+    if not drawn:
         return state
     result = dict(state["result"])
-    result["attributions"] = {**result["attributions"], **maps}
+    result["attributions"] = {**result["attributions"], **drawn}
     return CaseState({**state, "result": result})
 
 
@@ -148,9 +160,13 @@ def _note_highlights(r: dict[str, Any]) -> list[tuple[str, float]]:
     return [(tok, round(v / peak, 3)) for tok, v in notes]
 
 
-def _model_maps(pixels: np.ndarray, att: dict[str, Any]) -> Any:
+def _model_maps(pixels: np.ndarray, att: dict[str, Any], failed: bool = False) -> Any:
     """Whole-model IG and occlusion side by side, on one scale (both are log-odds)."""
     whole, occ = att.get("whole_model"), att.get("occlusion")
+    if failed and (not whole or not occ):
+        return plots.empty_figure(
+            "No whole-model maps: see the message on the Case tab.", height=200
+        )
     if not whole or not occ:
         return plots.empty_figure("Computing the whole-model and occlusion maps ...", height=200)
     maps = {WHOLE: whole["map"], OCCLUSION: occ["map"]}
@@ -173,14 +189,34 @@ def _model_maps_text(att: dict[str, Any]) -> str:
     )
 
 
+def experts_blank(summary: str = NOT_YET) -> tuple:
+    """``experts_view`` with no explanation: blank figures, no note, ``summary``."""
+    blank = plots.empty_figure("No scan explained.", height=200)
+    return blank, blank, blank, blank, [], summary
+
+
+def _heading(state: Mapping[str, Any]) -> str:
+    """The scan the maps belong to, and the refusal banner when the model cannot assess it."""
+    r = state["result"]
+    head = scan_line(state.get("scan")) + "\n\n" if state.get("scan") else ""
+    assessed = r.get("assessable") or {}
+    if not assessed.get("assessable", True):
+        head += not_assessable_markdown(r["probability"], assessed) + "\n\n"
+    return head
+
+
 def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -> tuple:
     """(whole-model figure, expert attribution figure, routing figure, feature-gate figure,
-    note highlights, summary): the order of ``ExpertsTab.views``."""
+    note highlights, summary): the order of ``ExpertsTab.views``. The summary names the scan
+    (``state["scan"]``) and shows the refusal banner of a scan that is not assessable."""
     if not state:
-        blank = plots.empty_figure("Analyse a scan on the Case tab first.", height=200)
-        return blank, blank, blank, blank, [], ""
+        return experts_blank()
     r, pixels = state["result"], state["pixels"]
-    att = r["attributions"]
+    att = r.get("attributions")
+    if att is None:  # refused: no map of a scan the model cannot read is computed or drawn
+        refused = plots.empty_figure("Not assessable by this model: no maps.", height=200)
+        text = _heading(state) + "No maps are drawn for a scan the model cannot assess."
+        return refused, refused, refused, refused, [], text
     shown_set = set(shown or [])
     zero = _all_zero(att)
     scale_text = (
@@ -212,20 +248,21 @@ def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -
             "block's per-patch outputs never reach the score, so only the CLS token carries the "
             "experts' effect (see the shares above)."
         )
-    summary += _model_maps_text(att)
+    summary = _heading(state) + summary + _model_maps_text(att)
     fg = r.get("feature_gates") or {}
     n_feat = len(fg.get("image") or fg.get("text") or [])
     names = fg.get("names") or [f"Feature expert {j}" for j in range(n_feat)]
     gates = plots.feature_gates(fg.get("image"), fg.get("text"), names)
     overlays = plots.attribution_overlays(pixels, maps, att["scale"])
-    return _model_maps(pixels, att), overlays, routing, gates, _note_highlights(r), summary
+    whole = _model_maps(pixels, att, failed=bool(state.get("maps_failed")))
+    return whole, overlays, routing, gates, _note_highlights(r), summary
 
 
 def default_shown(state: Mapping[str, Any] | None, n: int = 3) -> list[str]:
     """The sum plus the ``n`` experts with the largest patch attributions (others stay off)."""
-    if not state:
+    att = state["result"].get("attributions") if state else None
+    if att is None:  # nothing explained, or a refused scan: no maps to show
         return []
-    att = state["result"]["attributions"]
     if not att["experts"]:
         return [NO_EXPERTS]
     mass = [float(np.abs(np.asarray(m)).sum()) for m in att["experts"]]
@@ -286,11 +323,16 @@ def router_health_md(health: dict[str, Any] | None, n_experts: int) -> str:
         reasons.append(f"{none:.0%} of the patches are kept by no expert")
     if reasons:
         return (
-            "⚠️ **The router has collapsed:** " + "; ".join(reasons) + ". The experts are not "
+            icon("warn")
+            + "**The router has collapsed:** "
+            + "; ".join(reasons)
+            + ". The experts are not "
             "sharing the work, so the per-expert maps below show little about anatomy; read the "
             "whole-model and occlusion maps instead. Figures: " + figures
         )
-    return "✅ **Router healthy:** patches are spread over the experts. Figures: " + figures
+    return (
+        icon("ok") + "**Router healthy:** patches are spread over the experts. Figures: " + figures
+    )
 
 
 def expert_load_view(rt: Runtime, attr: str) -> tuple[Any, str]:
@@ -319,7 +361,8 @@ def load_by_group(ss: ScoreSet | None, attr: str) -> tuple[Any, str]:
         "Mean gate weight each expert gives a patch, per group (test split): where the router "
         "sends the groups' patches, weighted by how much it trusts each expert."
         if by_gate
-        else "⚠️ These test scores have no gate weights (`gate_e*` columns; older run), so "
+        else icon("warn")
+        + "These test scores have no gate weights (`gate_e*` columns; older run), so "
         "this shows the share of patches each expert kept instead: patch counts can look "
         "balanced when the gates are not."
     )

@@ -15,6 +15,7 @@ from app.callbacks.panel import panel_view
 from app.callbacks.source import require_source
 from app.runtime import Runtime
 from app.text import STRATEGY_LABELS
+from app.theme import icon
 from app.views_runs import menu_labels
 from app.warnings_md import warnings_markdown
 from fairmoe.guardrails import strategy_warnings
@@ -197,7 +198,9 @@ def fairness_strategy(ss: ScoreSet, attr: str, strategy: str, cost_ratio: Any) -
         raise user_error(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     cost = check_cost(cost_ratio)
     if cost is None:
-        msg = f"⚠️ The cost ratio must be a positive number (e.g. 4), not {cost_ratio!r}."
+        msg = (
+            icon("warn") + f"The cost ratio must be a positive number (e.g. 4), not {cost_ratio!r}."
+        )
         return StrategyUpdate(gr.update(), gr.update(), (gr.update(),) * MAX_GROUPS, msg, None)
     t = [round(v, 3) for v in ss.choose(attr, strategy, cost)]
     mode = "single" if strategy == "single" else "per group"

@@ -19,10 +19,11 @@ def reliability_diagram(curves: Sequence[Mapping[str, Any]]) -> go.Figure:
     """One line per group: each non-empty probability bin's mean prediction (x) and observed rate
     (y), marker area growing with the bin's count; ``curves``: name, index, n, ece,
     mean_predicted, observed, count."""
+    title = "Calibration by group (10 bins)"
     if not curves:
-        return empty_figure("No group has members in this set.", height=360)
+        return empty_figure("No group has members in this set.", height=360, title=title)
     fig = unit_square(
-        "Calibration by group (10 bins)",
+        title,
         "Predicted probability (bin mean)",
         "Observed glaucoma rate",
         diagonal="perfect calibration",

@@ -45,8 +45,12 @@ def edit_comparison(
     edited: Mapping[str, Any],
 ) -> go.Figure:
     """Rows original / edited; columns whole-model IG, occlusion and (with experts) the patches
-    kept by no expert. Each map type shares one colour scale across the two rows."""
-    oa, ea = original["attributions"], edited["attributions"]
+    kept by no expert. Each map type shares one colour scale across the two rows. A scan the
+    model cannot assess (``attributions: None``) gets no maps: the figure says so."""
+    oa, ea = original.get("attributions"), edited.get("attributions")
+    if oa is None or ea is None:
+        which = "original scan" if oa is None else "edited scan"
+        return empty_figure(f"No maps: the {which} is not assessable by this model.", height=200)
     kinds = [("whole_model", "whole model"), ("occlusion", "occlusion")]
     kinds = [(k, t) for k, t in kinds if oa.get(k) and ea.get(k)]
     routed = original.get("dropped_patches") is not None

@@ -39,6 +39,8 @@ ATTRIBUTION_SCALE = [
     [0.75, "rgba(239,138,98,0.55)"],
     [1.0, "rgba(178,24,43,0.85)"],
 ]
+# a figure title above small-multiple panel titles (or a legend row) needs this much more top
+_TITLE_PX = 25
 BACKGROUND_PX = 112  # scans drawn under overlays are downsampled to this (the heat map is coarser)
 
 
@@ -92,8 +94,9 @@ def routing_maps(
     it was chosen for but dropped by its capacity (vermillion cross); a last panel darkens the
     patches no expert kept (their expert output is zero)."""
     n = len(experts) + (1 if dropped is not None else 0)
+    title = "Patches each image expert kept (blue) or dropped over its capacity (cross)"
     if n == 0:
-        return empty_figure("This model has no image experts to route.", height=200)
+        return empty_figure("This model has no image experts to route.", height=200, title=title)
     rows, cols = grid_shape(n)
     titles = [
         f"Expert {e['id']}: {e['kept_patches']} kept"
@@ -124,8 +127,9 @@ def routing_maps(
         traces.append(_hover_trace(text.astype(object), cell, xr, yr))
     square_panels(panels, rows * cols, ROUTING_PX)
     fig_layout = layout(
-        PANEL_PX * rows + 50,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        PANEL_PX * rows + 50 + _TITLE_PX,
+        title={"text": title},
+        margin={"l": 10, "r": 10, "t": 40 + _TITLE_PX, "b": 10},
         showlegend=False,
         **panels,
     )
@@ -147,8 +151,9 @@ def attribution_overlays(
     scale: float,
 ) -> go.Figure:
     """Attribution maps over the scan, all on ONE colour scale [-scale, scale]."""
+    title = "Attribution on the scan (log-odds; red: towards glaucoma, blue: away from it)"
     if not maps:
-        return empty_figure("Select at least one expert to show its attributions.")
+        return empty_figure("Select at least one expert to show its attributions.", title=title)
     s = int(pixels.shape[0])
     rows, cols = grid_shape(len(maps), 4)
     panels, refs = small_multiples(rows, cols, list(maps))
@@ -186,14 +191,15 @@ def attribution_overlays(
         )
     square_panels(panels, rows * cols, s)
     fig_layout = layout(
-        230 * rows + 60,
+        230 * rows + 60 + _TITLE_PX,
+        title={"text": title},
         coloraxis={
             "colorscale": ATTRIBUTION_SCALE,
             "cmin": -scale,
             "cmax": scale,
             "colorbar": {"title": {"text": "log-odds"}, "thickness": 12},
         },
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40 + _TITLE_PX, "b": 10},
         **panels,
     )
     return go.Figure(data=traces, layout=fig_layout)
@@ -204,7 +210,9 @@ def feature_gates(
 ) -> go.Figure:
     """Feature-MoE gate weights per expert (``names``: "Feature expert 0", ...)."""
     if image is None and text is None:
-        return empty_figure("This model has no feature MoE.", height=220)
+        return empty_figure(
+            "This model has no feature MoE.", height=220, title="Feature-MoE gate weights"
+        )
     fig = go.Figure(layout=layout(260, barmode="group", yaxis={"range": [0, 1], "title": "gate"}))
     for label, vals, colour in (("scan", image, "#0072B2"), ("note", text, "#E69F00")):
         if vals is not None:
@@ -229,15 +237,19 @@ def expert_load_by_group(
     values: Mapping[str, Sequence[float]], sizes: Mapping[str, int], *, measure: str
 ) -> go.Figure:
     """Grouped bars: per image expert, one bar per group of ``measure`` (its axis title)."""
+    title = f"Image-expert load by group ({measure})"
     if not values:
-        return empty_figure("No expert loads in this model's test scores.", height=260)
+        return empty_figure("No expert loads in this model's test scores.", height=260, title=title)
     n_exp = len(next(iter(values.values())))
     fig = go.Figure(
         layout=layout(
-            300,
+            300 + _TITLE_PX,
+            title={"text": title},
             barmode="group",
             yaxis={"title": measure},
-            legend={"orientation": "h", "y": 1.12, "x": 1, "xanchor": "right"},
+            # the legend on a row of its own, between the title and the bars
+            legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 1, "xanchor": "right"},
+            margin={"l": 50, "r": 20, "t": 40 + _TITLE_PX, "b": 40},
         )
     )
     x = [f"Expert {e}" for e in range(n_exp)]

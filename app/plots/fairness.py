@@ -16,48 +16,70 @@ __all__ = ["model_comparison", "tradeoff"]
 
 # Metrics where a higher value is better; the others (DPD, DEOdds: gaps) are better low.
 _HIGHER = ("AUC", "ES-AUC", "ES-ACC", "Accuracy")
+# model comparison: px per model row (two bars a panel), above the panels (figure title, then
+# panel titles) and below them (value ticks and title, then the legend)
+_COMPARE_ROW_PX = 46
+_COMPARE_TOP = 66
+_COMPARE_BOTTOM = 84
+# trade-off: how far the "better" arrow rises (px) in the top margin, above the plot
+_ARROW_RISE_PX = 20
 
 
 def model_comparison(
     rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], attribute: str
 ) -> go.Figure:
-    """Grouped bars per model family, higher-is-better and lower-is-better metrics in separate
-    panels (one scale each, so a gap of 0.05 is not read against an AUC of 0.8); error bars =
-    std over seeds."""
+    """Horizontal grouped bars per model family (models read down the left, as in the table
+    beside it), higher-is-better and lower-is-better metrics in separate panels (one scale each,
+    so a gap of 0.05 is not read against an AUC of 0.8); error bars = std over seeds. The
+    legend sits under the panels, clear of their titles."""
+    title = f"Test-set accuracy and fairness by model ({attribute})"
     if not rows:
-        return empty_figure("No runs to compare.", height=320)
+        return empty_figure("No runs to compare.", height=320, title=title)
     groups = [
-        ("Higher is better ↑", [m for m in metrics if m in _HIGHER]),
-        ("Lower is better ↓", [m for m in metrics if m not in _HIGHER]),
+        ("Higher is better →", [m for m in metrics if m in _HIGHER]),
+        ("Lower is better ←", [m for m in metrics if m not in _HIGHER]),
     ]
     groups = [g for g in groups if g[1]]
-    panels, refs = small_multiples(1, len(groups), [t for t, _ in groups], hgap=0.1)
-    x = [r["family"].replace(" [", "<br>[") for r in rows]  # config on its own line
+    panels, refs = small_multiples(1, len(groups), [t for t, _ in groups], hgap=0.06)
+    y = [r["family"].replace(" [", "<br>[") for r in rows]  # config on its own line
     traces = []
     j = 0
-    for (_, ms), (xr, yr) in zip(groups, refs, strict=True):
+    for i, ((_, ms), (xr, yr)) in enumerate(zip(groups, refs, strict=True)):
         for m in ms:
             means = [r[m]["mean"] if r[m]["mean"] is not None else 0.0 for r in rows]
             stds = [r[m]["std"] or 0.0 for r in rows]
             traces.append(
                 go.Bar(
-                    x=x,
-                    y=means,
+                    x=means,
+                    y=y,
+                    orientation="h",
                     name=m,
                     marker_color=colour(j),
-                    error_y={"type": "data", "array": stds, "visible": any(stds)},
-                    hovertemplate=m + " %{y:.3f}<extra>%{x}</extra>",
+                    error_x={"type": "data", "array": stds, "visible": any(stds)},
+                    hovertemplate=m + " %{x:.3f}<extra>%{y}</extra>",
                     xaxis=xr,
                     yaxis=yr,
                 )
             )
             j += 1
-        panels[f"yaxis{yr[1:]}"].update(rangemode="tozero", title="value")
+        panels[f"xaxis{xr[1:]}"].update(rangemode="tozero", title="mean ± std over seeds")
+        # first model on top, as in the table; the model names only left of the first panel
+        panels[f"yaxis{yr[1:]}"].update(
+            autorange="reversed", tickangle=0, showticklabels=i == 0, matches="y" if i else None
+        )
     fig_layout = layout(
-        400,
+        _COMPARE_TOP + _COMPARE_ROW_PX * len(rows) + _COMPARE_BOTTOM,
+        title={"text": title},
         barmode="group",
-        legend={"orientation": "h", "y": 1.18, "x": 1, "xanchor": "right"},
-        margin={"l": 50, "r": 20, "t": 70, "b": 70},
+        legend={
+            "orientation": "h",
+            "yref": "container",
+            "y": 0,
+            "yanchor": "bottom",
+            "x": 0,
+            "xanchor": "left",
+        },
+        margin={"l": 50, "r": 20, "t": _COMPARE_TOP, "b": _COMPARE_BOTTOM},
         **panels,
     )
     return go.Figure(data=traces, layout=fig_layout)
@@ -78,41 +100,49 @@ def _scatter(pts: Sequence[Mapping[str, Any]], name: str, **style: Any) -> go.Sc
 
 
 def _better_arrow(fig: go.Figure, lower_better: bool) -> None:
-    """An arrow in the corner the better models lie towards (high AUC, and low gap or high ES)."""
-    x0, x1 = (0.78, 0.95) if not lower_better else (0.22, 0.05)
+    """An arrow pointing the way the better models lie (high AUC, and low gap or high ES),
+    drawn in the margin above the plot's top-right corner: inside the plot it crossed the points
+    and their error bars. The axis titles say the same in words."""
+    # across: fractions of the plot's width (plotly pulls a label at a pixel offset from the
+    # right edge back towards the arrow head); up: px above the plot's top edge
+    head, tail = (0.9, 0.97) if lower_better else (0.97, 0.9)
     fig.add_annotation(
-        x=x1,
-        y=0.97,
-        ax=x0,
-        ay=0.8,
+        x=head,
+        ax=tail,
         xref="x domain",
-        yref="y domain",
         axref="x domain",
-        ayref="y domain",
+        y=1,
+        yref="y domain",
+        yshift=_ARROW_RISE_PX + 8,
+        ay=_ARROW_RISE_PX,  # the label, at the tail, 8 px above the plot
         text="better",
         showarrow=True,
         arrowhead=3,
         arrowwidth=2,
         arrowcolor="#444",
-        font={"size": 12, "color": "#444"},
-        xanchor="center",
+        font={"size": 12, "color": "#444"},  # 9.7:1 on white
     )
 
 
 def tradeoff(points: Sequence[Mapping[str, Any]], x_name: str, attribute: str) -> go.Figure:
     """Accuracy-fairness trade-off (``app.views_runs.tradeoff_points``): x = a fairness metric,
     y = AUC; sweep points as seed means with std error bars, CLIP/FairCLIP as reference points,
-    the loaded run as a star and an arrow towards the better corner."""
+    the loaded run as a star and an arrow, above the plot, towards the better corner."""
     sweep = [p for p in points if p.get("kind", "sweep") == "sweep"]
+    title = f"AUC against {x_name} as the fairness weight changes ({attribute})"
     if not sweep:
         return empty_figure(
-            "runs.json has no fairness-weight sweep (fairness_scale != 1).", height=360
+            "runs.json has no fairness-weight sweep (fairness_scale != 1).",
+            height=360,
+            title=title,
         )
     lower_better = x_name != "ES-AUC"
     direction = "lower is better" if lower_better else "higher is better"
     fig = go.Figure(
         layout=layout(
-            420,
+            440,
+            title={"text": title},
+            margin={"l": 50, "r": 20, "t": 60, "b": 40},
             xaxis={"title": f"{x_name} ({attribute}; {direction})"},
             yaxis={"title": "AUC (higher is better)"},
             legend={"orientation": "h", "y": -0.25},

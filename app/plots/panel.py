@@ -95,8 +95,9 @@ def roc_curves(curves: Sequence[Mapping[str, Any]], overall: Mapping[str, Any] |
 
 def confusion_matrices(groups: Sequence[Mapping[str, Any]]) -> go.Figure:
     """One 2x2 confusion matrix per group (rows: truth, columns: prediction)."""
+    title = "Confusion matrix by group (rows: truth, columns: prediction)"
     if not groups:
-        return empty_figure("No group has members in this set.", height=260)
+        return empty_figure("No group has members in this set.", height=260, title=title)
     titles = [f"{g['name']} (n={g['n']}, t={g['threshold']:.3f})" for g in groups]
     panels, refs = small_multiples(1, len(groups), titles, hgap=0.08)
     traces = []
@@ -120,7 +121,10 @@ def confusion_matrices(groups: Sequence[Mapping[str, Any]]) -> go.Figure:
         )
         k = xr[1:]
         panels[f"yaxis{k}"]["autorange"] = "reversed"
-    fig_layout = layout(270, margin={"l": 60, "r": 10, "t": 50, "b": 30}, **panels)
+    # the top margin holds the figure title above the panel titles
+    fig_layout = layout(
+        295, title={"text": title}, margin={"l": 60, "r": 10, "t": 75, "b": 30}, **panels
+    )
     return go.Figure(data=traces, layout=fig_layout)
 
 
@@ -141,7 +145,9 @@ def group_rates(
 ) -> go.Figure:
     """TPR, FPR and selection rate per group; bootstrap intervals as error bars when given."""
     if not groups:
-        return empty_figure("No group has members in this set.", height=320)
+        return empty_figure(
+            "No group has members in this set.", height=320, title="Rates at the threshold"
+        )
     fig = go.Figure(
         layout=layout(
             330,
@@ -181,11 +187,13 @@ def expert_load(
 ) -> go.Figure:
     """Stacked bars per group: each image expert's mean gate weight per patch, or (older score
     files without gate columns) its share of patch tokens kept; ``measure`` names which."""
+    title = f"Image-expert load by group ({measure})"
     if not loads:
         return empty_figure(
             "No expert loads: the scores file has no load_e* columns (plain CLIP/FairCLIP "
             "or an older run).",
             height=300,
+            title=title,
         )
     groups = list(loads)
     n_exp = len(next(iter(loads.values())))
@@ -193,6 +201,7 @@ def expert_load(
     fig = go.Figure(
         layout=layout(
             360,
+            title={"text": title},
             barmode="stack",
             yaxis={"title": measure},
             legend={"orientation": "v", "x": 1.02},

@@ -164,9 +164,10 @@ def colour(i: int) -> str:
     return GROUP_COLOURS[i % len(GROUP_COLOURS)]
 
 
-def empty_figure(message: str, *, height: int = 200) -> go.Figure:
-    """A blank figure that says why there is nothing to show."""
-    fig = go.Figure(layout=layout(height))
+def empty_figure(message: str, *, height: int = 200, title: str | None = None) -> go.Figure:
+    """A blank figure that says why there is nothing to show, under the ``title`` its full
+    version would have (the page's figure summary reads both)."""
+    fig = go.Figure(layout=layout(height, title={"text": title} if title else {}))
     fig.add_annotation(
         text=message,
         showarrow=False,

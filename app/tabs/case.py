@@ -1,7 +1,9 @@
 """The Case tab: upload or pick a scan, analyse it, read the result and the subgroup context.
 
-Analysing runs /predict, the case view, /explain, the first Experts view and /model_maps in one
-chain, so the Experts tab is ready when the user opens it.
+Analysing runs the work of /predict, /explain and /model_maps in one private chain, so the Experts
+tab is ready when the user opens it; every result names its scan, and a failed step clears what
+came before and says why in one message area under *Analyse* (no toasts, no error badges on the
+form). The public endpoints run the same work for API clients and raise their errors.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from gradio.events import Dependency
 from PIL import Image
 
 from app import callbacks as cb
+from app.callbacks.case_tab import analyse, analysing_view, upload_view
+from app.callbacks.common import CaseState, scan_name, user_message
+from app.callbacks.experts_tab import experts_blank
 from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
 from app.tabs.experts import ExpertsTab
+from app.text import NOTE_HELP, scan_line
 from fairmoe.schema import ATTRIBUTE_NAMES
 
 __all__ = ["SCAN_TYPES", "CaseTab", "build_case_tab", "wire_case"]
@@ -36,6 +42,7 @@ class CaseTab:
     note: gr.Textbox
     attrs: tuple[gr.Dropdown, ...]  # one per ATTRIBUTE_NAMES, in that order
     analyse: gr.Button
+    message: gr.Markdown  # the one place user errors show (what was wrong, what to do)
     examples: tuple[gr.Button, ...]  # one per runtime example
     result: gr.Markdown
     prob: gr.Plot
@@ -44,6 +51,7 @@ class CaseTab:
     warnings: gr.Markdown
     context: gr.Markdown
     json: gr.JSON  # what /predict returned
+    api: gr.Button  # hidden: the trigger of the public endpoints, which API clients call by name
 
 
 def _attribute_inputs() -> tuple[gr.Dropdown, ...]:
@@ -127,18 +135,22 @@ def build_case_tab(rt: Runtime) -> CaseTab:
                 max_lines=10,
                 elem_id="case-note",
                 placeholder="e.g. IOP 21/22 mmHg, C/D 0.7 OU, inferior rim thinning ...",
+                info=NOTE_HELP,
             )
             attrs = _attribute_inputs()
             analyse = gr.Button("Analyse", variant="primary", elem_id="case-analyse")
+            message = gr.Markdown(elem_id="case-message")
             examples = _example_buttons(rt)
         with gr.Column(scale=6):
             result, prob, preview, meaning, warnings, context, raw = _result_column(rt)
+    api = gr.Button(visible=False)
     return CaseTab(
         scan=scan,
         upload_info=upload_info,
         note=note,
         attrs=attrs,
         analyse=analyse,
+        message=message,
         examples=examples,
         result=result,
         prob=prob,
@@ -147,105 +159,140 @@ def build_case_tab(rt: Runtime) -> CaseTab:
         warnings=warnings,
         context=context,
         json=raw,
+        api=api,
     )
 
 
-def _explain_steps(
-    rt: Runtime, case: CaseTab, experts: ExpertsTab, state: gr.State, files: SessionFiles
-) -> Callable[..., None]:
-    """``then_explain(predicted, public=...)``: /explain -> first Experts view -> /model_maps ->
-    Experts views again. The expert maps show as soon as they exist; the whole-model and
-    occlusion maps (about as costly again) follow on the same explanation slot."""
-    slots = model_events(rt.config)
+@dataclass(frozen=True)
+class _Work:
+    """The model's work behind /predict, /explain and /model_maps, with each session's files
+    tracked. User errors raise gr.Error: what API clients get."""
 
-    def explain(image: str | None, note: str | None = None, request: gr.Request = None) -> tuple:
+    rt: Runtime
+    files: SessionFiles
+
+    def predict(
+        self, image: str | None, note: str | None = None, request: gr.Request = None
+    ) -> dict:
+        self.files.track(session(request), cb.upload_path(image))
+        return cb.numpy_free(cb.predict(self.rt, image, note))
+
+    def explain(
+        self, image: str | None, note: str | None = None, request: gr.Request = None
+    ) -> tuple:
         sid = session(request)
-        files.track(sid, cb.upload_path(image))
-        result, gallery, st = cb.explain(rt, image, note, session=sid)
-        files.track(sid, *(path for path, _ in gallery))
+        self.files.track(sid, cb.upload_path(image))
+        result, gallery, st = cb.explain(self.rt, image, note, session=sid)
+        self.files.track(sid, *(path for path, _ in gallery))
         return cb.numpy_free(result), gallery, st
 
-    def model_maps(image: str | None, st: dict | None, request: gr.Request = None) -> tuple:
-        maps, st = cb.model_maps(rt, image, st, session=session(request))
+    def model_maps(self, image: str | None, st: dict | None, request: gr.Request = None) -> tuple:
+        maps, st = cb.model_maps(self.rt, image, st, session=session(request))
         return cb.numpy_free(maps), st
 
-    def then_explain(predicted: Dependency, *, public: bool) -> None:
-        api = {"api_visibility": "public" if public else "private"}
-        hidden = {"api_visibility": "private", "show_progress": "hidden"}
-        explained = predicted.success(
-            explain,
-            [case.scan, case.note],
-            [experts.json, experts.gallery, state],
-            **slots["explain"],
-            api_name="explain" if public else None,
-            show_progress_on=[experts.attribution],
-            **api,
-        ).success(cb.experts_first_view, [state], [experts.shown, *experts.views], **hidden)
-        explained.success(
-            model_maps,
-            [case.scan, state],
-            [experts.maps_json, state],
-            **slots["explain"],
-            api_name="model_maps" if public else None,
-            show_progress_on=[experts.whole],
-            **api,
-        ).success(cb.experts_view, [state, experts.shown], experts.views, **hidden)
 
-    return then_explain
+def _wire_api(work: _Work, case: CaseTab, experts: ExpertsTab, state: gr.State) -> None:
+    """/predict, /explain and /model_maps for API clients, on a button no one sees: they raise
+    their errors. The browser runs the same work through :func:`_analysis_chain`, which shows
+    errors in the message area instead (a raised error marks every output with an "Error" badge
+    and pops up a toast)."""
+    slots = model_events(work.rt.config)
+    public = {"api_visibility": "public"}
+    scan_note = [case.scan, case.note]
+    case.api.click(
+        work.predict, scan_note, [case.json], api_name="predict", **slots["predict"], **public
+    )
+    explained = [experts.json, experts.gallery, state]
+    case.api.click(
+        work.explain, scan_note, explained, api_name="explain", **slots["explain"], **public
+    )
+    maps = [experts.maps_json, state]
+    case.api.click(
+        work.model_maps,
+        [case.scan, state],
+        maps,
+        api_name="model_maps",
+        **slots["explain"],
+        **public,
+    )
 
 
 def _analysis_chain(
-    rt: Runtime, case: CaseTab, experts: ExpertsTab, state: gr.State, files: SessionFiles
-) -> Callable[..., None]:
-    """``chain(first, public=...)``: after ``first``, predict -> case view -> explain -> experts
-    (:func:`_explain_steps`). Only the Analyse button's chain is public (/predict, /explain,
-    /model_maps).
-    """
+    work: _Work, case: CaseTab, experts: ExpertsTab, state: gr.State
+) -> Callable[[Callable[..., Dependency]], None]:
+    """``chain(start)``: on ``start`` (a trigger or a ``.then``), clear every tab's result ->
+    predict and the case view -> explain -> first Experts view -> whole-model maps -> Experts
+    views again, all private. No step raises a user error: it goes to the message area, and the
+    steps after it skip."""
+    rt, slots = work.rt, model_events(work.rt.config)
+    hidden = {"api_visibility": "private", "show_progress": "hidden"}
 
-    def predict(image: str | None, note: str | None = None, request: gr.Request = None) -> dict:
-        files.track(session(request), cb.upload_path(image))
-        return cb.numpy_free(cb.predict(rt, image, note))
+    def begin(image: str | None, request: gr.Request = None) -> tuple:
+        work.files.track(session(request), cb.upload_path(image))
+        # nothing of the previous case may stay on screen under the new scan's name
+        waiting = f"{scan_line(scan_name(image))}\n\nAnalysing: the maps follow the result."
+        return analysing_view(image) + (None, None, None, [], None) + experts_blank(waiting)
 
-    def case_view(result: dict | None, *values: Any) -> tuple:
-        return cb.case_view(rt, result, *values)
+    def predict(image: str | None, note: str | None, *attrs: Any) -> tuple:
+        return analyse(rt, image, note, *attrs)
 
-    slots = model_events(rt.config)  # predict and explain each on their own queue slot
-    then_explain = _explain_steps(rt, case, experts, state, files)
+    def explain(
+        image: str | None, note: str | None, predicted: Any, request: gr.Request = None
+    ) -> tuple:
+        if not predicted:  # predict failed and said why
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            result, gallery, st = work.explain(image, note, request)
+        except gr.Error as e:
+            return None, [], None, user_message(e)
+        return result, gallery, CaseState({**st, "scan": scan_name(image)}), gr.skip()
 
-    def failed() -> tuple:
-        # the error itself is shown as a toast; the result column must not stay on "Analysing"
-        return (
-            "### Not analysed",
-            "The scan or note could not be used (see the message). Upload a fundus scan "
-            "(PNG, JPEG, TIFF or .npz) or pick an example, then press Analyse again.",
-            "",
+    def model_maps(image: str | None, st: Any, request: gr.Request = None) -> tuple:
+        if not st:
+            return gr.skip(), gr.skip(), gr.skip()
+        try:
+            return *work.model_maps(image, st, request), gr.skip()
+        except gr.Error as e:
+            return None, CaseState({**st, "maps_failed": True}), user_message(e)
+
+    def first_view(st: Any) -> tuple:
+        if not st:  # nothing explained: the maps stay blank, the ticked experts as they were
+            return gr.skip(), *cb.experts_view(None, None)
+        return cb.experts_first_view(st)
+
+    result_out = [case.result, case.prob, case.meaning, case.warnings, case.message]
+    cleared = [*result_out, case.json, state, experts.json, experts.gallery, experts.maps_json]
+
+    def chain(start: Callable[..., Dependency]) -> None:
+        # queued (no limit: it only clears): only a queued event's new state fires state.change,
+        # which resets the scan editor
+        begun = start(
+            begin, [case.scan], [*cleared, *experts.views], concurrency_limit=None, **hidden
         )
-
-    def chain(first: Dependency, *, public: bool) -> None:
-        api = {"api_visibility": "public" if public else "private"}
-        predicted = first.then(
+        predicted = begun.then(
             predict,
-            [case.scan, case.note],
-            [case.json],
+            [case.scan, case.note, *case.attrs],
+            [case.json, *result_out[:4], case.context, case.message],
             **slots["predict"],
-            api_name="predict" if public else None,
-            **api,
-        )
-        predicted.failure(
-            failed,
-            None,
-            [case.result, case.warnings, case.meaning],
             api_visibility="private",
-            queue=False,
+            show_progress_on=[case.prob],
         )
-        viewed = predicted.success(
-            case_view,
-            [case.json, *case.attrs],
-            [case.result, case.prob, case.meaning, case.warnings, case.context],
+        explained = predicted.then(
+            explain,
+            [case.scan, case.note, case.json],
+            [experts.json, experts.gallery, state, case.message],
+            **slots["explain"],
             api_visibility="private",
-            show_progress="hidden",
-        )
-        then_explain(viewed, public=public)
+            show_progress_on=[experts.attribution],
+        ).then(first_view, [state], [experts.shown, *experts.views], **hidden)
+        explained.then(
+            model_maps,
+            [case.scan, state],
+            [experts.maps_json, state, case.message],
+            **slots["explain"],
+            api_visibility="private",
+            show_progress_on=[experts.whole],
+        ).then(cb.experts_view, [state, experts.shown], experts.views, **hidden)
 
     return chain
 
@@ -265,8 +312,7 @@ def _wire_upload(rt: Runtime, case: CaseTab, files: SessionFiles) -> None:
 
     def inspect_upload(image: str | None, request: gr.Request = None) -> tuple:
         files.track(session(request), cb.upload_path(image))
-        _, *rest = cb.inspect_upload(rt, image)  # the preview itself comes from scan.change
-        return tuple(rest)
+        return upload_view(rt, image)  # a bad file: a message, never an error on the form
 
     def preview(image: str | None, request: gr.Request = None) -> str | None:
         files.track(session(request), cb.upload_path(image))
@@ -277,8 +323,9 @@ def _wire_upload(rt: Runtime, case: CaseTab, files: SessionFiles) -> None:
     case.scan.upload(
         inspect_upload,
         [case.scan],
-        [case.note, *case.attrs, case.upload_info],
+        [case.note, *case.attrs, case.upload_info, case.message],
         api_visibility="private",
+        show_progress_on=[case.upload_info],
     )
     case.scan.change(
         preview,
@@ -293,20 +340,15 @@ def wire_case(
     rt: Runtime, case: CaseTab, experts: ExpertsTab, state: gr.State, files: SessionFiles
 ) -> None:
     """Analyse and the examples run the analysis chain; uploads and attributes update the view.
+    API clients call /predict, /explain and /model_maps, which run the same work and raise.
 
     ``state`` receives the explanation the Experts tab draws; ``files`` records each session's
     uploads and outputs.
     """
-    chain = _analysis_chain(rt, case, experts, state, files)
-
-    def clear() -> tuple:
-        return "### Analysing ...", "", ""
-
-    clear_out = [case.result, case.warnings, case.meaning]
-    chain(
-        case.analyse.click(clear, None, clear_out, queue=False, api_visibility="private"),
-        public=True,
-    )
+    work = _Work(rt, files)
+    _wire_api(work, case, experts, state)
+    chain = _analysis_chain(work, case, experts, state)
+    chain(case.analyse.click)
     for i, btn in enumerate(case.examples):
         loaded = btn.click(
             partial(cb.load_example, rt, i),
@@ -315,9 +357,7 @@ def wire_case(
             api_visibility="private",
             queue=False,
         )
-        chain(
-            loaded.then(clear, None, clear_out, queue=False, api_visibility="private"), public=False
-        )
+        chain(loaded.then)
     _wire_upload(rt, case, files)
     gr.on(
         [a.change for a in case.attrs],

@@ -1,5 +1,7 @@
 """The Cohort tab: score a zipped, labelled cohort (/cohort), list the rows that could not be
-read, and show the shared fairness panel of the user's own scores.
+read, and show the shared fairness panel of the user's own scores. Scans that are not assessable
+by the model stay out of the metrics unless "Include scans that are not assessable" is ticked
+(ticking it after scoring re-filters the scored cohort: nothing is scored again).
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ from typing import Any
 import gradio as gr
 
 from app import callbacks as cb
+from app.callbacks.cohort_tab import (
+    INCLUDE_LABEL,
+    assessability_note,
+    cohort_including,
+    cohort_scored,
+)
 from app.events import model_events, session
 from app.privacy import SessionFiles
 from app.runtime import Runtime
@@ -29,6 +37,9 @@ class CohortTab:
     file: gr.File
     run: gr.Button
     csv: gr.File
+    include: gr.Checkbox  # scans that are not assessable in the metrics (off: left out)
+    assessable_md: gr.Markdown  # how many were left out, or the warning that they are in
+    scored: gr.State  # the CohortResult, re-filtered when ``include`` changes
     results: gr.Column  # hidden until a cohort is scored
     bad: gr.Dataframe
     attr: gr.Dropdown
@@ -48,13 +59,20 @@ class CohortTab:
         return self.thresholds.sliders
 
 
-def _upload_row() -> tuple[gr.File, gr.Button, gr.File]:
+def _upload_row() -> tuple[gr.File, gr.Button, gr.File, gr.Checkbox]:
     with gr.Row(equal_height=False):
         file = workbench.upload_box("Cohort (.zip)", ".zip", "cohort-file", 120)
         with gr.Column():
             run = gr.Button("Score cohort", variant="primary", elem_id="cohort-run")
+            include = gr.Checkbox(
+                False,
+                label=INCLUDE_LABEL,
+                info="Off: scans the model cannot assess are listed but left out of the metrics "
+                "(their probabilities mean nothing).",
+                elem_id="cohort-include",
+            )
             csv = gr.File(label="Scores (CSV)", interactive=False, elem_id="cohort-csv", height=80)
-    return file, run, csv
+    return file, run, csv, include
 
 
 def _model_menu(rt: Runtime | None) -> gr.Dropdown:
@@ -93,7 +111,8 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
         "Rows that cannot be read are listed with the reason; the rest are scored by the loaded "
         "model. The panel below shows your cohort or, to compare, any run's test scores."
     )
-    file, run, csv = _upload_row()
+    file, run, csv, include = _upload_row()
+    assessable_md = gr.Markdown(elem_id="cohort-assessable")
     with gr.Column(visible=False) as results:
         bad = gr.Dataframe(
             headers=["row", "file", "reason"],
@@ -117,6 +136,9 @@ def build_cohort_tab(rt: Runtime | None = None) -> CohortTab:
         file=file,
         run=run,
         csv=csv,
+        include=include,
+        assessable_md=assessable_md,
+        scored=gr.State(None),
         results=results,
         bad=bad,
         attr=attr,
@@ -155,13 +177,26 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
 
     def cohort(
         upload: str | None,
+        include_not_assessable: bool = False,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
         request: gr.Request = None,
     ) -> tuple:
         files.track(session(request), cb.upload_path(upload))
-        summary, csv_path, ss = cb.cohort(rt, upload, lambda x, d: progress(x, desc=d))
+        summary, csv_path, ss, result = cohort_scored(
+            rt,
+            upload,
+            lambda x, d: progress(x, desc=d),
+            include_not_assessable=include_not_assessable,
+        )
         files.track(session(request), csv_path)
-        return cb.numpy_free(summary), csv_path, ss
+        return cb.numpy_free(summary), csv_path, ss, result
+
+    def including(result: Any, include: bool) -> tuple:
+        if result is None:  # nothing scored yet: the box applies to the next cohort
+            return gr.update(), gr.update(), None, ""
+        summary, ss, result = cohort_including(rt, result, include)
+        summary = cb.numpy_free(summary)
+        return summary, ss, result, assessability_note(summary)
 
     def view(model: str, ss: Any, attr: str, mode: str, *ts: float) -> tuple:
         return cb.cohort_panel(rt, model, ss, attr, mode, *ts)
@@ -176,15 +211,27 @@ def wire_cohort(rt: Runtime, tab: CohortTab, state: gr.State, files: SessionFile
     outs = tab.panel.outputs(load=True)
     tab.run.click(
         cohort,
-        [tab.file],
-        [tab.json, tab.csv, state],
+        [tab.file, tab.include],
+        [tab.json, tab.csv, state, tab.scored],
         api_name="cohort",
         **model_events(rt.config)["cohort"],
     ).success(
-        lambda summary: (cb.bad_rows_table(summary), gr.update(visible=True), cb.USER_SCORES),
+        lambda summary: (
+            cb.bad_rows_table(summary),
+            gr.update(visible=True),
+            cb.USER_SCORES,
+            assessability_note(summary),
+        ),
         [tab.json],
-        [tab.bad, tab.results, tab.model],
+        [tab.bad, tab.results, tab.model, tab.assessable_md],
         api_visibility="private",
+    ).success(view, inputs, outs, api_visibility="private")
+    tab.include.input(
+        including,
+        [tab.scored, tab.include],
+        [tab.json, state, tab.scored, tab.assessable_md],
+        api_visibility="private",
+        show_progress="hidden",
     ).success(view, inputs, outs, api_visibility="private")
     tab.panel.ci.click(view_ci, inputs, outs, api_visibility="private")
     tab.attr.change(sliders, [tab.attr], list(tab.thresholds.groups), api_visibility="private")

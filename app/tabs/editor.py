@@ -128,7 +128,9 @@ def wire_editor(rt: Runtime, ed: Editor, state: gr.State) -> None:
     # .input, not .change: the picker updated by a click must not fire again
     ed.patches.input(pick, [ed.patches], [ed.mask], **quick).then(view, inputs, outputs, **run)
     sliders = [ed.brightness, ed.contrast, ed.blur]
-    gr.on([s.release for s in sliders], view, inputs, outputs, trigger_mode="always_last", **run)
+    # .change, not .release: a typed value and the arrow keys count as much as a drag. Only the
+    # latest value runs (always_last), so a drag costs one explanation at a time, not one a step.
+    gr.on([s.change for s in sliders], view, inputs, outputs, trigger_mode="always_last", **run)
     for trigger in (ed.reset.click, state.change):
         trigger(reset, None, [ed.mask, ed.patches, *sliders], **quick).then(
             view, inputs, outputs, **run

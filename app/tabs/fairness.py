@@ -123,7 +123,7 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
         )
     gr.Markdown(" · ".join(f"**{STRATEGY_LABELS[s]}**: {STRATEGY_HELP[s]}" for s in STRATEGIES))
     strategy_md = gr.Markdown(elem_id="fair-strategy")
-    thresholds = workbench.build_threshold_sliders("fair")
+    thresholds = workbench.build_threshold_sliders("fair", attr=attr.value)
     panel = workbench.build_fairness_panel("fair", place_load=False)
     with gr.Accordion("Glossary: what each metric means", open=False):
         gr.Markdown(glossary_markdown() + "\n\n**Small and one-class groups.** " + ES_AUC_RULE)

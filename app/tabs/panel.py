@@ -18,7 +18,7 @@ import gradio as gr
 from app import callbacks as cb
 from app.callbacks.source import UserKind
 from app.runtime import Runtime
-from fairmoe.schema import OPERATING_POINT
+from fairmoe.schema import OPERATING_POINT, attribute
 
 __all__ = [
     "AuditControls",
@@ -58,11 +58,16 @@ class AuditControls:
 
 
 def build_threshold_sliders(
-    prefix: str, *, label: str = "Threshold (all groups)"
+    prefix: str, *, label: str = "Threshold (all groups)", attr: str = "race"
 ) -> ThresholdSliders:
     """Single/per-group mode, the single threshold and ``cb.MAX_GROUPS`` per-group sliders (the
     unused ones hidden), with element ids ``<prefix>-mode``, ``<prefix>-threshold``,
-    ``<prefix>-g<j>``."""
+    ``<prefix>-g<j>``.
+
+    The per-group sliders start named after the groups of ``attr``, the tab's first attribute,
+    as ``cb.group_slider_updates`` names them on a change (not "group 0" until then).
+    """
+    groups_of = attribute(attr).groups
     with gr.Row():
         mode = gr.Radio(
             ["single", "per group"],
@@ -88,9 +93,9 @@ def build_threshold_sliders(
                 1,
                 value=OPERATING_POINT,
                 step=0.001,
-                label=f"Threshold: group {j}",
+                label=f"Threshold: {groups_of[j] if j < len(groups_of) else f'group {j}'}",
                 elem_id=f"{prefix}-g{j}",
-                visible=j < 3,
+                visible=j < len(groups_of),
                 info="used in 'per group' mode",
             )
             for j in range(cb.MAX_GROUPS)

@@ -3,12 +3,17 @@
 The project's scores files (``fairmoe.scores``) carry attribute codes; a CSV from another model
 may spell groups as names ("Black", "hispanic") instead, leave attributes out, or hold mistakes.
 Every problem is an :class:`AuditError` naming the row and the column, never a traceback.
+Rows whose ``assessable`` column says "no" (the model's assessability check refused the scan,
+as in the app's cohort CSV and ``python -m fairmoe.score``) are left out unless asked for: their
+scores are unreliable.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +21,7 @@ import numpy as np
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, Attribute
 from fairmoe.scores import ScoreSet
 
-__all__ = ["MAX_ROWS", "AuditError", "read_user_scores"]
+__all__ = ["MAX_ROWS", "AuditError", "UserScores", "load_user_scores", "read_user_scores"]
 
 MAX_ROWS = 1_000_000  # a scores file is one row per case; more is not a cohort we can audit
 _LABELS = LABEL_CSV | {"0": 0, "1": 1, "false": 0, "true": 1, "glaucoma": 1, "no glaucoma": 0}
@@ -81,10 +86,49 @@ def _rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     return cols, rows
 
 
-def read_user_scores(path: str | Path, name: str | None = None) -> ScoreSet:
+@dataclass(frozen=True)
+class UserScores:
+    """A user's scores CSV as read: the scores, and the rows marked not assessable."""
+
+    scores: ScoreSet
+    n_not_assessable: int  # rows whose ``assessable`` column says "no"
+    include_not_assessable: bool  # whether those rows are in ``scores``
+
+    @property
+    def message(self) -> str | None:
+        """What a reader must be told about the rows marked not assessable (None: there are
+        none)."""
+        n = self.n_not_assessable
+        if not n:
+            return None
+        rows = f"{n} row{'s' if n != 1 else ''} marked not assessable (column assessable = no)"
+        if self.include_not_assessable:
+            return f"{rows} included: their scores are unreliable, and so are these metrics."
+        return f"{rows} left out: their scores are unreliable."
+
+
+def _not_assessable(row: dict[str, str]) -> bool:
+    return row.get("assessable", "").strip().lower() == "no"
+
+
+def read_user_scores(
+    path: str | Path, name: str | None = None, *, include_not_assessable: bool = False
+) -> ScoreSet:
     """Read and check a scores CSV: columns ``label``, ``score`` and at least one of race,
     gender, ethnicity, language (names, CSV spellings or codes; a missing column is unknown);
-    ``id`` optional. Rows without a score (a cohort's failed cases) are skipped."""
+    ``id`` optional. Rows without a score (a cohort's failed cases) are skipped, and so are rows
+    marked not assessable unless ``include_not_assessable`` (a UserWarning says how many):
+    :func:`load_user_scores` returns that count instead."""
+    loaded = load_user_scores(path, name, include_not_assessable=include_not_assessable)
+    if loaded.message:
+        warnings.warn(f"{Path(path).name}: {loaded.message}", UserWarning, stacklevel=2)
+    return loaded.scores
+
+
+def load_user_scores(
+    path: str | Path, name: str | None = None, *, include_not_assessable: bool = False
+) -> UserScores:
+    """:func:`read_user_scores` with the count of rows marked not assessable, and no warning."""
     path = Path(path)
     cols, rows = _rows(path)
     missing = [c for c in ("label", "score") if c not in cols]
@@ -99,6 +143,14 @@ def read_user_scores(path: str | Path, name: str | None = None) -> ScoreSet:
     rows = [r for r in rows if r.get("score", "").strip()]
     if not rows:
         raise AuditError(f"{path.name}: no rows with a score")
+    n_refused = sum(_not_assessable(r) for r in rows)
+    if not include_not_assessable:
+        rows = [r for r in rows if not _not_assessable(r)]
+        if not rows:
+            raise AuditError(
+                f"{path.name}: every row with a score is marked not assessable (column "
+                "assessable = no); their scores are unreliable, so there is nothing to audit"
+            )
     y, s, ids = [], [], []
     attrs = {a: [] for a in ATTRIBUTE_NAMES}
     for i, r in enumerate(rows, start=2):  # row 1 is the header
@@ -109,7 +161,7 @@ def read_user_scores(path: str | Path, name: str | None = None) -> ScoreSet:
         for a in ATTRIBUTE_NAMES:
             attrs[a].append(_group_code(ATTRIBUTES[a], r.get(a, ""), where))
     try:
-        return ScoreSet(
+        ss = ScoreSet(
             name or path.name.removesuffix(".csv").removesuffix(".scores"),
             ids,
             np.array(y),
@@ -118,3 +170,4 @@ def read_user_scores(path: str | Path, name: str | None = None) -> ScoreSet:
         )
     except ValueError as e:  # fairmoe.metrics input checks
         raise AuditError(f"{path.name}: {e}") from None
+    return UserScores(ss, n_refused, include_not_assessable)

@@ -22,6 +22,9 @@ from app.config import EXPLAIN_PROCESSES_ENV, ConfigError, ServerConfig, server_
 from app.events import COHORT_QUEUE, EXPLAIN_QUEUE, PREDICT_CONCURRENCY, PREDICT_QUEUE
 from app.ui import QUEUE_CONCURRENCY, QUEUE_MAX_SIZE
 from benchmarks.loadgen import start_app
+from fairmoe.data.fairvlmed import read_npz
+from fairmoe.wording import NOT_ASSESSABLE
+from tests.app.checked import accepted_scans, camera_photo, checked_assets, cohort_zip
 from tests.app.conftest import PUBLIC_ENDPOINTS, REPO, free_port
 
 pytestmark = pytest.mark.slow
@@ -39,7 +42,7 @@ def test_api_lists_the_documented_endpoints(client):
     assert params["/model_maps"] == ["image"]  # the per-user state is not an API parameter
     assert len(named["/model_maps"]["returns"]) == 1
     assert params["/fairness"] == ["model", "attribute", "threshold"]
-    assert params["/cohort"] == ["upload"]
+    assert params["/cohort"] == ["upload", "include_not_assessable"]
     assert params["/audit"] == [
         "model",
         "attribute",
@@ -113,6 +116,8 @@ def test_cohort_endpoint(client, data_dir, tmp_path):
         zf.writestr("Test/broken.npz", b"garbage")
     summary, csv_path = client.predict(handle_file(str(upload)), api_name="/cohort")
     assert summary["n_scored"] == 5 and summary["n_bad"] == 1
+    # the test model has no assessability check: nothing is refused, everything is measured
+    assert summary["n_not_assessable"] == 0 and summary["n_in_metrics"] == 5
     assert summary["bad_rows"][0]["file"] == "Test/broken.npz"
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -317,3 +322,118 @@ def test_fairness_warnings_through_the_client(client, threshold):
     assert "degenerate" in codes
     small = {w["group"] for w in out["warnings"] if w["code"] == "small_group"}
     assert small == {g["name"] for g in out["groups"] if 0 < g["n"] < 30}
+
+
+def test_own_scores_leave_out_the_rows_marked_not_assessable(client, tmp_path):
+    rows = [
+        f"c{i},{i % 2},{(i % 10) / 10 + 0.05:.2f},{('Asian', 'Black', 'White')[i % 3]},"
+        f"{'female' if i % 4 else 'male'},unknown,English,yes\n"
+        for i in range(40)
+    ]
+    rows += [f"x{i},1,0.99,Black,female,unknown,English,no\n" for i in range(5)]
+    mine = tmp_path / "cohort-scores.csv"
+    mine.write_text("id,label,score,race,gender,ethnicity,language,assessable\n" + "".join(rows))
+    path = client.predict("", "race", 0.5, "", 4.0, handle_file(str(mine)), api_name="/audit")
+    text = Path(path).read_text(encoding="utf-8")
+    assert "<td>Black</td><td>13</td>" in text  # the 5 refused Black rows are not counted
+
+
+# -- a model with an assessability check: refusals through every endpoint --------------------
+
+
+@pytest.fixture(scope="module")
+def checked(assets_dir, data_dir):
+    """(runtime, client) of the app serving the test model with a fitted assessability check."""
+    from gradio_client import Client
+
+    from app.callbacks.serving import shutdown
+    from app.runtime import load_runtime
+    from app.ui import build_demo, launch_kwargs
+
+    rt = load_runtime(checked_assets(assets_dir, data_dir))
+    demo = build_demo(rt)
+    demo.launch(
+        **launch_kwargs(rt),
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+    )
+    try:
+        yield rt, Client(demo.local_url, verbose=False, analytics_enabled=False)
+    finally:
+        demo.close()
+        shutdown(rt)
+
+
+def test_a_photo_that_is_not_a_scan_is_refused_by_predict_explain_and_model_maps(checked, tmp_path):
+    rt, client = checked
+    photo = tmp_path / "camera-operator.png"
+    camera_photo(photo)
+    direct = rt.predictor.predict(photo)
+    assert direct["assessable"]["assessable"] is False  # the check refuses it
+    r = client.predict(handle_file(str(photo)), "", api_name="/predict")
+    assert r["decision"] is None and r["assessable"]["assessable"] is False
+    assert r["assessable"]["reasons"] == direct["assessable"]["reasons"] != []
+    assert r["probability"] == pytest.approx(direct["probability"])  # kept, marked unusable
+    assert r["uncertainty"] == NOT_ASSESSABLE
+    result, gallery = client.predict(handle_file(str(photo)), "IOP 25", api_name="/explain")
+    assert result["decision"] is None and result["assessable"]["assessable"] is False
+    assert result["assessable"]["reasons"] == direct["assessable"]["reasons"]
+    assert result["attributions"] is None and result["note_attributions"] is None
+    assert not gallery  # no overlay of a scan the model cannot read
+    maps = client.predict(handle_file(str(photo)), api_name="/model_maps")
+    assert maps["assessable"]["assessable"] is False and maps["assessable"]["reasons"]
+    assert maps["whole_model"] is None and maps["occlusion"] is None
+
+
+def test_an_assessable_scan_is_still_explained_with_its_decision(checked, data_dir):
+    rt, client = checked
+    (scan,) = accepted_scans(rt.predictor, data_dir, 1)
+    r = client.predict(handle_file(str(scan)), "", api_name="/predict")
+    assert r["assessable"]["checked"] and r["assessable"]["assessable"]
+    assert r["decision"] == ("glaucoma" if r["probability"] >= 0.5 else "no glaucoma")
+    result, gallery = client.predict(handle_file(str(scan)), "", api_name="/explain")
+    assert result["attributions"]["experts"] and len(gallery) == 1
+    maps = client.predict(handle_file(str(scan)), api_name="/model_maps")
+    assert maps["assessable"]["assessable"] and maps["whole_model"]["map"]
+
+
+def _auc(rows: list[dict[str, str]]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score([int(r["label"]) for r in rows], [float(r["score"]) for r in rows])
+
+
+def test_cohort_metrics_leave_out_the_scan_that_is_not_assessable(checked, data_dir, tmp_path):
+    rt, client = checked
+    accepted = accepted_scans(rt.predictor, data_dir, 10)
+    labels = [read_npz(p)["label"] for p in accepted]
+    assert 0 < sum(labels) < len(labels), "the AUC needs both classes"
+    photo = camera_photo()
+    assert rt.predictor.predict(photo)["assessable"]["assessable"] is False
+    upload = cohort_zip(tmp_path / "cohort.zip", accepted, photo)
+    summary, csv_path = client.predict(handle_file(str(upload)), api_name="/cohort")
+    n = len(accepted)
+    assert summary["n_scored"] == n + 1 and summary["n_bad"] == 0
+    assert summary["n_not_assessable"] == 1 and summary["n_in_metrics"] == n
+    assert summary["include_not_assessable"] is False
+    (refused,) = summary["not_assessable_rows"]
+    assert refused["file"] == "operator.png" and refused["reasons"]
+    assert "left out of the metrics" in summary["warnings"][0]
+    with open(csv_path, newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert len(rows) == n + 1  # the CSV lists every scan
+    assert rows["operator.png"]["assessable"] == "no"
+    assert rows["operator.png"]["decision"] == "not assessable"
+    kept = [r for f, r in rows.items() if f != "operator.png"]
+    assert {r["assessable"] for r in kept} == {"yes"}
+    for r in kept:
+        assert r["decision"] == ("glaucoma" if float(r["score"]) >= 0.5 else "no glaucoma")
+    assert summary["auc"] == pytest.approx(_auc(kept), abs=1e-5)  # without the photo
+    assert summary["attributes"]["race"]["groups"][1]["n"] == n  # Black: only the kept scans
+    with_it, _ = client.predict(handle_file(str(upload)), True, api_name="/cohort")
+    assert with_it["n_not_assessable"] == 1 and with_it["n_in_metrics"] == n + 1
+    assert with_it["include_not_assessable"] is True
+    assert "included in these metrics" in with_it["warnings"][0]
+    assert with_it["auc"] == pytest.approx(_auc(list(rows.values())), abs=1e-5)

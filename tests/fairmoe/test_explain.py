@@ -50,8 +50,8 @@ def test_explain_shares_one_scale_and_is_complete(predictor: Predictor) -> None:
     assert att["occlusion"]["logit"] == pytest.approx(att["logit"], abs=1e-4)
     # the same maps on their own (what /model_maps serves), and an explanation without them
     alone = predictor.model_maps(_scan(), n_steps=32)
-    assert set(alone) == {"whole_model", "occlusion"}
-    for key in alone:
+    assert set(alone) == {"assessable", "whole_model", "occlusion"}
+    for key in ("whole_model", "occlusion"):
         np.testing.assert_allclose(alone[key]["map"], att[key]["map"], atol=1e-5)
     bare = predictor.explain(_scan(), None, n_steps=32, model_maps=False)["attributions"]
     assert "whole_model" not in bare and "occlusion" not in bare

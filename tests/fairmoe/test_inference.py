@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from fairmoe.inference import Predictor
+from tests.fairmoe.checked import checked_checkpoint, colour_photo
 
 
 def _png(array: np.ndarray, mode: str | None = None) -> bytes:
@@ -68,3 +69,107 @@ def test_a_borderline_probability_says_which_side_of_the_operating_point():
     above = _uncertainty(0.5, 0.5)
     assert "at or above" in above and "'glaucoma'" in above
     assert "Inconclusive" not in _uncertainty(0.9, 0.5)
+
+
+# -- one rule for refusals ------------------------------------------------------------------
+
+
+def test_decision_of_is_the_one_rule_for_refusals() -> None:
+    from fairmoe.wording import assessable_cell, decision_cell, decision_of, is_refused
+
+    assert decision_of(0.64, 0.5) == "glaucoma" and decision_of(0.5, 0.5) == "glaucoma"
+    assert decision_of(0.4999, 0.5) == "no glaucoma"
+    assert decision_of(0.64, 0.5, assessable=False) is None  # a probability is not a decision
+    assert decision_cell(None) == "not assessable" and decision_cell("glaucoma") == "glaucoma"
+    refused = {"assessable": False, "checked": True}
+    assert is_refused(refused) and assessable_cell(refused) == "no"
+    assert not is_refused({"assessable": True, "checked": True})
+    unchecked = {"assessable": True, "checked": False}  # no fitted check: nothing is refused
+    assert not is_refused(unchecked) and assessable_cell(unchecked) == "not checked"
+
+
+@pytest.fixture(scope="module")
+def checked(predictor: Predictor, tmp_path_factory: pytest.TempPathFactory) -> Predictor:
+    """The test predictor's checkpoint with an assessability check fitted on synthetic scans."""
+    checked = Predictor(checked_checkpoint(predictor, tmp_path_factory)[0])
+    assert checked.detector is not None
+    return checked
+
+
+@pytest.fixture(scope="module")
+def accepted(checked: Predictor, predictor: Predictor, tmp_path_factory) -> Path:
+    """A synthetic test scan the check accepts."""
+    data = checked_checkpoint(predictor, tmp_path_factory)[1]
+    scans = sorted((data / "Test").glob("*.npz"))
+    return next(p for p in scans if checked.predict(p)["assessable"]["assessable"])
+
+
+def test_a_refused_scan_gets_no_decision_and_costs_no_explanation(checked, monkeypatch):
+    import fairmoe.explaining as explaining
+    from fairmoe.wording import NOT_ASSESSABLE
+
+    photo = colour_photo()
+    r = checked.predict(photo, "IOP 25 mmHg")
+    assert r["assessable"]["assessable"] is False and r["assessable"]["reasons"]
+    assert "colour" in r["assessable"]["failed_checks"]
+    assert r["decision"] is None and 0 <= r["probability"] <= 1  # kept, marked unusable
+    assert r["uncertainty"] == NOT_ASSESSABLE
+    assert r["warnings"][0].startswith("Not assessable by this model: ")
+
+    def costly(*args, **kwargs):
+        raise AssertionError("a refused scan must not be explained")
+
+    for name in ("attribute_experts", "attribute_note", "attribute_whole_model", "occlusion_map"):
+        monkeypatch.setattr(explaining, name, costly)
+    e = checked.explain(photo, "IOP 25 mmHg")
+    assert e["attributions"] is None and e["note_attributions"] is None
+    assert e["decision"] is None and e["assessable"] == r["assessable"]
+    maps = checked.model_maps(photo)
+    assert maps["whole_model"] is None and maps["occlusion"] is None
+    assert maps["assessable"]["failed_checks"] == r["assessable"]["failed_checks"]
+
+
+def test_an_assessable_scan_keeps_its_decision_and_explanation(checked, accepted):
+    scan = accepted
+    r = checked.predict(scan)
+    assert r["decision"] == ("glaucoma" if r["probability"] >= 0.5 else "no glaucoma")
+    e = checked.explain(scan, "cup to disc ratio 0.7", n_steps=4)
+    assert e["decision"] == r["decision"] and len(e["attributions"]["experts"]) == 10
+    assert e["note_attributions"] and {"whole_model", "occlusion"} <= set(e["attributions"])
+    maps = checked.model_maps(scan, n_steps=4)
+    assert maps["assessable"]["assessable"] and maps["occlusion"]["map"]
+
+
+def test_an_edited_scan_is_checked_like_an_upload(checked, accepted):
+    from fairmoe.inference import edited_scan
+
+    scan = accepted
+    image = checked.prepare(scan).scan.image
+    pixels = checked.scan_pixels(scan)
+    assert np.array_equal(edited_scan(image, pixels, pixels), image)  # no edit, no change
+    same = checked.explain(scan, None, edited=pixels, n_steps=4, model_maps=False)
+    assert same["assessable"]["failed_checks"] == [] and same["decision"] is not None
+    assert same["probability"] == pytest.approx(checked.predict(scan)["probability"], abs=1e-6)
+    glare = np.clip(pixels.astype(np.float64) * 3, 0, 255).astype(np.uint8)  # over-exposed
+    r = checked.explain(scan, None, edited=glare, n_steps=4)
+    assert r["assessable"]["assessable"] is False
+    assert {"exposure", "field_of_view"} & set(r["assessable"]["failed_checks"])  # input checks
+    assert r["decision"] is None and r["attributions"] is None
+    # the model saw exactly the edited pixels
+    assert r["probability"] == pytest.approx(checked.predict(glare)["probability"], abs=1e-6)
+    maps = checked.model_maps(scan, edited=glare)
+    assert maps["assessable"]["assessable"] is False and maps["whole_model"] is None
+    with pytest.raises(ValueError, match="edited pixels"):
+        checked.prepare(scan, edited=glare[:-1])
+
+
+def test_warm_up_runs_the_attributions_even_when_the_check_refuses_its_noise(checked, monkeypatch):
+    import fairmoe.explaining as explaining
+
+    calls = []
+    real = explaining.attribute_experts
+    monkeypatch.setattr(
+        explaining, "attribute_experts", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    checked.warm_up()
+    assert calls == [1]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -18,6 +19,7 @@ from fairmoe.data.fairvlmed import read_npz
 from fairmoe.inference import Predictor
 from fairmoe.score import main
 from fairmoe.scores import read_scores
+from fairmoe.wording import assessable_cell, decision_cell
 
 REPO = Path(__file__).resolve().parents[2]
 N = 30  # synthetic cases: 21 training, 3 validation, 6 test
@@ -94,6 +96,50 @@ def test_csv_manifest_and_bad_rows(data, checkpoint, tmp_path):
     assert read_scores(out).n == 2  # the reader skips rows without a score
 
 
+def test_scans_that_are_not_assessable_get_no_decision(data, checkpoint, tmp_path, capsys):
+    from fairmoe.audit import AuditError, read_user_scores
+    from fairmoe.audit.scores_csv import load_user_scores
+
+    pred = Predictor(checkpoint)
+    assert pred.detector is not None, "the shipped model has its assessability check"
+    for i, f in enumerate(sorted((data / "Test").glob("*.npz"))[:3]):
+        shutil.copy(f, tmp_path / f"s{i}.npz")
+    Image.fromarray(np.full((664, 512), 90, np.uint8)).save(tmp_path / "blank.png")
+    photo = np.zeros((480, 640, 3), np.uint8)
+    photo[..., 0], photo[..., 1], photo[60:300, 200:420] = 200, 140, (30, 90, 160)
+    Image.fromarray(photo).save(tmp_path / "photo.png")  # a colour photo, not an SLO scan
+    files = ["s0.npz", "s1.npz", "s2.npz", "blank.png", "photo.png"]
+    (tmp_path / "manifest.csv").write_text(
+        "file,label,race,gender,ethnicity,language\n"
+        + "".join(f"{f},1,black,female,unknown,english\n" for f in files)
+    )
+    out = tmp_path / "out.csv"
+    assert main(_args(tmp_path / "manifest.csv", checkpoint, out, "--workers", "1")) == 0
+    rows = {r["id"]: r for r in _rows(out)}
+    assert list(rows) == files
+    for f, r in rows.items():  # the rule of every prediction: Predictor.predict is the oracle
+        res = pred.predict(tmp_path / f)
+        assert r["assessable"] == assessable_cell(res["assessable"])
+        assert r["decision"] == decision_cell(res["decision"])
+        assert float(r["score"]) == pytest.approx(res["probability"], abs=1e-6)
+    for f in ("blank.png", "photo.png"):
+        assert rows[f]["assessable"] == "no" and rows[f]["decision"] == "not assessable"
+    assert "colour" in pred.predict(tmp_path / "photo.png")["assessable"]["failed_checks"]
+    refused = sum(r["assessable"] == "no" for r in rows.values())
+    assert f"5 scored ({refused} not assessable" in capsys.readouterr().out
+    # an audit of these scores leaves the refused scans out, and says how many
+    every = load_user_scores(out, include_not_assessable=True)
+    assert every.n_not_assessable == refused and every.scores.n == 5
+    assert "included" in every.message
+    kept = [f for f, r in rows.items() if r["assessable"] != "no"]
+    if not kept:  # the shipped check may refuse the synthetic scans too
+        with pytest.raises(AuditError, match="every row with a score is marked not assessable"):
+            read_user_scores(out)
+        return
+    with pytest.warns(UserWarning, match=f"{refused} rows marked not assessable"):
+        assert read_user_scores(out).ids == kept
+
+
 def test_an_interrupted_run_continues_where_it_stopped(data, checkpoint, tmp_path):
     full = tmp_path / "full.csv"
     assert main(_args(data, checkpoint, full, "--split", "test", "--workers", "0")) == 0
@@ -105,20 +151,21 @@ def test_an_interrupted_run_continues_where_it_stopped(data, checkpoint, tmp_pat
     partial = tmp_path / "resumed.csv.partial-0.csv"
     from fairmoe.scoring import partial_header
 
-    header = partial_header(Predictor(checkpoint).n_experts)
+    n_exp = Predictor(checkpoint).n_experts
+    header = partial_header(n_exp)
     with partial.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         first = rows[0]
         attrs = [first[a] for a in ("race", "gender", "ethnicity", "language")]
-        n_exp = (len(header) - 11) // 2
         w.writerow([first["id"], "test", first["label"], "0.123456", "-0.5", "-0.6", *attrs]
-                   + ["0.1"] * (2 * n_exp) + [""])  # fmt: skip
+                   + ["0.1"] * (2 * n_exp) + ["", "yes", "no glaucoma"])  # fmt: skip
         f.write(rows[1]["id"] + ",test,1,0.9")  # torn: no newline, too few columns
     out.unlink()
     assert main(_args(data, checkpoint, out, "--split", "test", "--workers", "0")) == 0
     again = {r["id"]: r for r in _rows(out)}
     assert again[rows[0]["id"]]["score"] == "0.123456"  # kept from the partial file
+    assert again[rows[0]["id"]]["decision"] == "no glaucoma"
     assert again[rows[1]["id"]]["score"] == rows[1]["score"]  # the torn row was scored again
     assert [r["id"] for r in _rows(out)] == [r["id"] for r in _rows(full)]
     assert not partial.exists()

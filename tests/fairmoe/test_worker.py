@@ -15,6 +15,7 @@ import torch
 
 from fairmoe.inference import InputError, Predictor
 from fairmoe.worker import ProcessPredictor, WorkerError, fingerprint
+from tests.fairmoe.checked import checked_checkpoint, colour_photo
 
 NOTE = "glaucoma suspect with cup to disc ratio 0.7"
 
@@ -43,6 +44,15 @@ def test_the_child_explains_as_this_process(pool, predictor):
     assert _same(theirs, mine)
     assert theirs["attributions"]["experts"] and theirs["note_attributions"]
     assert _same(pool.model_maps(scan, n_steps=4), predictor.model_maps(scan, n_steps=4))
+
+
+def test_the_child_explains_an_edit_as_this_process(pool, predictor):
+    scan = _scan(6)
+    edited = np.clip(predictor.scan_pixels(scan).astype(int) + 40, 0, 255).astype(np.uint8)
+    kw = {"n_steps": 2, "edited": edited}
+    mine = predictor.explain(scan, None, model_maps=False, **kw)
+    assert _same(pool.explain(scan, None, model_maps=False, **kw), mine)
+    assert _same(pool.model_maps(scan, **kw), predictor.model_maps(scan, **kw))
 
 
 def test_concurrent_calls_use_both_children(pool, predictor):
@@ -103,5 +113,19 @@ def test_a_checkpoint_that_does_not_load_says_why(tmp_path):
     try:
         with pytest.raises(WorkerError, match="could not load the model"):
             p.explain(_scan(5), None)
+    finally:
+        p.close()
+
+
+def test_the_child_refuses_what_the_check_refuses_without_explaining(predictor, tmp_path_factory):
+    checked = Predictor(checked_checkpoint(predictor, tmp_path_factory)[0])
+    photo = colour_photo()
+    mine = checked.explain(photo, NOTE)
+    assert mine["assessable"]["assessable"] is False and mine["attributions"] is None
+    p = ProcessPredictor(checked.meta.path, expected=fingerprint(checked.model))
+    try:
+        assert _same(p.explain(photo, NOTE), mine)  # the child loads the check beside the model
+        maps = p.model_maps(photo)
+        assert maps["whole_model"] is None and maps["assessable"] == mine["assessable"]
     finally:
         p.close()

@@ -13,7 +13,9 @@ from sklearn.metrics import roc_auc_score
 
 from app import callbacks
 from app.callbacks import cohort_tab as cb
+from app.theme import icon
 from fairmoe.schema import ATTRIBUTES
+from tests.app.checked import accepted_scans, camera_photo, checked_assets, cohort_zip
 from tests.app.oracle import DEFAULT, message
 
 
@@ -56,6 +58,8 @@ def test_cohort_fairvlmed_layout_lists_bad_rows(runtime, data_dir, tmp_path):
     want = "not checked" if not verdict["checked"] else ("yes" if verdict["assessable"] else "no")
     assert scored[0]["assessable"] == want
     assert {r["assessable"] for r in scored} <= {"yes", "no", "not checked"}
+    assert summary["n_not_assessable"] == 0 and summary["warnings"] == []
+    assert cb.assessability_note(summary) == ""
     view = cb.cohort_view(ss, "race", 0.5)
     assert len(view) == 7 and view[2].layout.height
 
@@ -171,3 +175,54 @@ def test_cohort_panel_on_any_run_with_strategies_and_audit(runtime):
     with pytest.raises(gr.Error, match="Score a cohort first"):
         callbacks.require_source(runtime, callbacks.USER_SCORES, None, "cohort")
     assert callbacks.resolve_source(runtime, callbacks.USER_SCORES, None, "cohort") is None
+
+
+@pytest.fixture(scope="module")
+def checked_rt(assets_dir, data_dir):
+    """The test assets' runtime with an assessability check fitted for its model."""
+    from app.callbacks.serving import shutdown
+    from app.runtime import load_runtime
+
+    rt = load_runtime(checked_assets(assets_dir, data_dir), warm_up=False)
+    yield rt
+    shutdown(rt)
+
+
+def test_refused_scans_stay_out_of_the_metrics_until_included(checked_rt, data_dir, tmp_path):
+    scans = accepted_scans(checked_rt.predictor, data_dir, 6)
+    photo = camera_photo()
+    assert checked_rt.predictor.predict(photo)["assessable"]["assessable"] is False
+    upload = cohort_zip(tmp_path / "c.zip", scans, photo)
+    summary, csv_path, ss, result = cb.cohort_scored(checked_rt, str(upload))
+    n = len(scans)
+    assert summary["n_scored"] == n + 1 and summary["n_not_assessable"] == 1
+    assert ss.n == summary["n_in_metrics"] == n and "operator.png" not in ss.ids
+    assert result.all_scores.n == n + 1  # the CSV's rows
+    assert cb.assessability_note(summary).startswith(
+        icon("warn") + "1 scan that is not assessable by this model is left out of the metrics"
+    )
+    with open(csv_path, newline="") as f:
+        rows = {r["file"]: r for r in csv.DictReader(f)}
+    assert rows["operator.png"]["decision"] == "not assessable"
+    assert "Not assessable by this model" in rows["operator.png"]["warnings"]
+    # the box ticked after scoring: the same scores, the refused one back in, nothing rescored
+    summary2, ss2, result2 = cb.cohort_including(checked_rt, result, True)
+    assert ss2.n == summary2["n_in_metrics"] == n + 1 and summary2["include_not_assessable"]
+    assert "included in these metrics" in cb.assessability_note(summary2)
+    assert ss2.scores[ss2.ids.index("operator.png")] == pytest.approx(
+        float(rows["operator.png"]["score"]), abs=1e-6
+    )
+    summary3, ss3, _ = cb.cohort_including(checked_rt, result2, False)
+    assert ss3.ids == ss.ids and np.array_equal(ss3.scores, ss.scores)
+    assert summary3 == summary
+    with_it = cb.cohort(checked_rt, str(upload), include_not_assessable=True)
+    assert with_it[2].n == n + 1 and with_it[0]["auc"] == summary2["auc"]
+
+
+def test_a_cohort_of_refused_scans_only_has_no_metrics(checked_rt, tmp_path):
+    upload = cohort_zip(tmp_path / "c.zip", [], camera_photo())
+    summary, csv_path, ss = cb.cohort(checked_rt, str(upload))
+    assert ss is None and summary["auc"] is None and summary["attributes"] == {}
+    assert summary["n_scored"] == summary["n_not_assessable"] == 1
+    assert summary["n_in_metrics"] == 0 and summary["warnings"]
+    assert Path(csv_path).is_file()

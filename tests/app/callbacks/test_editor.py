@@ -14,6 +14,7 @@ from app.callbacks.editor import (
     patches_of_mask,
     toggle_patch,
 )
+from app.theme import icon
 
 
 def test_apply_edits_masks_with_mean_grey_and_leaves_the_rest():
@@ -66,3 +67,39 @@ def test_patches_picked_by_name_are_the_clicked_ones():
     both = mask_from_names(["row 2, column 1", "row 1, column 4", "nonsense"], 4)
     assert patches_of_mask(both, 4) == ["row 1, column 4", "row 2, column 1"]  # row by row
     assert mask_from_names(None, 4) == [[0] * 4] * 4 and patches_of_mask(None, 4) == []
+
+
+def test_an_edit_the_model_cannot_explain_is_said_not_raised(runtime, assets_dir, monkeypatch):
+    """The error goes into the editor's answer (no toast, no error badge on the scan)."""
+    from app.callbacks import editor
+    from app.callbacks.common import user_error
+
+    _, _, state = experts_tab.explain(runtime, str(assets_dir / "examples" / "case1.png"))
+
+    def fail(*_):
+        raise user_error("The explanation process stopped; try again.")
+
+    monkeypatch.setattr(editor, "_explain", fail)
+    image, text, fig = editor_view(runtime, state, None, 1.3, 1.0, 0.0)
+    assert image.shape == (384, 384, 3)
+    assert text.startswith(f"{icon('warn')} The explanation process stopped") and len(fig.data) == 0
+
+
+def test_sliders_update_on_any_change_latest_value_only(runtime):
+    """A typed value and the arrow keys change a slider without a release: .change, not
+    .release, re-runs the edit, and only the latest value runs."""
+    import gradio as gr
+
+    from app.tabs.editor import build_editor, wire_editor
+
+    with gr.Blocks() as demo:
+        state = gr.State(None)
+        ed = build_editor(runtime)
+        wire_editor(runtime, ed, state)
+    config = demo.get_config_file()
+    sliders = {ed.brightness._id, ed.contrast._id, ed.blur._id}
+    deps = [d for d in config["dependencies"] if {t[0] for t in d["targets"]} & sliders]
+    assert len(deps) == 1, deps
+    assert sorted(t[1] for t in deps[0]["targets"]) == ["change"] * 3
+    assert deps[0]["trigger_mode"] == "always_last"
+    assert deps[0]["api_visibility"] == "private"

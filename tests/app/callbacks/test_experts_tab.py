@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from app.callbacks import experts_tab as cb
+from tests.app.checked import accepted_scans, camera_photo, checked_assets
 
 
 def test_explain_overlays_and_experts_view(runtime, assets_dir):
@@ -24,7 +25,9 @@ def test_explain_overlays_and_experts_view(runtime, assets_dir):
     assert "Computing the whole-model" in waiting.layout.annotations[0].text
     scan = str(assets_dir / "examples" / "case1.png")
     maps, state = cb.model_maps(runtime, scan, state, session="s1")
-    assert set(maps) == {"whole_model", "occlusion"}
+    assert set(maps) == {"assessable", "whole_model", "occlusion"}
+    assert maps["assessable"]["checked"] is False  # the test model has no assessability check
+    assert state["upload"] == scan  # what the scan editor checks its edits against
     assert cb.model_maps(runtime, scan, None, session="s1")[0] is maps  # cached by the scan
     assert "whole_model" not in result["attributions"]  # the cached explanation is not changed
     att = state["result"]["attributions"]
@@ -132,3 +135,49 @@ def test_without_experts_sentence_tells_the_probabilities_apart() -> None:
     assert "would be 40% instead of 96%" in _without_experts(0.40, 0.96)
     assert "would be 96.2% instead of 96.4%" in _without_experts(0.9621, 0.9638)
     assert "would stay at 96%" in _without_experts(0.96381, 0.96384)
+
+
+@pytest.fixture(scope="module")
+def checked_rt(assets_dir, data_dir):
+    """The test assets' runtime with an assessability check fitted for its model."""
+    from app.callbacks.serving import shutdown
+    from app.runtime import load_runtime
+
+    rt = load_runtime(checked_assets(assets_dir, data_dir), warm_up=False)
+    yield rt
+    shutdown(rt)
+
+
+def test_a_refused_scan_is_answered_by_its_refusal_alone(checked_rt, tmp_path):
+    photo = tmp_path / "operator.png"
+    camera_photo(photo)
+    result, gallery, state = cb.explain(checked_rt, str(photo), "IOP 25", session="r")
+    assert result["assessable"]["assessable"] is False and result["assessable"]["reasons"]
+    assert result["decision"] is None
+    assert result["attributions"] is None and result["note_attributions"] is None
+    assert gallery == []  # no overlay sheet drawn
+    assert state["result"] is result and state["upload"] == str(photo)
+    maps, after = cb.model_maps(checked_rt, str(photo), state, session="r")
+    assert maps["assessable"]["assessable"] is False
+    assert maps["whole_model"] is None and maps["occlusion"] is None
+    assert after is state  # nothing is merged into a refusal
+
+
+def test_the_scan_editors_edits_are_checked_against_the_upload(checked_rt, data_dir):
+    from app.callbacks import editor
+
+    (scan,) = accepted_scans(checked_rt.predictor, data_dir, 1)
+    result, _, state = cb.explain(checked_rt, str(scan))
+    assert result["assessable"]["assessable"] and result["attributions"] is not None
+    same = editor._explain(checked_rt, state["pixels"], state["upload"])
+    assert same["assessable"]["assessable"] and same["decision"] == result["decision"]
+    glare = editor.apply_edits(state["pixels"], None, 3.0, 1.0, 0.0)  # over-exposed
+    edited = editor._explain(checked_rt, glare, state["upload"])
+    assert edited["assessable"]["assessable"] is False
+    assert {"exposure", "field_of_view"} & set(edited["assessable"]["failed_checks"])
+    assert edited["decision"] is None and edited["attributions"] is None
+    assert edited["probability"] == pytest.approx(
+        checked_rt.predictor.predict(glare)["probability"], abs=1e-6
+    )  # the model saw the edited pixels
+    orig = editor._with_maps(checked_rt, result, state["pixels"], state["upload"])
+    assert {"whole_model", "occlusion"} <= set(orig["attributions"])

@@ -59,3 +59,31 @@ def test_editor_figures():
     fig = edit_comparison(px, px, res, res)
     assert len([t for t in fig.data if t.type == "image"]) == 6  # 2 rows x 3 maps
     assert fig.layout.height > 0
+
+
+def test_every_experts_figure_has_a_title():
+    """The page's figure summary starts with the title; without one plotly's editor placeholder
+    ("Click to enter Plot title") is all there is. Empty figures keep their title too."""
+    px = np.zeros((32, 32), np.uint8)
+    expert = {
+        "id": 0,
+        "kept_patches": 1,
+        "gate_mean": 0.1,
+        "kept": np.eye(4, dtype=int),
+        "capacity_dropped": np.zeros((4, 4), int),
+        "weights": np.eye(4),
+    }
+    figs = [
+        feature_gates(None, None, []),
+        feature_gates([0.2, 0.8], None, ["Feature expert 0", "Feature expert 1"]),
+        attribution_overlays(px, {}, 1.0),
+        attribution_overlays(px, {"Expert 0": np.ones((4, 4))}, 1.0),
+        expert_load_by_group({}, {}, measure="gate"),
+        expert_load_by_group({"A": [0.1, 0.2]}, {"A": 3}, measure="gate"),
+        routing_maps(px, [], None, 4),
+        routing_maps(px, [expert], np.zeros((4, 4)), 4),
+    ]
+    for fig in figs:
+        assert fig.layout.title.text and "Click to enter" not in fig.layout.title.text
+    # the figure title gets its own room above the small-multiple titles
+    assert figs[3].layout.margin.t >= 60 and figs[-1].layout.margin.t >= 60

@@ -49,3 +49,8 @@ def test_series_differ_without_colour():
     assert len(set(symbols)) == len(symbols) == 3
     bars = distinguish(go.Figure([go.Bar(x=[1], y=[i]) for i in range(4)]))
     assert len({t.marker.pattern.shape for t in bars.data}) == 4
+
+
+def test_empty_figure_keeps_the_title_it_is_given():
+    assert empty_figure("x", title="Rates").layout.title.text == "Rates"
+    assert empty_figure("x").layout.title.text is None
