@@ -11,7 +11,7 @@ from fairmoe.methods import method_label, uses_attribute
 from fairmoe.metrics import format_report_table
 from fairmoe.schema import ATTRIBUTE_NAMES, OPERATING_POINT
 
-__all__ = ["header_markdown", "model_card", "report_markdown"]
+__all__ = ["assessability_text", "header_markdown", "model_card", "report_markdown"]
 
 
 def _trained_for(method: str, attribute: str) -> str:
@@ -89,10 +89,34 @@ def model_card(rt: Runtime) -> str:
         parts.append(
             f"### Test metrics (threshold {OPERATING_POINT:g})\n\n" + format_report_table(test)
         )
+    assess = assessability_text(rt)
+    if assess:
+        parts.append("### Assessability check\n\n" + assess)
     parts.append("### Integrity\n\n" + integrity_text(rt))
     if rt.skipped:
         parts.append("### Left out at start-up\n\n" + "\n".join(f"- {s}" for s in rt.skipped))
     return "\n\n".join(parts)
+
+
+def assessability_text(rt: Runtime) -> str:
+    """The fitted assessability check's figures: what it refuses of in-distribution scans, in all
+    and per race group (the groups are for this report only: the check never reads them)."""
+    det = rt.predictor.detector
+    if det is None:
+        return ""
+    info = det.to_summary()
+    n, flagged = info.get("n_calibration"), info.get("calibration_flagged")
+    if n is None or flagged is None:
+        return f"Novelty threshold {det.threshold:.2f}."
+    text = (
+        f"Fitted on {info.get('n_reference', '?')} training scans; on {n} validation scans it "
+        f"refused {flagged:.1%} (false alarms; novelty threshold {det.threshold:.2f})."
+    )
+    groups = info.get("calibration_flagged_by_race") or {}
+    if groups:
+        text += "\n\n| Race group | Validation scans | False alarms |\n|---|---:|---:|\n"
+        text += "\n".join(f"| {g} | {v['n']} | {v['flagged']:.1%} |" for g, v in groups.items())
+    return text
 
 
 def integrity_text(rt: Runtime) -> str:

@@ -2,8 +2,10 @@
 
 python -m fairmoe.ood --checkpoint RUN.json --data FAIRVLMED_DIR [--out PATH_STEM]
 
-Reference: the first ``--reference-limit`` training scans; threshold: the validation scans.
-The test split is never read. Writes ``<run>.ood.json`` and ``<run>.ood.safetensors`` beside the
+Reference: the first ``--reference-limit`` training scans; threshold: the validation scans; both
+with a benign copy of each scan (resized, JPEG, mirrored, turned, brightness and contrast) unless
+``--no-benign-copies``. The test split is never read; the validation scans' race is read only to
+report their false alarms per group (``info.calibration_flagged_by_race``). Writes ``<run>.ood.json`` and ``<run>.ood.safetensors`` beside the
 checkpoint (or ``PATH_STEM.json``/``.safetensors``), which ``fairmoe.inference.Predictor`` loads.
 """
 
@@ -35,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument(
         "--orientation-rate", type=float, default=0.015, help="validation share flagged upside down"
     )
+    fit.add_argument(
+        "--no-benign-copies",
+        action="store_true",
+        help="fit on the scans alone (no resized/JPEG/mirrored/turned copies)",
+    )
+    fit.add_argument("--seed", type=int, default=0, help="draws of the benign copies")
     fit.add_argument("--batch-size", type=int, default=128)
     fit.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
@@ -51,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             flag_rate=args.flag_rate,
             orientation_rate=args.orientation_rate,
             batch_size=args.batch_size,
+            benign_copies=not args.no_benign_copies,
+            seed=args.seed,
         )
     except (CheckpointError, DataError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -64,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         f"(input checks {info['calibration_input_flagged']:.1%}, upside down "
         f"{info['calibration_orientation_flagged']:.1%})"
     )
+    groups = info.get("calibration_flagged_by_race") or {}
+    if groups:
+        print("validation scans flagged per race group: " + ", ".join(
+            f"{g} {v['flagged']:.1%} (n={v['n']})" for g, v in groups.items()))  # fmt: skip
     print(f"wrote {out} and {out.with_name(out.name.removesuffix('.json') + '.safetensors')}")
     return 0
 

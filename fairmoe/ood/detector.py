@@ -2,7 +2,9 @@
 
 A scan is *assessable by this model* when it passes every input check (size, shape, field of view,
 exposure, sharpness, noise; ``quality``) and its novelty score (``novelty``) is at most the
-threshold calibrated on validation scans. The fitted reference is saved as NAME.json (settings,
+threshold calibrated on validation scans. The reference and the calibration include a benign copy
+of each scan (``benign``: resized, re-compressed, mirrored, slightly turned, brighter or flatter),
+so that such a copy of an assessable scan stays assessable. The fitted reference is saved as NAME.json (settings,
 ranges, standardisation, threshold, the model's fingerprint, the sha256 of the tensors) beside
 NAME.safetensors (per-layer means and shrunk precision matrices); loading never unpickles.
 """
@@ -23,6 +25,8 @@ from torch import nn
 
 from fairmoe.checkpoint import CheckpointError, sha256_file
 from fairmoe.data.fairvlmed import preprocess_scan
+from fairmoe.ood.acquisition import DetailScale, Standardisation
+from fairmoe.ood.assessment import Assessment, unchecked
 from fairmoe.ood.encoding import encode_scans
 from fairmoe.ood.features import layer_features, tower_fingerprint
 from fairmoe.ood.novelty import LayerGaussian, combine, standardised_distances
@@ -46,38 +50,6 @@ FORMAT = "fairmoe-assessability/1"
 class DetectorError(CheckpointError):
     """A saved detector is unreadable, tampered with, or belongs to another model (a checkpoint
     error: the app refuses to start with it, with this message, rather than serve unchecked)."""
-
-
-@dataclass(frozen=True)
-class Assessment:
-    """The verdict on one scan. ``reasons`` are sentences for the clinician, in check order."""
-
-    assessable: bool
-    reasons: tuple[str, ...]
-    failed_checks: tuple[str, ...]  # names from fairmoe.ood.reasons.CHECKS
-    novelty: float  # combined novelty score; flagged above ``threshold``
-    threshold: float
-    layer_scores: dict[str, float]  # standardised distance per layer
-    statistics: dict[str, float]  # input statistics (fairmoe.ood.quality.STATISTICS)
-
-    @property
-    def summary(self) -> str:
-        if self.assessable:
-            return "Assessable: the scan passed the input checks and is like the training scans."
-        return "Not assessable by this model: " + " ".join(self.reasons)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "assessable": self.assessable,
-            "checked": True,  # a fitted detector gave this verdict (see fairmoe.inference)
-            "summary": self.summary,
-            "reasons": list(self.reasons),
-            "failed_checks": list(self.failed_checks),
-            "novelty": self.novelty,
-            "threshold": self.threshold,
-            "layer_scores": dict(self.layer_scores),
-            "statistics": dict(self.statistics),
-        }
 
 
 def _json_path(path: str | Path) -> Path:
@@ -109,6 +81,7 @@ class AssessabilityDetector:
     fingerprint: str  # fairmoe.ood.features.tower_fingerprint of the model
     info: dict[str, Any] = field(default_factory=dict)  # counts and rates measured at fit time
     orientation: OrientationCheck | None = None  # the upside-down check; None in older files
+    detail: DetailScale | None = None  # the scores' covariate (fairmoe.ood.acquisition)
 
     # -- fitting ----------------------------------------------------------------------------------
     @classmethod
@@ -122,22 +95,33 @@ class AssessabilityDetector:
         orientation_rate: float = 0.015,
         settings: QualitySettings | None = None,
         batch_size: int = 128,
+        calibration_groups: Sequence[str] | None = None,
+        benign_copies: bool = True,
+        seed: int = 0,
     ) -> AssessabilityDetector:
         """Fit on raw uint8 (H, W) scans: ``reference`` (training scans: the input ranges, the
         Gaussians and the orientation classifier) and ``calibration`` (held-out validation
         scans: the standardisation and the thresholds, set so that about ``flag_rate`` of them
         fail the input checks or the novelty check, and ``orientation_rate`` the orientation
-        check)."""
+        check). With ``benign_copies`` both sets also hold one benign copy of each scan (drawn
+        with ``seed``); the input ranges are fitted on the scans alone.
+
+        ``calibration_groups``: a group name per calibration scan, for the report only
+        (``info["calibration_flagged_by_race"]``): nothing fitted depends on it.
+        """
         if not 0 < flag_rate < 0.5:
             raise ValueError(f"flag_rate must be in (0, 0.5), got {flag_rate}")
         model.eval()
         size = model.config.vision.image_size
-        ref = encode_scans(model, reference, size, batch_size, flipped=True)
-        quality = QualityReference.fit(ref.stats, settings)
+        rng = np.random.default_rng(seed) if benign_copies else None
+        ref = encode_scans(model, reference, size, batch_size, flipped=True, copies=rng)
+        quality = QualityReference.fit(ref.originals, settings)
         layers = {k: LayerGaussian.fit(k, f) for k, f in ref.feats.items()}
-        cal = encode_scans(model, calibration, size, batch_size)
-        layers = {k: g.calibrated(cal.feats[k]) for k, g in layers.items()}
-        novelty = combine(standardised_distances(layers, cal.feats))
+        cal = encode_scans(model, calibration, size, batch_size, copies=rng)
+        detail = DetailScale.fit([s["detail"] for s in cal.stats])
+        covariate = detail.covariate([s["detail"] for s in cal.stats])
+        layers = {k: g.calibrated(cal.feats[k], covariate) for k, g in layers.items()}
+        novelty = combine(standardised_distances(layers, cal.feats, covariate))
         failed = np.array([bool(input_reasons(quality, s)) for s in cal.stats])
         # The input checks flag some calibration scans too; novelty gets the rest of the budget,
         # but never less than half of it.
@@ -145,20 +129,29 @@ class AssessabilityDetector:
         level = max(flag_rate - failed.mean(), flag_rate / 2)
         threshold = float(np.quantile(passing, 1 - level))
         orientation = OrientationCheck.fit(
-            ref.upright, ref.flipped, cal.upright, flag_rate=orientation_rate
+            ref.upright, ref.flipped, cal.upright, flag_rate=orientation_rate, covariate=covariate
         )
-        upside = orientation.scores(cal.upright) > orientation.threshold
+        upside = orientation.scores(cal.upright, covariate) > orientation.threshold
+        flagged = failed | (novelty > threshold) | upside
+        scans = ~cal.is_copy
         info = {
-            "n_reference": len(ref.stats),
-            "n_calibration": len(cal.stats),
-            "calibration_input_flagged": float(failed.mean()),
-            "calibration_novelty_flagged": float((novelty > threshold).mean()),
-            "calibration_orientation_flagged": float(upside.mean()),
-            "calibration_flagged": float((failed | (novelty > threshold) | upside).mean()),
+            "n_reference": int((~ref.is_copy).sum()),
+            "n_calibration": int(scans.sum()),
+            "benign_copies": bool(benign_copies),
+            "calibration_input_flagged": float(failed[scans].mean()),
+            "calibration_novelty_flagged": float((novelty > threshold)[scans].mean()),
+            "calibration_orientation_flagged": float(upside[scans].mean()),
+            "calibration_flagged": float(flagged[scans].mean()),
             "layer_shrinkage": {k: g.shrinkage for k, g in layers.items()},
         }
+        if benign_copies:
+            info["calibration_copies_flagged"] = float(flagged[cal.is_copy].mean())
+        if calibration_groups is not None:
+            info["calibration_flagged_by_race"] = _by_group(flagged[scans], calibration_groups)
         fingerprint = tower_fingerprint(model)
-        return cls(quality, layers, threshold, flag_rate, size, fingerprint, info, orientation)
+        return cls(
+            quality, layers, threshold, flag_rate, size, fingerprint, info, orientation, detail
+        )
 
     # -- checking ---------------------------------------------------------------------------------
     def check_model(self, model: nn.Module) -> None:
@@ -172,9 +165,22 @@ class AssessabilityDetector:
     def statistics(self, image: np.ndarray) -> dict[str, float]:
         """The model-free part of an assessment: the input statistics, and the orientation score
         when this detector has the check (cheap enough for the request's own thread)."""
-        stats = scan_statistics(image)
-        if self.orientation is not None:
-            stats["orientation"] = self.orientation.score(image)
+        return self._completed(scan_statistics(image), image)
+
+    def _covariate(self, stats: Sequence[Mapping[str, float]]) -> np.ndarray | None:
+        if self.detail is None:
+            return None
+        return self.detail.covariate([s["detail"] for s in stats])
+
+    def _completed(self, stats: dict[str, float], image: np.ndarray) -> dict[str, float]:
+        """``stats`` with what :meth:`statistics` adds, where it is missing."""
+        if "detail" not in stats:  # statistics from before the detail covariate
+            stats["detail"] = scan_statistics(image)["detail"]
+        if self.orientation is not None and "orientation" not in stats:
+            cov = self._covariate([stats])
+            stats["orientation"] = self.orientation.score(
+                image, None if cov is None else float(cov[0])
+            )
         return stats
 
     def _orientation_reason(self, stats: dict[str, float], reasons: dict[str, str]) -> None:
@@ -186,10 +192,18 @@ class AssessabilityDetector:
             reasons["orientation"] = orientation_reason(stats["orientation"], check.threshold)
 
     def novelty_scores(
-        self, model: nn.Module, pixels: torch.Tensor
+        self,
+        model: nn.Module,
+        pixels: torch.Tensor,
+        statistics: Sequence[Mapping[str, float]] | None = None,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Standardised distance per layer and the combined score, for model pixels (B, S, S)."""
-        per_layer = standardised_distances(self.layers, layer_features(model, pixels))
+        """Standardised distance per layer and the combined score, for model pixels (B, S, S);
+        ``statistics`` (:meth:`statistics` of each scan) give the detail the standardisation
+        takes into account (required when this detector has one)."""
+        if self.detail is not None and statistics is None:
+            raise ValueError("this detector's novelty scores need the scans' statistics")
+        covariate = None if statistics is None else self._covariate(statistics)
+        per_layer = standardised_distances(self.layers, layer_features(model, pixels), covariate)
         return per_layer, combine(per_layer)
 
     def assess(
@@ -217,14 +231,17 @@ class AssessabilityDetector:
             raise ValueError(f"{len(colour)} colour flags for {len(images)} scans")
         if pixels is None:
             pixels = torch.stack([preprocess_scan(im, self.image_size) for im in images])
-        per_layer, novelty = self.novelty_scores(model, pixels)
-        out = []
         if statistics is not None and len(statistics) != len(images):
             raise ValueError(f"{len(statistics)} statistics for {len(images)} scans")
-        for i, image in enumerate(images):
-            stats = dict(statistics[i]) if statistics is not None else self.statistics(image)
-            if self.orientation is not None and "orientation" not in stats:
-                stats["orientation"] = self.orientation.score(image)
+        all_stats = [
+            self._completed(dict(statistics[i]), image)
+            if statistics is not None
+            else self.statistics(image)
+            for i, image in enumerate(images)
+        ]
+        per_layer, novelty = self.novelty_scores(model, pixels, all_stats)
+        out = []
+        for i, stats in enumerate(all_stats):
             reasons = input_reasons(self.quality, stats, colour=colour[i])
             self._orientation_reason(stats, reasons)
             if novelty[i] > self.threshold:
@@ -270,11 +287,12 @@ class AssessabilityDetector:
             "threshold": self.threshold,
             "flag_rate": self.flag_rate,
             "layers": [
-                {"name": g.name, "shrinkage": g.shrinkage, "centre": g.centre, "spread": g.spread}
+                {"name": g.name, "shrinkage": g.shrinkage, **g.standard.to_dict()}
                 for g in self.layers.values()
             ],
             "quality": self.quality.to_dict(),
             "orientation": None if self.orientation is None else self.orientation.to_dict(),
+            "detail": None if self.detail is None else self.detail.to_dict(),
             "info": self.info,
             "tensors": {"file": tensors_path.name, "sha256": sha256_file(tensors_path)},
         }
@@ -303,8 +321,7 @@ class AssessabilityDetector:
                     arrays[f"{d['name']}.mean"].astype(np.float64),
                     arrays[f"{d['name']}.precision"].astype(np.float64),
                     float(d["shrinkage"]),
-                    float(d["centre"]),
-                    float(d["spread"]),
+                    Standardisation.from_dict(d),
                 )
                 for d in doc["layers"]
             }
@@ -319,6 +336,7 @@ class AssessabilityDetector:
                 None
                 if doc.get("orientation") is None
                 else OrientationCheck.from_parts(doc["orientation"], arrays),
+                None if doc.get("detail") is None else DetailScale.from_dict(doc["detail"]),
             )
         except DetectorError:
             raise
@@ -333,6 +351,17 @@ class AssessabilityDetector:
         return {"threshold": self.threshold, "flag_rate": self.flag_rate, **self.info}
 
 
+def _by_group(flagged: np.ndarray, groups: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Scans and the share flagged per group, groups in order of appearance."""
+    if len(groups) != len(flagged):
+        raise ValueError(f"{len(groups)} group names for {len(flagged)} calibration scans")
+    names = np.asarray(groups)
+    return {
+        g: {"n": int((names == g).sum()), "flagged": float(flagged[names == g].mean())}
+        for g in sorted(dict.fromkeys(groups))
+    }
+
+
 def load_beside(checkpoint: str | Path | None, model: nn.Module) -> AssessabilityDetector | None:
     """The detector saved beside checkpoint RUN.json (RUN.ood.json), None when there is none.
 
@@ -342,19 +371,3 @@ def load_beside(checkpoint: str | Path | None, model: nn.Module) -> Assessabilit
     if checkpoint is None or not detector_path(checkpoint).is_file():
         return None
     return AssessabilityDetector.load(detector_path(checkpoint), model)
-
-
-def unchecked() -> dict[str, Any]:
-    """``Assessment.to_dict()``'s shape for a model without a fitted detector: not checked."""
-    return {
-        "assessable": True,
-        "checked": False,
-        "summary": "Not checked: no assessability reference was fitted for this model "
-        "(python -m fairmoe.ood).",
-        "reasons": [],
-        "failed_checks": [],
-        "novelty": None,
-        "threshold": None,
-        "layer_scores": {},
-        "statistics": {},
-    }

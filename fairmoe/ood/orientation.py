@@ -8,9 +8,15 @@ disc-fovea distance in these scans), and the vessel arcades bow around it. The c
 1. finds the disc (the brightest blob inside the field of view, after a grey closing that erases
    the dark vessels), mirrors the scan so the disc is on the left (both eyes are in the data,
    so left-right carries no information), and samples the brightness relative to its local
-   background on a grid spanning the macula, centred on the disc's row;
+   background on a grid spanning the macula, centred on the disc's row. The grid is turned by
+   the tilt of the field of view (an SLO field is an upright ellipse, taller than wide): a scan
+   exported a few degrees rotated moves the macula by more than the fovea's natural offset below
+   the disc, and would otherwise read as upside down, while an upside-down scan's field is
+   still upright;
 2. scores the grid with a logistic regression trained on reference scans against the same scans
-   flipped vertically (self-supervised: no labelled upside-down scans are needed);
+   flipped vertically (self-supervised: no labelled upside-down scans are needed), and
+   standardises the log-odds against the scan's detail (``acquisition``: a crisp scan's macula
+   reads more strongly either way, so its scores spread wider);
 3. flags scans whose score exceeds a threshold set on held-out calibration scans so that a
    chosen share of upright ones is flagged.
 
@@ -21,7 +27,7 @@ its score is 0 (not flagged here).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,14 +35,24 @@ from PIL import Image
 from scipy import ndimage as ndi
 from sklearn.linear_model import LogisticRegression
 
+from fairmoe.ood.acquisition import Standardisation
 from fairmoe.ood.quality import _field_of_view
 
-__all__ = ["GRID", "OrientationCheck", "feature_rows", "orientation_features", "orientation_reason"]
+__all__ = [
+    "GRID",
+    "OrientationCheck",
+    "feature_rows",
+    "fov_tilt",
+    "orientation_features",
+    "orientation_reason",
+]
 
 GRID = (12, 16)  # rows x columns sampled around the disc and macula
 _WORK_WIDTH = 128  # columns of the reduced copy (an SLO scan: 512 / 4)
 _DISC_RADIUS = 0.085  # disc radius / image width in SLO scans (36-48 of 512 pixels)
 _MIN_FOV_PIXELS = 200
+_MIN_ELONGATION = 1.1  # axis ratio of the FOV below which its tilt is not measurable
+_MAX_TILT = np.radians(30.0)  # a larger tilt is not a slightly rotated scan: left unturned
 
 
 def _reduced(image: np.ndarray) -> np.ndarray:
@@ -55,6 +71,21 @@ def _blur(x: np.ndarray, sigma: float, coarse: int) -> np.ndarray:
     low = ndi.gaussian_filter(np.asarray(img.reduce(coarse)), sigma / coarse)
     back = Image.fromarray(low, "F").resize(img.size, Image.BILINEAR)
     return np.asarray(back, np.float64)
+
+
+def fov_tilt(fov: np.ndarray) -> float:
+    """Angle (radians) of the field of view's long axis from the vertical, positive when the scan
+    was turned counter-clockwise; 0 for a round field or a tilt over ``_MAX_TILT``."""
+    ys, xs = np.nonzero(fov)
+    if len(ys) < _MIN_FOV_PIXELS:
+        return 0.0
+    cov = np.cov(np.vstack([ys - ys.mean(), xs - xs.mean()]))
+    eigval, eigvec = np.linalg.eigh(cov)  # ascending: column 1 is the long axis
+    if eigval[1] < _MIN_ELONGATION**2 * max(eigval[0], 1e-9):
+        return 0.0
+    vy, vx = eigvec[:, 1] if eigvec[0, 1] >= 0 else -eigvec[:, 1]  # pointing down the scan
+    tilt = float(np.arctan2(vx, vy))
+    return tilt if abs(tilt) <= _MAX_TILT else 0.0
 
 
 def orientation_features(image: np.ndarray) -> np.ndarray | None:
@@ -79,10 +110,14 @@ def orientation_features(image: np.ndarray) -> np.ndarray | None:
 
     relative = within_fov(small, r * 0.5) / np.maximum(within_fov(small, r * 4, coarse=4), 1.0)
     if dx > small.shape[1] / 2:  # disc on the right: mirror, so the macula is always to its right
-        relative, dx = relative[:, ::-1], small.shape[1] - 1 - dx
-    rows = dy + np.linspace(-3 * r, 3 * r, GRID[0])
-    cols = dx + np.linspace(0.5 * r, 7.5 * r, GRID[1])
-    yy, xx = np.meshgrid(rows, cols, indexing="ij")
+        relative, fov, dx = relative[:, ::-1], fov[:, ::-1], small.shape[1] - 1 - dx
+    tilt = fov_tilt(fov)
+    down, across = np.meshgrid(
+        np.linspace(-3 * r, 3 * r, GRID[0]), np.linspace(0.5 * r, 7.5 * r, GRID[1]), indexing="ij"
+    )
+    # the grid's axes turned with the field: "down" is (cos, sin), "across" (-sin, cos) in (y, x)
+    c, s = np.cos(tilt), np.sin(tilt)
+    yy, xx = dy + down * c - across * s, dx + down * s + across * c
     return ndi.map_coordinates(relative, [yy, xx], order=1, mode="nearest").ravel()
 
 
@@ -104,7 +139,8 @@ def _finite(rows: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class OrientationCheck:
-    """Standardisation, weights and threshold of the upside-down score (a log-odds)."""
+    """Feature standardisation, weights and threshold of the upside-down score: the log-odds,
+    standardised against the scan's detail (``standard``; the identity in older files)."""
 
     mean: np.ndarray
     scale: np.ndarray
@@ -112,6 +148,7 @@ class OrientationCheck:
     bias: float
     threshold: float
     flag_rate: float
+    standard: Standardisation = field(default_factory=Standardisation)
 
     @classmethod
     def fit(
@@ -122,10 +159,13 @@ class OrientationCheck:
         *,
         flag_rate: float = 0.015,
         c: float = 0.1,
+        covariate: np.ndarray | None = None,
     ) -> OrientationCheck:
         """Train on ``feature_rows`` of reference scans (``upright``) against the same scans
         flipped vertically (``flipped``); the threshold flags about ``flag_rate`` of the upright
-        ``calibration`` rows. Rows of NaN (no field of view) are left out."""
+        ``calibration`` rows, whose log-odds are standardised against their detail
+        ``covariate`` (``acquisition.DetailScale.covariate``) when given. Rows of NaN (no field
+        of view) are left out."""
         if not 0 < flag_rate < 0.5:
             raise ValueError(f"flag_rate must be in (0, 0.5), got {flag_rate}")
         up, down, cal = _finite(upright), _finite(flipped), _finite(calibration)
@@ -138,19 +178,25 @@ class OrientationCheck:
         mean, scale = x.mean(0), x.std(0) + 1e-6
         clf = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
         w, b = clf.coef_[0], float(clf.intercept_[0])
-        threshold = float(np.quantile((cal - mean) / scale @ w + b, 1 - flag_rate))
-        return cls(mean, scale, w, b, threshold, flag_rate)
+        log_odds = (cal - mean) / scale @ w + b
+        cov = None if covariate is None else np.asarray(covariate)[np.isfinite(calibration).all(1)]
+        standard = Standardisation.fit(log_odds, cov)
+        threshold = float(np.quantile(standard(log_odds, cov), 1 - flag_rate))
+        return cls(mean, scale, w, b, threshold, flag_rate, standard)
 
-    def scores(self, rows: np.ndarray) -> np.ndarray:
-        """Log-odds that each scan is upside down, from ``feature_rows``; 0.0 for a row of NaN
-        (no field of view: no anatomy to read)."""
+    def scores(self, rows: np.ndarray, covariate: np.ndarray | None = None) -> np.ndarray:
+        """Standardised log-odds that each scan is upside down, from ``feature_rows`` and the
+        scans' detail covariate; 0.0 (typical of upright scans) for a row of NaN (no field of
+        view: no anatomy to read)."""
         rows = np.atleast_2d(rows)
         ok = np.isfinite(rows).all(1)
-        z = (np.nan_to_num(rows) - self.mean) / self.scale @ self.weights + self.bias
+        z = self.standard((np.nan_to_num(rows) - self.mean) / self.scale @ self.weights + self.bias,
+                          covariate)  # fmt: skip
         return np.where(ok, z, 0.0)
 
-    def score(self, image: np.ndarray) -> float:
-        return float(self.scores(feature_rows([image]))[0])
+    def score(self, image: np.ndarray, covariate: float | None = None) -> float:
+        cov = None if covariate is None else np.array([covariate])
+        return float(self.scores(feature_rows([image]), cov)[0])
 
     def flags(self, score: float) -> bool:
         return score > self.threshold
@@ -165,7 +211,12 @@ class OrientationCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """The scalars, for the detector's JSON file."""
-        return {"bias": self.bias, "threshold": self.threshold, "flag_rate": self.flag_rate}
+        return {
+            "bias": self.bias,
+            "threshold": self.threshold,
+            "flag_rate": self.flag_rate,
+            "standard": self.standard.to_dict(),
+        }
 
     @classmethod
     def from_parts(cls, doc: Mapping[str, Any], arrays: Mapping[str, Any]) -> OrientationCheck:
@@ -179,6 +230,7 @@ class OrientationCheck:
             float(doc["bias"]),
             float(doc["threshold"]),
             float(doc["flag_rate"]),
+            Standardisation.from_dict(doc.get("standard") or {}),
         )
 
 

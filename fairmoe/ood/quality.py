@@ -36,10 +36,21 @@ STATISTICS = (
     "fov_mean",  # mean grey level inside the FOV
     "saturated",  # share of the FOV at or near 255
     "sharpness",  # std of the Laplacian inside the FOV over its mean grey level
-    "noise",  # pixel noise (grey levels) at full resolution in the centre, Immerkaer's estimate
+    "noise",  # pixel noise (grey levels) in the centre at a fixed resolution, Immerkaer's estimate
+    "detail",  # std of the fine structure inside the FOV over its mean grey level (not a check)
 )
 _WORK_SIDE = 160  # longer side of the copy the statistics are computed on
+# Shorter side of the copy the noise is measured on (an SLO scan is 512 wide: half of it). Noise
+# measured per pixel depends on the resolution: halving a scan averages pixels whose speckle is
+# correlated, which *raises* the per-pixel estimate, so a scan downsized by an export read as
+# "grainy" when measured at its own size.
+_NOISE_SIDE = 256
 _SATURATED = 250
+# ``detail``: the fine band (the reduced copy minus its blur at this sigma, in its pixels), away
+# from the FOV rim. It is the amplitude of retinal structure that the acquisition sets
+# (contrast, sharpness): the novelty check is standardised against it (``novelty``).
+_DETAIL_SIGMA = 2.0
+_DETAIL_RIM = 3  # erosions beyond the 3 of the other FOV statistics: the blur spreads the rim
 _BLANK_STD = 2.0  # grey levels: below this the image holds no structure at all
 
 
@@ -81,6 +92,7 @@ class QualitySettings:
             "saturated": "hi",
             "sharpness": "both",
             "noise": "hi",
+            "detail": "none",  # no check: a covariate of the novelty check
         }
     )
     min_margin: Mapping[str, float] = field(
@@ -184,13 +196,21 @@ _NOISE_MASK = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 
 
 def _noise_sigma(image: np.ndarray) -> float:
-    """Immerkaer's (1996) fast noise estimate on the central quarter of the full-resolution scan.
+    """Immerkaer's (1996) fast noise estimate on the central quarter of the scan, resampled so
+    that its shorter side is ``_NOISE_SIDE`` pixels (the same resolution whatever the upload's).
 
     The mask is the difference of two Laplacians: it cancels image structure up to second order,
     so what remains is mostly pixel noise, unlike the sharpness measured on the reduced copy.
     """
     h, w = image.shape
-    centre = image[h // 4 : h - h // 4, w // 4 : w - w // 4].astype(np.float32)
+    scale = _NOISE_SIDE / min(h, w)
+    pil = Image.fromarray(np.asarray(image, np.uint8))
+    if abs(scale - 1) > 0.02:  # box when shrinking: every pixel counts once, as a sensor bins
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        pil = pil.resize(size, Image.BOX if scale < 1 else Image.BILINEAR)
+    a = np.asarray(pil, np.float32)
+    h, w = a.shape
+    centre = a[h // 4 : h - h // 4, w // 4 : w - w // 4]
     if min(centre.shape) < 3:
         return 0.0
     residual = np.abs(ndi.convolve(centre, _NOISE_MASK, mode="nearest"))[1:-1, 1:-1]
@@ -212,6 +232,9 @@ def scan_statistics(image: np.ndarray) -> dict[str, float]:
     inner = inner if inner.sum() >= 16 else np.ones_like(fov)
     fov_mean = float(small[inner].mean())
     laplace = ndi.laplace(small)[inner]
+    core = ndi.binary_erosion(inner, iterations=_DETAIL_RIM)
+    core = core if core.sum() >= 16 else inner
+    band = (small - ndi.gaussian_filter(small, _DETAIL_SIGMA))[core]
     stats.update(
         fov_fraction=float(fov.mean()),
         fov_fit=_ellipse_fit(fov),
@@ -220,6 +243,7 @@ def scan_statistics(image: np.ndarray) -> dict[str, float]:
         saturated=float((small[inner] >= _SATURATED).mean()),
         sharpness=float(laplace.std() / max(fov_mean, 1.0)),
         noise=_noise_sigma(a),
+        detail=float(band.std() / max(float(small[core].mean()), 1.0)),
     )
     return stats
 
@@ -232,7 +256,7 @@ def _fit_range(values: np.ndarray, name: str, settings: QualitySettings) -> Stat
     lo, hi = lo - m, hi + m
     if log:
         lo, hi = float(np.exp(lo)), float(np.exp(hi))
-    side = settings.sides.get(name, "both")
+    side = settings.sides.get(name, "both")  # "lo", "hi", "both" or "none" (not checked)
     return StatRange(lo if side in ("lo", "both") else None, hi if side in ("hi", "both") else None)
 
 
@@ -255,6 +279,7 @@ class QualityReference:
         ranges = {
             name: _fit_range(np.array([r[name] for r in rows], np.float64), name, settings)
             for name in STATISTICS
+            if settings.sides.get(name, "both") != "none"
         }
         floor = ranges["short_side"].lo
         ranges["short_side"] = StatRange(max(floor or 0.0, float(settings.min_side)), None)

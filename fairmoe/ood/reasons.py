@@ -1,7 +1,9 @@
 """Failed checks in words a clinician reads: which check failed, what was measured, what is usual.
 
 The statistics inside the field of view (exposure, sharpness, noise) only mean something once a
-field of view was found, so on a blank frame or an image without one only that is said.
+field of view was found, so on a blank frame or an image without one only that is said. Likewise
+a colour upload is called a colour fundus photograph only when it has a fundus-like field of view
+(a round or elliptical bright field on a dark surround): a photograph of a cat is not one.
 """
 
 from __future__ import annotations
@@ -10,7 +12,14 @@ from collections.abc import Mapping, Sequence
 
 from fairmoe.ood.quality import QualityReference
 
-__all__ = ["CHECKS", "COLOUR_WARNING", "input_reasons", "is_colour", "novelty_reason"]
+__all__ = [
+    "CHECKS",
+    "COLOUR_WARNING",
+    "fundus_like",
+    "input_reasons",
+    "is_colour",
+    "novelty_reason",
+]
 
 # Checks in the order their reasons are given; "orientation" is the upside-down check of
 # fairmoe.ood.orientation, "novelty" the feature-space check.
@@ -27,9 +36,40 @@ CHECKS = (
     "novelty",
 )
 # What fairmoe.inputs.load_scan says when it converted a colour image to grayscale: the detector
-# sees the grayscale scan, so the colour is known only from the decoding.
+# sees the grayscale scan, so the colour is known only from the decoding. Either phrase marks it
+# (the second is what a warning that does not guess the image's kind would say).
 COLOUR_WARNING = "looks like a colour fundus photograph"
+_CONVERTED = "converted to grayscale"
 _BLANK_CONTRAST = 2.0  # grey levels of standard deviation: a uniform frame
+# A fundus-like field of view, whatever the camera: an ellipse (SLO scans 0.99, colour fundus
+# photographs 1.0; photographs of scenes and animals mostly under 0.9), on a dark surround
+# (corners under 0.3 of the centre's brightness), covering a plausible share of the frame.
+_FUNDUS_FOV_FIT = 0.95
+_FUNDUS_CORNERS = 0.3
+_FUNDUS_FRACTION = (0.3, 0.95)
+
+
+def fundus_like(stats: Mapping[str, float]) -> bool:
+    """Whether the image has a fundus-like field of view: a bright ellipse on a dark surround
+    (``fairmoe.ood.quality`` statistics ``fov_fit``, ``corner_ratio``, ``fov_fraction``)."""
+    lo, hi = _FUNDUS_FRACTION
+    return (
+        stats["fov_fit"] >= _FUNDUS_FOV_FIT
+        and stats["corner_ratio"] <= _FUNDUS_CORNERS
+        and lo <= stats["fov_fraction"] <= hi
+    )
+
+
+def _colour_reason(stats: Mapping[str, float]) -> str:
+    if fundus_like(stats):
+        return (
+            "This is a colour image with a round field of view, like a colour fundus "
+            "photograph; the model was trained on grayscale SLO scans only."
+        )
+    return (
+        "This is a colour image without a fundus field of view: it does not look like a retinal "
+        "image at all, and the model reads grayscale SLO scans only."
+    )
 
 
 def _range_text(q: QualityReference, name: str, digits: int = 0) -> str:
@@ -93,10 +133,7 @@ def input_reasons(
     failed = set(q.failures(stats))
     out = {}
     if colour:
-        out["colour"] = (
-            "This is a colour image (e.g. a colour fundus photograph); the model was trained on "
-            "grayscale SLO scans only."
-        )
+        out["colour"] = _colour_reason(stats)
     if stats["contrast"] < _BLANK_CONTRAST:
         out["blank"] = "The image is blank (a uniform grey frame): there is nothing to assess."
         return out
@@ -127,4 +164,4 @@ def novelty_reason(score: float, threshold: float) -> str:
 
 def is_colour(warnings: Sequence[str]) -> bool:
     """Whether ``fairmoe.inputs.load_scan`` converted the upload from colour (its warnings)."""
-    return any(COLOUR_WARNING in w for w in warnings)
+    return any(COLOUR_WARNING in w or _CONVERTED in w for w in warnings)

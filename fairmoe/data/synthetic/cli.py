@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 from .config import MAX_BIAS, MECHANISMS, mechanisms_config
 from .writing import generate
@@ -30,18 +31,27 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="which bias mechanisms --bias turns on (default all; see SYNTHETIC.md)",
     )
+    ap.add_argument(
+        "--splits",
+        default=None,
+        metavar="TRAIN,VAL,TEST",
+        help="split fractions (default 0.7,0.1,0.2, FairVLMed's); e.g. 0,0,1 for a test-only draw",
+    )
     ap.add_argument("--workers", type=int, default=None, help="processes (default: all CPUs)")
     ap.add_argument("--overwrite", action="store_true", help="replace a data set already in --out")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
+        config = mechanisms_config(args.mechanisms)
+        if args.splits is not None:
+            config = replace(config, split_fractions=_fractions(args.splits))
         root = generate(
             args.out,
             n=args.n,
             seed=args.seed,
             bias=args.bias,
             workers=args.workers,
-            config=mechanisms_config(args.mechanisms),
+            config=config,
             overwrite=args.overwrite,
         )
     except ValueError as e:
@@ -49,3 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {args.n} samples to {root} in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    """``--splits``: three non-negative fractions that add up to 1 (ValueError otherwise)."""
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        parts = ()
+    if len(parts) != 3 or min(parts) < 0 or abs(sum(parts) - 1) > 1e-3:
+        raise ValueError(f"--splits takes three fractions that add up to 1, got {text!r}")
+    return parts  # type: ignore[return-value]
