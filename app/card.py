@@ -82,6 +82,12 @@ def model_card(rt: Runtime) -> str:
             "> **This model was trained on a CPU.** It is a small model trained briefly; its "
             "numbers show how the method behaves, not what the paper's ViT-B/16 reaches."
         )
+    model = rt.predictor.model
+    if model.token_moe_img is not None and not model.patch_experts_reach_output:
+        parts.append(
+            "> **In this model the patch experts cannot change the prediction** (CLS pooling "
+            "after the last block); their maps show routing, not influence."
+        )
     if m.data:
         parts.append("### Training data\n\n" + _data_summary(m.data))
     test = m.test_metrics

@@ -102,6 +102,12 @@ def attribute_experts(
         "probability_without_experts": float(torch.sigmoid(silent[0])),  # = softmax(cos/T)[1]
         "convergence_delta": float(delta.abs().max()),
         "target": "calibrated glaucoma log-odds",
+        "patch_experts_reach_output": model.patch_experts_reach_output,
+        # the experts' influence on this scan: the change they make and its share of the log-odds
+        "influence": {
+            "delta_logit": float(full[0] - silent[0]),
+            "share": float((full[0] - silent[0]).abs() / full[0].abs().clamp_min(1e-6)),
+        },
     }
 
 

@@ -3,7 +3,10 @@
   python scripts/router_health.py --checkpoint assets/model/NAME.json --data DIR [--split test]
 
 The figures (fairmoe.health): top-expert share, kept-load entropy, share of tokens kept by no
-expert, per MoE; the report's before/after table is made with this script.
+expert, per MoE; the report's before/after table is made with this script. ``influence``
+(fairmoe.influence): what silencing all image experts, or each one, does to the calibrated
+log-odds and the AUC (overall and per group), the per-scan routing figures (share of requests
+over capacity, top-1 gate, gate entropy, distinct experts) and the experts' diversity.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from fairmoe.data.tensors import load_split
+    from fairmoe.influence import influence_report
     from fairmoe.model import load_model
-    from fairmoe.training.evaluation import encode_split, routing_health
+    from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+    from fairmoe.training.evaluation import attrs_dict, encode_split, routing_health
 
     model, meta = load_model(args.checkpoint)
     data = load_split(
@@ -41,7 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     device = torch.device("cpu")
     health = routing_health(model, data, encode_split(model, data, device), device)
-    text = json.dumps({"checkpoint": meta.name, "split": args.split, "health": health}, indent=1)
+    with torch.no_grad():
+        prompts = model.encode_prompts()
+    influence = influence_report(
+        model,
+        data.pixels,
+        data.labels.numpy(),
+        prompts,
+        meta.temperature,
+        attrs_dict(data),
+        {a: ATTRIBUTES[a].groups for a in ATTRIBUTE_NAMES},
+    )
+    doc = {"checkpoint": meta.name, "split": args.split, "health": health, "influence": influence}
+    text = json.dumps(doc, indent=1)
     if args.out:
         args.out.write_text(text)
     else:

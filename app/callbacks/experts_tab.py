@@ -123,9 +123,26 @@ def with_model_maps(
     return CaseState({**state, "result": result})
 
 
+def colour_scale(att: Mapping[str, Any]) -> float:
+    """Full colour of the expert maps: their largest patch, but never less than a patch's even
+    share of ``MINOR_INFLUENCE`` of the scan's log-odds, so that a map carrying a 1e-4 of the
+    decision never looks like a finding."""
+    logit = abs(float(att.get("logit", 0.0)))
+    n_patches = max(1, int(np.asarray(att["total"]).size))
+    return max(float(att["scale"]), MINOR_INFLUENCE * logit / n_patches)
+
+
 def _all_zero(att: dict[str, Any]) -> bool:
     grids = [att["total"], *att["experts"]]
     return not any(v for g in grids for row in g for v in row)
+
+
+# Below this share of a scan's calibrated log-odds the experts' maps are routing, not a finding.
+MINOR_INFLUENCE = 0.05
+NO_PATCH_INFLUENCE = (
+    "In this model the patch experts cannot change the prediction (CLS pooling after the last "
+    "block); their maps show routing, not influence."
+)
 
 
 def _without_experts(without: float, with_: float) -> str:
@@ -133,8 +150,44 @@ def _without_experts(without: float, with_: float) -> str:
     for digits in (0, 1, 2):
         a, b = f"{without:.{digits}%}", f"{with_:.{digits}%}"
         if a != b:
-            return f"With all experts silent the probability would be {a} instead of {b}."
-    return f"With all experts silent the probability would stay at {with_:.0%}."
+            return f"with all of them silent the probability would be {a} instead of {b}"
+    return f"with all of them silent the probability would stay at {with_:.0%}"
+
+
+def influence(att: Mapping[str, Any]) -> tuple[float, float]:
+    """(change of the calibrated log-odds the image experts make, its share of the log-odds)."""
+    inf = att.get("influence")
+    if inf:
+        return float(inf["delta_logit"]), float(inf["share"])
+    delta = float(att["logit"]) - float(att["logit_without_experts"])
+    return delta, abs(delta) / max(abs(float(att["logit"])), 1e-6)
+
+
+def influence_text(att: Mapping[str, Any], probability: float) -> str:
+    """The experts' influence on this scan as a figure, with a warning where it is minor."""
+    delta, share = influence(att)
+    text = (
+        f"**Influence:** the image experts move this scan's calibrated log-odds by "
+        f"{delta:+.3f} (of {float(att['logit']):+.2f}: {share:.1%}); "
+        + _without_experts(att["probability_without_experts"], probability)
+        + "."
+    )
+    if share < MINOR_INFLUENCE:
+        text = (
+            f"{icon('info')}**The experts carry under {MINOR_INFLUENCE:.0%} of this scan's "
+            f"log-odds ({share:.1%}):** their maps show where patches were routed, not what "
+            "decided the result.\n\n" + text
+        )
+    if att.get("patch_experts_reach_output") is False:
+        text = f"{icon('info')}{NO_PATCH_INFLUENCE}\n\n" + text
+    return text
+
+
+def tile_label(name: str, grid: Sequence[Sequence[float]], logit: float) -> str:
+    """A map's title with its patches' share of the scan's log-odds, so that a faint map is
+    read as faint whatever its colours."""
+    share = float(np.sum(grid)) / max(abs(logit), 1e-6)
+    return f"{name} ({share:+.1%} of log-odds)"
 
 
 def _moe_summary(r: dict[str, Any], scale_text: str) -> str:
@@ -143,11 +196,11 @@ def _moe_summary(r: dict[str, Any], scale_text: str) -> str:
     per = att.get("per_expert_sum") or []
     top = sorted(range(len(per)), key=lambda i: -abs(per[i]))[:3]
     return (
-        f"**{len(r['experts'])} image experts**; {r['n_dropped']} of {r['grid'] ** 2} patches "
-        "were kept by no expert (filtered out). Attributions: Integrated Gradients of the "
-        f"calibrated glaucoma log-odds with respect to each expert's output ({scale_text}). "
-        + _without_experts(att["probability_without_experts"], r["probability"])
-        + " Largest expert shares of that change (CLS token included): "
+        influence_text(att, r["probability"])
+        + f"\n\n**{len(r['experts'])} image experts**; {r['n_dropped']} of {r['grid'] ** 2} "
+        "patches were kept by no expert (filtered out). Attributions: Integrated Gradients of "
+        f"the calibrated glaucoma log-odds with respect to each expert's output ({scale_text}). "
+        "Largest expert shares of the change (CLS token included): "
         + ", ".join(f"expert {i} ({per[i]:+.3f})" for i in top)
         + f". Convergence delta {att['convergence_delta']:.2g}."
     )
@@ -222,13 +275,17 @@ def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -
     scale_text = (
         "every patch attribution is exactly zero"
         if zero
-        else f"one shared colour scale, max |value| {att['scale']:.3g}; red pushes towards "
-        "glaucoma, blue away"
+        else f"one shared colour scale, full colour at {colour_scale(att):.3g} log-odds per "
+        f"patch, never below an even share of {MINOR_INFLUENCE:.0%} of the log-odds (largest "
+        f"patch {att['scale']:.3g}); red pushes towards glaucoma, blue away"
     )
     if att["experts"]:
-        maps = {k: v for k, v in [(SUM, att["total"])] if k in shown_set}
+        logit = float(att["logit"])
+        maps = {tile_label(k, v, logit): v for k, v in [(SUM, att["total"])] if k in shown_set}
         maps |= {
-            f"Expert {i}": m for i, m in enumerate(att["experts"]) if f"Expert {i}" in shown_set
+            tile_label(f"Expert {i}", m, logit): m
+            for i, m in enumerate(att["experts"])
+            if f"Expert {i}" in shown_set
         }
         routing = routing_maps(pixels, r["experts"], r["dropped_patches"], r["grid"])
         summary = _moe_summary(r, scale_text)
@@ -253,7 +310,7 @@ def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -
     n_feat = len(fg.get("image") or fg.get("text") or [])
     names = fg.get("names") or [f"Feature expert {j}" for j in range(n_feat)]
     gates = plots.feature_gates(fg.get("image"), fg.get("text"), names)
-    overlays = plots.attribution_overlays(pixels, maps, att["scale"])
+    overlays = plots.attribution_overlays(pixels, maps, colour_scale(att))
     whole = _model_maps(pixels, att, failed=bool(state.get("maps_failed")))
     return whole, overlays, routing, gates, _note_highlights(r), summary
 

@@ -240,6 +240,17 @@ class FairMoECLIP(nn.Module):
         return [dec.get(i, "?").replace("</w>", " ") for i in ids]
 
     @property
+    def patch_experts_reach_output(self) -> bool:
+        """Whether the image token MoE's patch outputs can change the image embedding.
+
+        The MoE replaces the last block's MLP, so nothing attends to its output: with CLS
+        pooling (the paper's ``vit-b-16`` setup) only the CLS token's experts reach the
+        embedding, and the patch experts' maps show routing, not influence. Average pooling
+        carries every patch's output into the embedding.
+        """
+        return self.token_moe_img is not None and self.config.vision.pool_type == "avg"
+
+    @property
     def grid(self) -> int:
         """Patches per side of the image (8 for 96 px at patch 12)."""
         return self.config.vision.image_size // self.config.vision.patch_size

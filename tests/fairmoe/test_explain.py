@@ -147,3 +147,28 @@ def test_whole_model_map_is_complete(method: str) -> None:
     if method == "clip":  # smooth: the patch sums add up to the change from the black scan
         assert gap <= 0.02 * abs(change) + 1e-3
     # (top-k routing is piecewise constant: a path crossing a routing change converges slowly)
+
+
+@pytest.mark.parametrize("pool", ["tok", "avg"])
+def test_patch_experts_reach_the_embedding_only_with_average_pooling(pool: str) -> None:
+    """The paper's placement (CLS pooling, token MoE in the last block): silencing every patch
+    token's expert output leaves the image embedding exactly unchanged; average pooling
+    carries it."""
+    torch.manual_seed(0)
+    cfg = get_config("tiny", **{"vision.pool_type": pool})
+    model = create_model(cfg, method="fairmoe", n_groups=3).eval()
+    for p in model.parameters():  # the experts start as copies: make their outputs differ
+        p.data.add_(0.05 * torch.randn_like(p))
+    assert model.patch_experts_reach_output is (pool == "avg")
+    x = normalize_scan(torch.randint(0, 255, (2, 64, 64), dtype=torch.uint8))
+    with torch.no_grad():
+        h = model.image_trunk(x)
+        contrib, _ = model.image_expert_contributions(h)
+        full = model.image_head(h, contributions=contrib)[0]
+        patches_silent = contrib.clone()
+        patches_silent[:, :, 1:] = 0.0  # token 0 is the CLS token
+        silenced = model.image_head(h, contributions=patches_silent)[0]
+    if pool == "tok":
+        assert torch.equal(full, silenced)
+    else:
+        assert (full - silenced).abs().max() > 1e-4

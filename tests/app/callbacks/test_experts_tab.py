@@ -181,3 +181,29 @@ def test_the_scan_editors_edits_are_checked_against_the_upload(checked_rt, data_
     )  # the model saw the edited pixels
     orig = editor._with_maps(checked_rt, result, state["pixels"], state["upload"])
     assert {"whole_model", "occlusion"} <= set(orig["attributions"])
+
+
+def test_the_experts_influence_is_a_figure_and_a_minor_one_says_so() -> None:
+    from app.callbacks.experts_tab import (
+        NO_PATCH_INFLUENCE,
+        colour_scale,
+        influence,
+        influence_text,
+        tile_label,
+    )
+
+    grid = [[1e-4] * 8 for _ in range(8)]
+    att = {"logit": 3.0, "logit_without_experts": 2.97, "probability_without_experts": 0.9512,
+           "scale": 1e-4, "total": grid, "patch_experts_reach_output": True}  # fmt: skip
+    delta, share = influence(att)
+    assert delta == pytest.approx(0.03) and share == pytest.approx(0.01)
+    text = influence_text(att, 0.9526)
+    assert "carry under 5% of this scan's log-odds (1.0%)" in text and "+0.030" in text
+    assert "would be 95.1% instead of 95.3%" in text and NO_PATCH_INFLUENCE not in text
+    # a faint map is drawn faint: full colour is never below an even share of 5% of the log-odds
+    assert colour_scale(att) == pytest.approx(0.05 * 3.0 / 64)
+    assert tile_label("Expert 3", grid, 3.0) == "Expert 3 (+0.2% of log-odds)"
+    strong = {**att, "logit_without_experts": 1.0, "scale": 0.2}
+    assert "carry under" not in influence_text(strong, 0.95) and colour_scale(strong) == 0.2
+    cls = {**strong, "patch_experts_reach_output": False}
+    assert NO_PATCH_INFLUENCE in influence_text(cls, 0.95)
