@@ -7,6 +7,10 @@ token routes too but is not a patch): the share of top-k requests that fall over
 capacity, the mean gate of a patch's first choice, the normalised entropy of each patch's gate
 distribution, and how many distinct experts keep at least one of the scan's patches. Diversity is
 the mean pairwise cosine of the experts' flattened parameters (1.0: identical copies).
+
+Routing by content: on synthetic scans the generator knows where the optic disc is, so
+``content_routing`` compares how disc patches and background patches choose their first expert
+(per-expert distributions and their mutual information; 0 bits: routing ignores the disc).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from fairmoe.calibration import glaucoma_logit
 from fairmoe.data.pixels import normalize_scan
 
-__all__ = ["expert_diversity", "influence_report"]
+__all__ = ["content_routing", "disc_patch_mask", "expert_diversity", "influence_report"]
 
 
 def expert_diversity(model: torch.nn.Module) -> float | None:
@@ -141,3 +145,65 @@ def influence_report(
             for attr, codes in groups.items()
         }  # fmt: skip
     return out
+
+
+def disc_patch_mask(
+    disc_xy: tuple[float, float],
+    disc_radius: float,
+    full_hw: tuple[int, int],
+    image_size: int,
+    grid: int,
+) -> np.ndarray:
+    """(grid * grid,) bool: the model's patches that overlap the optic disc, for a disc at
+    ``disc_xy`` (x, y) with ``disc_radius`` in the full-resolution scan of ``full_hw`` (H, W),
+    after ``preprocess_scan`` (shorter side resized to ``image_size``, centre crop)."""
+    h, w = full_hw
+    scale = image_size / min(h, w)
+    nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
+    left, top = (nw - image_size) // 2, (nh - image_size) // 2
+    cx, cy, r = disc_xy[0] * scale - left, disc_xy[1] * scale - top, disc_radius * scale
+    size = image_size / grid
+    edges = np.arange(grid) * size
+    # distance from the disc centre to the nearest point of each patch square
+    dx = np.maximum(np.maximum(edges - cx, 0), cx - (edges + size))
+    dy = np.maximum(np.maximum(edges - cy, 0), cy - (edges + size))
+    return ((dy[:, None] ** 2 + dx[None, :] ** 2) <= r * r).ravel()
+
+
+@torch.no_grad()
+def content_routing(
+    model: torch.nn.Module, pixels: torch.Tensor, disc: np.ndarray, batch: int = 64
+) -> dict[str, Any] | None:
+    """How disc patches and background patches pick their first expert: the distribution over
+    experts of each, and their mutual information in bits (with its upper bound, the entropy of
+    the patch type). ``disc``: (N, P) bool from :func:`disc_patch_mask`."""
+    if getattr(model, "token_moe_img", None) is None:
+        return None
+    model.eval()
+    firsts = []
+    for i in range(0, len(pixels), batch):
+        h = model.image_trunk(normalize_scan(pixels[i : i + batch]))
+        _, routing = model.image_expert_contributions(h)
+        firsts.append(routing.probs[:, 1:].argmax(-1).numpy())  # (B, P) patch tokens
+    first = np.concatenate(firsts).ravel()
+    kind = np.asarray(disc, bool).ravel()
+    n_exp = model.token_moe_img.cfg.n_experts
+    joint = np.zeros((2, n_exp))
+    np.add.at(joint, (kind.astype(int), first), 1)
+    p = joint / joint.sum()
+    pk, pe = p.sum(1, keepdims=True), p.sum(0, keepdims=True)
+    nz = p > 0
+    mi = float((p[nz] * np.log2(p[nz] / (pk @ pe)[nz])).sum())
+    type_entropy = float(-(pk[pk > 0] * np.log2(pk[pk > 0])).sum())
+
+    def dist(row: np.ndarray) -> list[float]:
+        return (row / max(row.sum(), 1)).round(4).tolist()
+
+    return {
+        "n_disc_patches": int(joint[1].sum()),
+        "n_background_patches": int(joint[0].sum()),
+        "disc_first_expert": dist(joint[1]),
+        "background_first_expert": dist(joint[0]),
+        "mutual_information_bits": mi,
+        "patch_type_entropy_bits": type_entropy,
+    }

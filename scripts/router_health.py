@@ -22,12 +22,35 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _disc_routing(model, data, seed: int, bias: float):
+    """fairmoe.influence.content_routing with the disc of each scan from the generator."""
+    import numpy as np
+
+    from fairmoe.data.synthetic.config import SyntheticConfig
+    from fairmoe.data.synthetic.sampling import sample_params
+    from fairmoe.influence import content_routing, disc_patch_mask
+
+    size, grid = model.config.vision.image_size, model.grid
+    full_hw = (SyntheticConfig().height, SyntheticConfig().width)
+    masks = []
+    for name in data.ids:  # data_NNNNN.npz: NNNNN is the generator's sample index
+        p = sample_params(int(Path(name).stem.split("_")[-1]), seed=seed, bias=bias)
+        masks.append(disc_patch_mask(p.disc_xy, p.disc_radius, full_hw, size, grid))
+    return content_routing(model, data.pixels, np.stack(masks))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--split", default="test", choices=["training", "validation", "test"])
     ap.add_argument("--out", type=Path, help="write the JSON here (default: print it)")
+    ap.add_argument(
+        "--synthetic-seed",
+        type=int,
+        help="the synthetic data's --seed: also report how disc and background patches route",
+    )
+    ap.add_argument("--synthetic-bias", type=float, default=1.0, help="the synthetic data's --bias")
     args = ap.parse_args(argv)
     import torch
 
@@ -58,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         {a: ATTRIBUTES[a].groups for a in ATTRIBUTE_NAMES},
     )
     doc = {"checkpoint": meta.name, "split": args.split, "health": health, "influence": influence}
+    if args.synthetic_seed is not None:
+        doc["disc_routing"] = _disc_routing(model, data, args.synthetic_seed, args.synthetic_bias)
     text = json.dumps(doc, indent=1)
     if args.out:
         args.out.write_text(text)

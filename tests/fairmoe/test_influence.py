@@ -56,3 +56,29 @@ def test_identical_experts_have_diversity_one_and_plain_clip_has_no_report() -> 
     assert expert_diversity(clip) is None
     px = _scans(2, cfg.vision.image_size)
     assert influence_report(clip, px, np.array([0, 1]), torch.zeros(2, 8), 1.0) is None
+
+
+def test_disc_patches_follow_the_preprocessing_crop() -> None:
+    from fairmoe.influence import disc_patch_mask
+
+    # a 664 x 512 scan at 96 px: scale 0.1875, 124 rows, 14 cropped on top; 12 px patches, 8 x 8
+    mask = disc_patch_mask((256.0, (14 + 48) / 0.1875), 10.0, (664, 512), 96, 8)
+    assert mask.reshape(8, 8)[4, 4] and mask.reshape(8, 8)[3, 3]  # the corner point (48, 48)
+    assert mask.sum() == 4  # a small disc on a grid corner touches the four patches around it
+    edge = disc_patch_mask((5.0, 332.0), 30.0, (664, 512), 96, 8).reshape(8, 8)
+    assert edge[:, 0].any() and not edge[:, 2:].any()
+
+
+def test_content_routing_is_a_distribution_and_its_information_is_bounded(
+    predictor: Predictor,
+) -> None:
+    from fairmoe.influence import content_routing
+
+    model = predictor.model
+    px = _scans(6, model.config.vision.image_size)
+    disc = np.zeros((6, model.grid**2), bool)
+    disc[:, :3] = True
+    r = content_routing(model, px, disc, batch=4)
+    assert r["n_disc_patches"] == 18 and r["n_background_patches"] == 6 * model.grid**2 - 18
+    assert sum(r["disc_first_expert"]) == pytest.approx(1, abs=1e-3)
+    assert 0 <= r["mutual_information_bits"] <= r["patch_type_entropy_bits"] + 1e-9
