@@ -113,10 +113,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     from app.callbacks.serving import shutdown
+    from app.readiness import start_serving
     from app.ui import build_demo, launch_kwargs
+    from fairmoe.worker import WorkerError
 
     for line in startup_warnings(rt):
         print(line, file=sys.stderr)
+    try:  # the port opens only once every explanation process has loaded the model
+        start_serving(rt)
+    except WorkerError as e:
+        shutdown(rt)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     demo = build_demo(rt)
     # SIGTERM (systemd, docker stop, tests) exits normally, so atexit removes the output folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -23,6 +23,7 @@ from app import callbacks as cb  # noqa: E402
 from app import card, events  # noqa: E402
 from app.events import QUEUE_CONCURRENCY, QUEUE_MAX_SIZE  # noqa: E402
 from app.privacy import CLEAN_EVERY_S, SESSION_MAX_AGE_S, SessionFiles, cache_dir  # noqa: E402
+from app.readiness import healthz_route  # noqa: E402
 from app.runtime import Runtime  # noqa: E402
 from app.sessions import lazy_session_configs  # noqa: E402
 from app.tabs.card import build_card_tab  # noqa: E402
@@ -55,6 +56,8 @@ def launch_kwargs(rt: Runtime) -> dict[str, Any]:
         "footer_links": ["api", "settings"],
         "show_error": True,
         "ssr_mode": False,
+        # GET /healthz (app/readiness.py), routed before Gradio's own routes
+        "app_kwargs": {"routes": [healthz_route(rt)]},
     }
 
 

@@ -164,6 +164,24 @@ class _Child:
             )
         self._ready = True
 
+    @property
+    def ready(self) -> bool:
+        return self._proc is not None and self._ready
+
+    def start(self) -> None:
+        """Start the process (it loads the model in the background)."""
+        with self._lock:
+            if self._proc is None:
+                self._start()
+
+    def wait_ready(self) -> None:
+        """Block until the process has loaded the model (WorkerError if it cannot)."""
+        with self._lock:
+            if self._proc is None:
+                self._start()
+            if not self._ready:
+                self._await_ready()
+
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``Predictor.<method>(*args, **kwargs)`` in the child, one call at a time."""
         with self._lock:
@@ -227,6 +245,20 @@ class ProcessPredictor:
     @property
     def restarts(self) -> int:
         return sum(c.restarts for c in self.children)
+
+    @property
+    def ready(self) -> int:
+        """Children that have loaded the model and can take a call now."""
+        return sum(c.ready for c in self.children)
+
+    def start(self) -> None:
+        """Start every child at once, then wait until each has loaded the model (WorkerError if
+        one cannot): the server opens its port only after this, so that its first explanation
+        does not pay for a child's start."""
+        for child in self.children:
+            child.start()
+        for child in self.children:
+            child.wait_ready()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """``Predictor.<method>(*args, **kwargs)`` in a free child."""

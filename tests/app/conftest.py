@@ -217,8 +217,10 @@ def real_assets() -> Path:
 @pytest.fixture(scope="session")
 def server_url(runtime):
     """The app launched in this process on a free 127.0.0.1 port."""
+    from app.readiness import start_serving
     from app.ui import build_demo, launch_kwargs
 
+    start_serving(runtime)  # as python -m app does before it opens its port
     demo = build_demo(runtime)
     demo.launch(
         **launch_kwargs(runtime),

@@ -130,7 +130,7 @@ def test_expert_load_by_gate_weight_with_a_fallback(runtime):
 
 
 def test_without_experts_sentence_tells_the_probabilities_apart() -> None:
-    from app.callbacks.experts_tab import _without_experts
+    from app.callbacks.influence import _without_experts
 
     assert "would be 40% instead of 96%" in _without_experts(0.40, 0.96)
     assert "would be 96.2% instead of 96.4%" in _without_experts(0.9621, 0.9638)
@@ -184,7 +184,7 @@ def test_the_scan_editors_edits_are_checked_against_the_upload(checked_rt, data_
 
 
 def test_the_experts_influence_is_a_figure_and_a_minor_one_says_so() -> None:
-    from app.callbacks.experts_tab import (
+    from app.callbacks.influence import (
         NO_PATCH_INFLUENCE,
         colour_scale,
         influence,

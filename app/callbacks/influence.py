@@ -1,0 +1,80 @@
+"""The image experts' influence on one explained scan, in words and on the maps' colour scale."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from app.theme import icon
+
+__all__ = [
+    "MINOR_INFLUENCE",
+    "NO_PATCH_INFLUENCE",
+    "colour_scale",
+    "influence",
+    "influence_text",
+    "tile_label",
+]
+
+# Below this share of a scan's calibrated log-odds the experts' maps are routing, not a finding.
+MINOR_INFLUENCE = 0.05
+NO_PATCH_INFLUENCE = (
+    "In this model the patch experts cannot change the prediction (CLS pooling after the last "
+    "block); their maps show routing, not influence."
+)
+
+
+def _without_experts(without: float, with_: float) -> str:
+    """The probability with all experts silent, in as many decimals as tell the two apart."""
+    for digits in (0, 1, 2):
+        a, b = f"{without:.{digits}%}", f"{with_:.{digits}%}"
+        if a != b:
+            return f"with all of them silent the probability would be {a} instead of {b}"
+    return f"with all of them silent the probability would stay at {with_:.0%}"
+
+
+def influence(att: Mapping[str, Any]) -> tuple[float, float]:
+    """(change of the calibrated log-odds the image experts make, its share of the log-odds)."""
+    inf = att.get("influence")
+    if inf:
+        return float(inf["delta_logit"]), float(inf["share"])
+    delta = float(att["logit"]) - float(att["logit_without_experts"])
+    return delta, abs(delta) / max(abs(float(att["logit"])), 1e-6)
+
+
+def influence_text(att: Mapping[str, Any], probability: float) -> str:
+    """The experts' influence on this scan as a figure, with a warning where it is minor."""
+    delta, share = influence(att)
+    text = (
+        f"**Influence:** the image experts move this scan's calibrated log-odds by "
+        f"{delta:+.3f} (of {float(att['logit']):+.2f}: {share:.1%}); "
+        + _without_experts(att["probability_without_experts"], probability)
+        + "."
+    )
+    if share < MINOR_INFLUENCE:
+        text = (
+            f"{icon('info')}**The experts carry under {MINOR_INFLUENCE:.0%} of this scan's "
+            f"log-odds ({share:.1%}):** their maps show where patches were routed, not what "
+            "decided the result.\n\n" + text
+        )
+    if att.get("patch_experts_reach_output") is False:
+        text = f"{icon('info')}{NO_PATCH_INFLUENCE}\n\n" + text
+    return text
+
+
+def tile_label(name: str, grid: Sequence[Sequence[float]], logit: float) -> str:
+    """A map's title with its patches' share of the scan's log-odds, so that a faint map is
+    read as faint whatever its colours."""
+    share = float(np.sum(grid)) / max(abs(logit), 1e-6)
+    return f"{name} ({share:+.1%} of log-odds)"
+
+
+def colour_scale(att: Mapping[str, Any]) -> float:
+    """Full colour of the expert maps: their largest patch, but never less than a patch's even
+    share of ``MINOR_INFLUENCE`` of the scan's log-odds, so that a map carrying a 1e-4 of the
+    decision never looks like a finding."""
+    logit = abs(float(att.get("logit", 0.0)))
+    n_patches = max(1, int(np.asarray(att["total"]).size))
+    return max(float(att["scale"]), MINOR_INFLUENCE * logit / n_patches)
