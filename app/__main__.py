@@ -105,22 +105,26 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(config.threads)
+    from app.readiness import prestart_explainer, start_serving
     from app.runtime import StartupError, load_runtime
 
+    # the explanation processes load the model while this process does
+    explainer = prestart_explainer(args.assets, args.checkpoint, config)
     try:
         rt = load_runtime(args.assets, args.checkpoint, warm_up=not args.no_warm_up, config=config)
     except StartupError as e:
+        if explainer is not None:
+            explainer.close()
         print(f"error: {e}", file=sys.stderr)
         return 2
     from app.callbacks.serving import shutdown
-    from app.readiness import start_serving
     from app.ui import build_demo, launch_kwargs
     from fairmoe.worker import WorkerError
 
     for line in startup_warnings(rt):
         print(line, file=sys.stderr)
     try:  # the port opens only once every explanation process has loaded the model
-        start_serving(rt)
+        start_serving(rt, explainer)
     except WorkerError as e:
         shutdown(rt)
         print(f"error: {e}", file=sys.stderr)

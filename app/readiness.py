@@ -7,6 +7,7 @@ with what it holds, for a supervisor or a load balancer to poll.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -14,18 +15,39 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.callbacks.serving import serving
-from app.runtime import Runtime
-from fairmoe.worker import ProcessPredictor
+from app.config import ServerConfig
+from app.runtime import Runtime, StartupError, checkpoint_to_load
+from fairmoe.worker import ProcessPredictor, fingerprint
 
-__all__ = ["health", "healthz_route", "start_serving"]
+__all__ = ["health", "healthz_route", "prestart_explainer", "start_serving"]
 
 
-def start_serving(rt: Runtime) -> None:
-    """Make the runtime's Serving now and wait for its explanation processes to load the model
-    (fairmoe.worker.WorkerError if one cannot)."""
-    explainer = serving(rt).explainer
-    if isinstance(explainer, ProcessPredictor):
-        explainer.start()
+def prestart_explainer(
+    assets: Path | None, checkpoint: Path | None, config: ServerConfig
+) -> ProcessPredictor | None:
+    """Start the explanation processes before the server loads its own model, so that both
+    load at once (None without processes, or when the checkpoint cannot be resolved: the
+    runtime's load then says why). :func:`start_serving` checks their weights are the server's."""
+    if config.explain_processes == 0:
+        return None
+    try:
+        path = checkpoint_to_load(assets, checkpoint)
+    except StartupError:
+        return None
+    return ProcessPredictor(path, processes=config.explain_processes, threads=config.threads)
+
+
+def start_serving(rt: Runtime, explainer: ProcessPredictor | None = None) -> None:
+    """Make the runtime's Serving now, with ``explainer`` when given (from
+    :func:`prestart_explainer`), and wait for its explanation processes to load the model
+    (fairmoe.worker.WorkerError if one cannot, or if one loaded other weights)."""
+    if explainer is not None:
+        expected = fingerprint(rt.predictor.model)
+        for child in explainer.children:
+            child.expected = expected
+    made = serving(rt, explainer).explainer
+    if isinstance(made, ProcessPredictor):
+        made.start()
 
 
 def health(rt: Runtime) -> dict[str, Any]:

@@ -298,6 +298,30 @@ def _model_run(
     return None
 
 
+def _index_and_checkpoint(assets: Path, checkpoint: str | Path | None) -> tuple[RunsFile, Path]:
+    """runs.json of ``assets`` (empty when there is none) and the checkpoint to load: the given
+    one, else runs.json's default (StartupError when neither exists)."""
+    runs_path = assets / "runs.json"
+    try:
+        index = read_runs(runs_path) if runs_path.is_file() else RunsFile()
+    except RunsFileError as e:
+        raise StartupError(f"{e}; fix it or rebuild it (scripts/build_assets.py)") from None
+    if checkpoint is None:
+        if not index.default:
+            raise StartupError(
+                f"no model to load: {runs_path} is missing or names no 'default' checkpoint; "
+                "pass --checkpoint PATH or --assets DIR"
+            )
+        checkpoint = assets / index.default
+    return index, Path(checkpoint)
+
+
+def checkpoint_to_load(assets: str | Path | None, checkpoint: str | Path | None) -> Path:
+    """The checkpoint :func:`load_runtime` would load (StartupError as it would raise)."""
+    return _index_and_checkpoint(Path(assets) if assets is not None else DEFAULT_ASSETS,
+                                 checkpoint)[1]  # fmt: skip
+
+
 def load_runtime(
     assets: str | Path | None = None,
     checkpoint: str | Path | None = None,
@@ -316,18 +340,7 @@ def load_runtime(
         raise StartupError(str(e)) from None
     assets = Path(assets) if assets is not None else DEFAULT_ASSETS
     runs_path = assets / "runs.json"
-    try:
-        index = read_runs(runs_path) if runs_path.is_file() else RunsFile()
-    except RunsFileError as e:
-        raise StartupError(f"{e}; fix it or rebuild it (scripts/build_assets.py)") from None
-    if checkpoint is None:
-        if not index.default:
-            raise StartupError(
-                f"no model to load: {runs_path} is missing or names no 'default' checkpoint; "
-                "pass --checkpoint PATH or --assets DIR"
-            )
-        checkpoint = assets / index.default
-    checkpoint = Path(checkpoint)
+    index, checkpoint = _index_and_checkpoint(assets, checkpoint)
     try:
         check = check_manifest(assets)
     except ManifestError as e:

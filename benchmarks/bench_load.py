@@ -4,7 +4,7 @@ revision's app and this working tree's measured in the SAME run, their rounds in
 that their ratio holds on a busy machine.
 
 python benchmarks/bench_load.py [--assets DIR] [--clients 32] [--requests 10] [--rounds 2]
-                                [--baseline-rev REV] [--min-ratio 0.9] [--fresh-notes]
+                                [--baseline-rev REV] [--min-ratio 0.9] [--fresh-notes] [--cold]
 
 ``--baseline-rev REV`` checks REV out into a temporary ``git worktree`` (removed afterwards, also
 on an error) and starts that revision's ``python -m app`` from it, with this Python and the same
@@ -14,6 +14,9 @@ throughput, errors and the server's resident memory; then the comparison and the
 Both servers are first left to settle (their explanation process loaded: under 5% of a core
 over a second), so that no one measures the other's start-up. ``--fresh-notes`` makes every note
 unique, so that no explanation comes from a session's cache.
+``--cold`` first measures a cold burst per server: ``--clients`` users with ``COLD_REQUESTS``
+mixed requests each start the moment the server answers its first HTTP request (the time from the
+command to that answer is its cold start), before it settles; then the settled rounds as above.
 ``--ssl-verify`` measures with gradio_client's default of a new TLS context per HTTP request (see
 ``benchmarks.loadgen.run_load``), as the figures before this layout were.
 """
@@ -41,6 +44,7 @@ CURRENT = "current"  # the working tree's label
 # Goal against a baseline revision: no throughput regression beyond the spread of interleaved
 # rounds on a busy 2-core machine.
 MIN_RATIO = 0.9
+COLD_REQUESTS = 6  # per user in the cold burst (issue "Ready for a crowd")
 
 
 def _git(*args: str) -> str:
@@ -109,6 +113,35 @@ def _compare(
     return all(ok for _, ok in checks)
 
 
+COLD_GOALS = {"predict": 1.0, "explain": 5.0, "fairness": 0.3}  # p95 in the cold burst, seconds
+
+
+def _compare_cold(modes: list[str], cold: dict, start_s: dict) -> bool:
+    """The cold bursts side by side and their goals; True if all are met."""
+    rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in cold[m].table()} for m in modes}
+    print("\ncold burst, p50 / p95 (ms):  " + "  ".join(f"{m:>22s}" for m in modes))
+    for kind in ("predict", "explain", "fairness", "all"):
+        cells = [f"{rows[m][kind][0]:9.0f} / {rows[m][kind][1]:8.0f}" for m in modes]
+        print(f"  {kind:26s} " + "  ".join(f"{c:>22s}" for c in cells))
+    tput = {m: cold[m].n_ok / cold[m].wall_s for m in modes}
+    print("  requests/s                 " + "  ".join(f"{tput[m]:22.1f}" for m in modes))
+    print("  cold start (s)             " + "  ".join(f"{start_s[m]:22.1f}" for m in modes))
+    new = modes[-1]
+    checks = [(f"cold {k} p95 < {g * 1000:.0f} ms", rows[new][k][1] < g * 1000)
+              for k, g in COLD_GOALS.items()]  # fmt: skip
+    checks += [
+        ("cold: 0 errors", not (cold[new].errors or cold[new].inconsistent)),
+        (f"cold start < 10 s ({start_s[new]:.1f})", start_s[new] < 10),
+    ]
+    if len(modes) > 1:
+        ratio = tput[new] / tput[modes[0]]
+        checks.append((f"cold throughput >= 2x {modes[0]} ({ratio:.2f}x)", ratio >= 2))
+    print(f"\ncold goals ({new}):")
+    for text, ok in checks:
+        print(f"  [{'x' if ok else ' '}] {text}")
+    return all(ok for _, ok in checks)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--assets", type=Path)
@@ -119,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-ratio", type=float, default=MIN_RATIO,
                    help="goal: throughput at least this times the baseline revision's")  # fmt: skip
     p.add_argument("--fresh-notes", action="store_true", help="no explanation cache hits")
+    p.add_argument(
+        "--cold", action="store_true", help="first a burst the moment each server answers"
+    )
     p.add_argument("--ssl-verify", action="store_true",
                    help="gradio_client's default TLS set-up per request even over http (costly)")  # fmt: skip
     p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
@@ -153,10 +189,18 @@ def _measure(
     modes = list(repos)
     apps: dict[str, AppProcess] = {}
     failed = True
+    cold: dict[str, LoadResult] = {}
     try:
         for m in modes:
             apps[m] = start_app(assets, env=env, repo=repos[m])
-            print(f"{m}: server pid {apps[m].proc.pid}; RSS at start {apps[m].rss() / MIB:.0f} MiB")
+            print(f"{m}: server pid {apps[m].proc.pid}; answered after {apps[m].start_s:.1f} s; "
+                  f"RSS at start {apps[m].rss() / MIB:.0f} MiB")  # fmt: skip
+            if args.cold:  # before the next server starts: nothing else competes for the cores
+                cold[m] = run_load(apps[m].url, cases, runs, clients=args.clients,
+                                   requests=COLD_REQUESTS, seed=99, fresh_notes=args.fresh_notes,
+                                   ssl_verify=args.ssl_verify)  # fmt: skip
+                _print(f"{m} cold burst (cold start {apps[m].start_s:.1f} s)", cold[m])
+                print(f"  server + children peak RSS {apps[m].peak_rss() / MIB:.0f} MiB")
         for m in modes:  # measure servers that have finished starting, all of them
             print(f"{m}: settled after {apps[m].settle():.0f} s")
         base, rss, last = {}, {m: [] for m in modes}, {}
@@ -179,6 +223,8 @@ def _measure(
                 f"{m} RSS (MiB) after baseline, rounds: {trail}; peak {apps[m].peak_rss() / MIB:.0f}"
             )
         failed = not _compare(modes, base, last, rss, args.min_ratio)
+        if cold:
+            failed |= not _compare_cold(modes, cold, {m: apps[m].start_s for m in modes})
     finally:
         for app in apps.values():
             app.stop()

@@ -58,6 +58,7 @@ class AppProcess:
     proc: subprocess.Popen
     port: int
     log: Path  # its stdout and stderr
+    start_s: float = float("nan")  # from the command to the first answered HTTP request
 
     @property
     def url(self) -> str:
@@ -146,6 +147,7 @@ def start_app(
     merged = {**os.environ, **OFFLINE_ENV, **(env or {})}
     full_env = {k: v for k, v in merged.items() if v is not None}
     cmd = [sys.executable, "-m", "app", "--assets", str(assets), "--port", str(port), *args]
+    t0 = time.monotonic()
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=repo, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     app = AppProcess(proc, port, log)
@@ -153,6 +155,7 @@ def start_app(
     while True:
         try:
             urllib.request.urlopen(app.url + "config", timeout=2).read()
+            app.start_s = time.monotonic() - t0
             return app
         except OSError:
             if proc.poll() is not None:

@@ -129,14 +129,14 @@ class Serving:
             self.explainer.close()
 
 
-def _make(rt: Runtime) -> Serving:
+def _make(rt: Runtime, explainer: Predictor | ProcessPredictor | None = None) -> Serving:
     # The copy costs one more set of weights (14 MB for the shipped model; the child process is
     # ~0.9 GB resident, much of it torch's shared libraries) and buys explanations that never
     # hold up, or hook into, a prediction.
-    explainer: Predictor | ProcessPredictor
-    if (processes := rt.config.explain_processes) == 0:
+    processes = rt.config.explain_processes
+    if explainer is None and processes == 0:
         explainer = rt.predictor.clone()
-    else:
+    elif explainer is None:
         explainer = ProcessPredictor(
             rt.checkpoint,
             processes=processes,
@@ -146,11 +146,14 @@ def _make(rt: Runtime) -> Serving:
     return Serving(rt.predictor, explainer, BatchingPredictor(rt.predictor))
 
 
-def serving(rt: Runtime) -> Serving:
-    """The runtime's Serving, made on first use; it lives as long as the runtime (the app)."""
+def serving(rt: Runtime, explainer: ProcessPredictor | None = None) -> Serving:
+    """The runtime's Serving, made on first use (with ``explainer``, already started, when
+    given); it lives as long as the runtime (the app)."""
     with rt._serving_lock:
         if rt._serving is None:
-            rt._serving = _make(rt)
+            rt._serving = _make(rt, explainer)
+        elif explainer is not None:
+            explainer.close()  # made already: the spare processes are not needed
         return rt._serving
 
 
