@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from app.callbacks.serving import serving
 from app.config import ServerConfig
-from app.runtime import Runtime, StartupError, checkpoint_to_load
+from app.runtime import DEFAULT_ASSETS, Runtime, StartupError, runs_and_checkpoint
 from fairmoe.worker import ProcessPredictor, fingerprint
 
 __all__ = ["health", "healthz_route", "prestart_explainer", "start_serving"]
@@ -31,7 +31,7 @@ def prestart_explainer(
     if config.explain_processes == 0:
         return None
     try:
-        path = checkpoint_to_load(assets, checkpoint)
+        path = runs_and_checkpoint(assets or DEFAULT_ASSETS, checkpoint)[1]
     except StartupError:
         return None
     return ProcessPredictor(path, processes=config.explain_processes, threads=config.threads)

@@ -298,7 +298,7 @@ def _model_run(
     return None
 
 
-def _index_and_checkpoint(assets: Path, checkpoint: str | Path | None) -> tuple[RunsFile, Path]:
+def runs_and_checkpoint(assets: Path, checkpoint: str | Path | None) -> tuple[RunsFile, Path]:
     """runs.json of ``assets`` (empty when there is none) and the checkpoint to load: the given
     one, else runs.json's default (StartupError when neither exists)."""
     runs_path = assets / "runs.json"
@@ -314,12 +314,6 @@ def _index_and_checkpoint(assets: Path, checkpoint: str | Path | None) -> tuple[
             )
         checkpoint = assets / index.default
     return index, Path(checkpoint)
-
-
-def checkpoint_to_load(assets: str | Path | None, checkpoint: str | Path | None) -> Path:
-    """The checkpoint :func:`load_runtime` would load (StartupError as it would raise)."""
-    return _index_and_checkpoint(Path(assets) if assets is not None else DEFAULT_ASSETS,
-                                 checkpoint)[1]  # fmt: skip
 
 
 def load_runtime(
@@ -340,7 +334,7 @@ def load_runtime(
         raise StartupError(str(e)) from None
     assets = Path(assets) if assets is not None else DEFAULT_ASSETS
     runs_path = assets / "runs.json"
-    index, checkpoint = _index_and_checkpoint(assets, checkpoint)
+    index, checkpoint = runs_and_checkpoint(assets, checkpoint)
     try:
         check = check_manifest(assets)
     except ManifestError as e:

@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.loadgen import free_port, start_app  # noqa: E402
+from benchmarks.loadgen import launched, start_app  # noqa: E402
 
 
 def _assets(arg: Path | None) -> Path:
@@ -84,7 +84,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from app import callbacks as cb
     from app.runtime import load_runtime
-    from app.ui import build_demo, launch_kwargs
 
     t = time.perf_counter()
     rt = load_runtime(assets)
@@ -119,16 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     shown = cb.expert_choices(rt)[:5]
     server["experts view (figures)"] = _median_ms(lambda i: cb.experts_view(state, shown), n)
 
-    demo = build_demo(rt)
-    demo.launch(
-        **launch_kwargs(rt),
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-    )
-    try:
-        client = Client(demo.local_url, verbose=False, ssl_verify=args.ssl_verify)
+    with launched(rt) as url:
+        client = Client(url, verbose=False, ssl_verify=args.ssl_verify)
         via = {
             "predict": _median_ms(
                 lambda i: client.predict(handle_file(scan), note, api_name="/predict"), n
@@ -141,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
                 lambda i: client.predict(run.name, attr, thr(i), api_name="/fairness"), n
             ),
         }
-    finally:
-        demo.close()
     for k, v in server.items():
         rows.append((k, v, via.get(k)))
     colds = [_cold_start(assets) for _ in range(args.cold_starts)]

@@ -79,17 +79,23 @@ def _print(title: str, r: LoadResult) -> None:
         print("  error:", e)
 
 
+def _side_by_side(title: str, modes: list[str], results: dict) -> tuple[dict, dict]:
+    """Print p50 / p95 per kind and the throughput of each mode's result; return both."""
+    rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in results[m].table()} for m in modes}
+    print(f"\n{title + ', p50 / p95 (ms):':28s}" + "  ".join(f"{m:>22s}" for m in modes))
+    for kind in ("predict", "explain", "fairness", "all"):
+        cells = [f"{rows[m][kind][0]:9.0f} / {rows[m][kind][1]:8.0f}" for m in modes]
+        print(f"  {kind:26s} " + "  ".join(f"{c:>22s}" for c in cells))
+    tput = {m: results[m].n_ok / results[m].wall_s for m in modes}
+    print("  requests/s                 " + "  ".join(f"{tput[m]:22.1f}" for m in modes))
+    return rows, tput
+
+
 def _compare(
     modes: list[str], base: dict, last: dict, rss: dict, min_ratio: float = MIN_RATIO
 ) -> bool:
     """Print the side-by-side table and the goals of the last round; True if all are met."""
-    rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in last[m].table()} for m in modes}
-    print("\nlast round, p50 / p95 (ms):  " + "  ".join(f"{m:>22s}" for m in modes))
-    for kind in ("predict", "explain", "fairness", "all"):
-        cells = [f"{rows[m][kind][0]:9.0f} / {rows[m][kind][1]:8.0f}" for m in modes]
-        print(f"  {kind:26s} " + "  ".join(f"{c:>22s}" for c in cells))
-    tput = {m: last[m].n_ok / last[m].wall_s for m in modes}
-    print("  requests/s                 " + "  ".join(f"{tput[m]:22.1f}" for m in modes))
+    rows, tput = _side_by_side("last round", modes, last)
     growth = {m: (rss[m][-1] - rss[m][0]) / MIB for m in modes}
     print("  RSS growth (MiB)           " + "  ".join(f"{growth[m]:22.0f}" for m in modes))
     new = modes[-1]
@@ -118,13 +124,7 @@ COLD_GOALS = {"predict": 1.0, "explain": 5.0, "fairness": 0.3}  # p95 in the col
 
 def _compare_cold(modes: list[str], cold: dict, start_s: dict) -> bool:
     """The cold bursts side by side and their goals; True if all are met."""
-    rows = {m: {k: (p50, p95) for k, _, p50, p95, _ in cold[m].table()} for m in modes}
-    print("\ncold burst, p50 / p95 (ms):  " + "  ".join(f"{m:>22s}" for m in modes))
-    for kind in ("predict", "explain", "fairness", "all"):
-        cells = [f"{rows[m][kind][0]:9.0f} / {rows[m][kind][1]:8.0f}" for m in modes]
-        print(f"  {kind:26s} " + "  ".join(f"{c:>22s}" for c in cells))
-    tput = {m: cold[m].n_ok / cold[m].wall_s for m in modes}
-    print("  requests/s                 " + "  ".join(f"{tput[m]:22.1f}" for m in modes))
+    rows, tput = _side_by_side("cold burst", modes, cold)
     print("  cold start (s)             " + "  ".join(f"{start_s[m]:22.1f}" for m in modes))
     new = modes[-1]
     checks = [(f"cold {k} p95 < {g * 1000:.0f} ms", rows[new][k][1] < g * 1000)

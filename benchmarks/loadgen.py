@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,16 @@ OFFLINE_ENV = {
 # rounding (a few 1e-8), never more than this.
 PROBABILITY_TOL = 1e-6
 
-__all__ = ["KINDS", "AppProcess", "LoadResult", "free_port", "percentile", "run_load", "start_app"]
+__all__ = [
+    "KINDS",
+    "AppProcess",
+    "LoadResult",
+    "free_port",
+    "launched",
+    "percentile",
+    "run_load",
+    "start_app",
+]
 
 
 def free_port() -> int:
@@ -49,6 +58,23 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def launched(rt: Any) -> Iterator[str]:
+    """The app over runtime ``rt`` in this process on a free 127.0.0.1 port, ready as
+    ``python -m app`` is when it opens its port (explanation processes loaded); yields its URL."""
+    from app.readiness import start_serving
+    from app.ui import build_demo, launch_kwargs
+
+    start_serving(rt)
+    demo = build_demo(rt)
+    demo.launch(**launch_kwargs(rt), server_name="127.0.0.1", server_port=free_port(),
+                prevent_thread_lock=True, quiet=True)  # fmt: skip
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
 
 
 @dataclass

@@ -31,7 +31,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks.loadgen import free_port  # noqa: E402, F401  (re-exported for the app tests)
+from benchmarks.loadgen import free_port, launched  # noqa: E402, F401  (re-exported for the app tests)
 
 # As `python -m app` does on 2 cores: one torch thread, one core left for the server and client.
 torch.set_num_threads(1)
@@ -217,22 +217,8 @@ def real_assets() -> Path:
 @pytest.fixture(scope="session")
 def server_url(runtime):
     """The app launched in this process on a free 127.0.0.1 port."""
-    from app.readiness import start_serving
-    from app.ui import build_demo, launch_kwargs
-
-    start_serving(runtime)  # as python -m app does before it opens its port
-    demo = build_demo(runtime)
-    demo.launch(
-        **launch_kwargs(runtime),
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
+    with launched(runtime) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

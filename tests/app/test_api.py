@@ -25,7 +25,7 @@ from benchmarks.loadgen import start_app
 from fairmoe.data.fairvlmed import read_npz
 from fairmoe.wording import NOT_ASSESSABLE
 from tests.app.checked import accepted_scans, camera_photo, checked_assets, cohort_zip
-from tests.app.conftest import PUBLIC_ENDPOINTS, REPO, free_port
+from tests.app.conftest import PUBLIC_ENDPOINTS, REPO, free_port, launched
 
 pytestmark = pytest.mark.slow
 DEFAULT = "fairmoe-race-tiny-s0"
@@ -348,21 +348,12 @@ def checked(assets_dir, data_dir):
 
     from app.callbacks.serving import shutdown
     from app.runtime import load_runtime
-    from app.ui import build_demo, launch_kwargs
 
     rt = load_runtime(checked_assets(assets_dir, data_dir))
-    demo = build_demo(rt)
-    demo.launch(
-        **launch_kwargs(rt),
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-    )
     try:
-        yield rt, Client(demo.local_url, verbose=False, analytics_enabled=False)
+        with launched(rt) as url:
+            yield rt, Client(url, verbose=False, analytics_enabled=False)
     finally:
-        demo.close()
         shutdown(rt)
 
 

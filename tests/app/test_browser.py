@@ -6,10 +6,13 @@ scores a cohort, and saves a screenshot of every tab to $FAIRMOE_SCREENSHOTS (or
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,14 +41,16 @@ def shots_dir() -> Path:
     return d
 
 
-@pytest.fixture(scope="module")
-def page(server_url):
+@contextlib.contextmanager
+def app_page(url: str, width: int = 1400) -> Iterator[Any]:
+    """A headless Chromium page on the app at ``url``, its form loaded (skips the test when
+    Chromium or Playwright is missing)."""
     if not CHROMIUM.is_file():
         pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); browser test skipped")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg = browser.new_page(viewport={"width": width, "height": 1000})
         pg.outside = []  # requests that left localhost: must stay empty (offline app)
         pg.on(
             "request",
@@ -55,10 +60,16 @@ def page(server_url):
                 else pg.outside.append(r.url)
             ),
         )
-        pg.goto(server_url, wait_until="load")
+        pg.goto(url, wait_until="load")
         pg.wait_for_selector("#case-analyse", timeout=60_000)
         yield pg
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(server_url):
+    with app_page(server_url) as pg:
+        yield pg
 
 
 def _tab(page, name: str) -> None:

@@ -7,37 +7,22 @@ from __future__ import annotations
 import pytest
 
 from tests.app.checked import camera_photo, checked_assets
-from tests.app.conftest import free_port
-from tests.app.test_browser import ARGS, CHROMIUM, _tab
+from tests.app.conftest import launched
+from tests.app.test_browser import _tab, app_page
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
 def checked_page(assets_dir, data_dir):
-    if not CHROMIUM.is_file():
-        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); browser test skipped")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     from app.callbacks.serving import shutdown
-    from app.readiness import start_serving
     from app.runtime import load_runtime
-    from app.ui import build_demo, launch_kwargs
 
     rt = load_runtime(checked_assets(assets_dir, data_dir))
-    start_serving(rt)
-    demo = build_demo(rt)
-    demo.launch(**launch_kwargs(rt), server_name="127.0.0.1", server_port=free_port(),
-                prevent_thread_lock=True, quiet=True)  # fmt: skip
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
-            pg.goto(demo.local_url, wait_until="load")
-            pg.wait_for_selector("#case-analyse", timeout=60_000)
+        with launched(rt) as url, app_page(url) as pg:
             yield pg
-            browser.close()
     finally:
-        demo.close()
         shutdown(rt)
 
 

@@ -12,7 +12,7 @@ import pytest
 from app import callbacks as cb
 from app.tabs.panel import build_threshold_sliders
 from fairmoe.schema import attribute
-from tests.app.test_browser import ARGS, CHROMIUM
+from tests.app.test_browser import app_page
 
 PROBABILITY = (
     "() => /Probability of glaucoma: \\d+%/.test("
@@ -39,16 +39,8 @@ def test_group_sliders_start_named_after_the_groups(attr):
 
 @pytest.fixture(scope="module")
 def page(server_url):
-    if not CHROMIUM.is_file():
-        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium); browser test skipped")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        pg = b.new_page(viewport={"width": 1440, "height": 1000})
-        pg.goto(server_url, wait_until="load")
-        pg.wait_for_selector("#case-analyse", timeout=60_000)
+    with app_page(server_url, width=1440) as pg:
         yield pg
-        b.close()
 
 
 def _tab(page, name: str) -> None:
