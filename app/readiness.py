@@ -41,13 +41,9 @@ def start_serving(rt: Runtime, explainer: ProcessPredictor | None = None) -> Non
     """Make the runtime's Serving now, with ``explainer`` when given (from
     :func:`prestart_explainer`), and wait for its explanation processes to load the model
     (fairmoe.worker.WorkerError if one cannot, or if one loaded other weights)."""
-    if explainer is not None:
-        expected = fingerprint(rt.predictor.model)
-        for child in explainer.children:
-            child.expected = expected
     made = serving(rt, explainer).explainer
     if isinstance(made, ProcessPredictor):
-        made.start()
+        made.start(expected=fingerprint(rt.predictor.model))
 
 
 def health(rt: Runtime) -> dict[str, Any]:

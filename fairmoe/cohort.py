@@ -30,7 +30,7 @@ from fairmoe.data.fairvlmed import DataError, read_npz, read_summary
 from fairmoe.inference import InputError, Predictor, Prepared, ScanInput
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, code_from_csv
 from fairmoe.scores import ScoreSet
-from fairmoe.wording import assessable_cell, decision_cell
+from fairmoe.wording import assessable_cell, decision_cell, refused_cell
 
 __all__ = [
     "COHORT_BATCH",
@@ -93,7 +93,7 @@ class CohortResult:
     @property
     def not_assessable(self) -> list[dict[str, Any]]:
         """The scored rows the assessability check refused."""
-        return [r for r in self.rows if r["assessable"] == "no"]
+        return [r for r in self.rows if refused_cell(r["assessable"])]
 
     def including(self, include_not_assessable: bool) -> CohortResult:
         """The same scored cohort with the refused rows in or out of ``scores``."""
@@ -348,7 +348,7 @@ def _score_cases(
 
 
 def _assessed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [r for r in rows if r["assessable"] != "no"]
+    return [r for r in rows if not refused_cell(r["assessable"])]
 
 
 def _score_set(rows: list[dict[str, Any]]) -> ScoreSet | None:

@@ -20,6 +20,7 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
 from fairmoe.calibration import glaucoma_logit
 from fairmoe.data.pixels import normalize_scan
+from fairmoe.influence import scan_influence
 from fairmoe.model import FairMoECLIP
 from fairmoe.model.clip import EOT, SOT
 
@@ -104,10 +105,7 @@ def attribute_experts(
         "target": "calibrated glaucoma log-odds",
         "patch_experts_reach_output": model.patch_experts_reach_output,
         # the experts' influence on this scan: the change they make and its share of the log-odds
-        "influence": {
-            "delta_logit": float(full[0] - silent[0]),
-            "share": float((full[0] - silent[0]).abs() / full[0].abs().clamp_min(1e-6)),
-        },
+        "influence": scan_influence(float(full[0]), float(silent[0])),
     }
 
 

@@ -26,7 +26,22 @@ from sklearn.metrics import roc_auc_score
 from fairmoe.calibration import glaucoma_logit
 from fairmoe.data.pixels import normalize_scan
 
-__all__ = ["content_routing", "disc_patch_mask", "expert_diversity", "influence_report"]
+__all__ = [
+    "content_routing",
+    "disc_patch_mask",
+    "expert_diversity",
+    "influence_report",
+    "scan_influence",
+]
+
+_LOGIT_FLOOR = 1e-6  # a scan at exactly 0 log-odds: its share is the change itself
+
+
+def scan_influence(logit: float, silenced: float) -> dict[str, float]:
+    """One scan's influence of the image experts: the change of the calibrated log-odds they make
+    (``logit`` with them, ``silenced`` without) and that change's share of the log-odds."""
+    delta = float(logit) - float(silenced)
+    return {"delta_logit": delta, "share": abs(delta) / max(abs(float(logit)), _LOGIT_FLOOR)}
 
 
 def expert_diversity(model: torch.nn.Module) -> float | None:

@@ -52,6 +52,7 @@ from fairmoe.scoring import (
     read_partial,
     result_rows,
 )
+from fairmoe.wording import refused_cell
 
 __all__ = ["build_parser", "main", "score_cases"]
 
@@ -172,7 +173,7 @@ def write_merged(
     tmp = out.with_name(out.name + ".tmp")
     write_scores(tmp, _score_set(name, scored, n_exp), extra=extra, failed=failed)
     tmp.replace(out)
-    return len(scored), len(failed), sum(r["assessable"] == "no" for r in scored)
+    return len(scored), len(failed), sum(refused_cell(r["assessable"]) for r in scored)
 
 
 def _world() -> tuple[int, int]:

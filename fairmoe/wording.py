@@ -25,6 +25,7 @@ __all__ = [
     "decision_cell",
     "decision_of",
     "is_refused",
+    "refused_cell",
     "uncertainty",
 ]
 
@@ -57,6 +58,12 @@ def assessable_cell(assessed: Mapping[str, Any]) -> Literal["yes", "no", "not ch
     if not assessed.get("checked"):
         return "not checked"
     return "no" if is_refused(assessed) else "yes"
+
+
+def refused_cell(cell: str | None) -> bool:
+    """Whether a scores CSV's ``assessable`` cell (:func:`assessable_cell`, or a user's own file)
+    marks a refused scan."""
+    return (cell or "").strip().lower() == "no"
 
 
 # contradicts: fairmoe.guardrails.band_contradicts, the rule the Fairness tab's warnings use too

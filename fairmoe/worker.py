@@ -168,12 +168,6 @@ class _Child:
     def ready(self) -> bool:
         return self._proc is not None and self._ready
 
-    def start(self) -> None:
-        """Start the process (it loads the model in the background)."""
-        with self._lock:
-            if self._proc is None:
-                self._start()
-
     def wait_ready(self) -> None:
         """Block until the process has loaded the model (WorkerError if it cannot)."""
         with self._lock:
@@ -251,13 +245,14 @@ class ProcessPredictor:
         """Children that have loaded the model and can take a call now."""
         return sum(c.ready for c in self.children)
 
-    def start(self) -> None:
-        """Start every child at once, then wait until each has loaded the model (WorkerError if
-        one cannot): the server opens its port only after this, so that its first explanation
+    def start(self, expected: str | None = None) -> None:
+        """Wait until every child (each started loading when this was made) has loaded the
+        model, with the weights ``expected`` when given (WorkerError if one cannot, or loaded
+        others): the server opens its port only after this, so that its first explanation
         does not pay for a child's start."""
         for child in self.children:
-            child.start()
-        for child in self.children:
+            if expected is not None:
+                child.expected = expected
             child.wait_ready()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

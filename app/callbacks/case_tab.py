@@ -24,6 +24,7 @@ from app.text import not_assessable_markdown, operating_point_text, scan_line
 from app.theme import icon
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
+from fairmoe.wording import is_refused
 
 __all__ = [
     "NOT_GIVEN",
@@ -163,7 +164,7 @@ def case_view(
         return "", plots.empty_figure("No scan analysed yet.", height=BAR_PX), "", "", ""
     p, t = result["probability"], result["threshold"]
     assessed = result.get("assessable") or {}
-    if assessed.get("assessable", True):
+    if not is_refused(assessed):
         said = views.confidence_text(
             rt.model_scores, _attr_codes(attr_values), p, t, result["uncertainty"]
         )

@@ -25,6 +25,7 @@ from app.plots.editor import DISPLAY_PX, edit_comparison, editor_image
 from app.runtime import Runtime
 from app.text import not_assessable_markdown, scan_line
 from fairmoe.inference import InputError
+from fairmoe.wording import is_refused
 from fairmoe.worker import WorkerError
 
 __all__ = [
@@ -158,7 +159,7 @@ def _row(name: str, a: Any, b: Any) -> str:
 
 
 def _assessable(r: Mapping[str, Any]) -> bool:
-    return (r.get("assessable") or {}).get("assessable", True)
+    return not is_refused(r.get("assessable") or {})
 
 
 def _probability(r: Mapping[str, Any], *, bold: bool = False) -> str:

@@ -25,6 +25,7 @@ from app.theme import icon
 from fairmoe.inference import InputError, load_scan
 from fairmoe.schema import attribute
 from fairmoe.scores import ScoreSet
+from fairmoe.wording import is_refused
 from fairmoe.worker import WorkerError
 
 __all__ = [
@@ -197,7 +198,7 @@ def _heading(state: Mapping[str, Any]) -> str:
     r = state["result"]
     head = scan_line(state.get("scan")) + "\n\n" if state.get("scan") else ""
     assessed = r.get("assessable") or {}
-    if not assessed.get("assessable", True):
+    if is_refused(assessed):
         head += not_assessable_markdown(r["probability"], assessed) + "\n\n"
     return head
 

@@ -36,12 +36,9 @@ def _without_experts(without: float, with_: float) -> str:
 
 
 def influence(att: Mapping[str, Any]) -> tuple[float, float]:
-    """(change of the calibrated log-odds the image experts make, its share of the log-odds)."""
-    inf = att.get("influence")
-    if inf:
-        return float(inf["delta_logit"]), float(inf["share"])
-    delta = float(att["logit"]) - float(att["logit_without_experts"])
-    return delta, abs(delta) / max(abs(float(att["logit"])), 1e-6)
+    """(change of the calibrated log-odds the image experts make, its share of the log-odds):
+    ``fairmoe.influence.scan_influence`` as the explanation carries it."""
+    return float(att["influence"]["delta_logit"]), float(att["influence"]["share"])
 
 
 def influence_text(att: Mapping[str, Any], probability: float) -> str:

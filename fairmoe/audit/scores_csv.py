@@ -20,6 +20,7 @@ import numpy as np
 
 from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES, LABEL_CSV, UNKNOWN, Attribute
 from fairmoe.scores import ScoreSet
+from fairmoe.wording import refused_cell
 
 __all__ = ["MAX_ROWS", "AuditError", "UserScores", "load_user_scores", "read_user_scores"]
 
@@ -107,10 +108,6 @@ class UserScores:
         return f"{rows} left out: their scores are unreliable."
 
 
-def _not_assessable(row: dict[str, str]) -> bool:
-    return row.get("assessable", "").strip().lower() == "no"
-
-
 def read_user_scores(
     path: str | Path, name: str | None = None, *, include_not_assessable: bool = False
 ) -> ScoreSet:
@@ -143,9 +140,9 @@ def load_user_scores(
     rows = [r for r in rows if r.get("score", "").strip()]
     if not rows:
         raise AuditError(f"{path.name}: no rows with a score")
-    n_refused = sum(_not_assessable(r) for r in rows)
+    n_refused = sum(refused_cell(r.get("assessable")) for r in rows)
     if not include_not_assessable:
-        rows = [r for r in rows if not _not_assessable(r)]
+        rows = [r for r in rows if not refused_cell(r.get("assessable"))]
         if not rows:
             raise AuditError(
                 f"{path.name}: every row with a score is marked not assessable (column "

@@ -165,23 +165,18 @@ class AssessabilityDetector:
     def statistics(self, image: np.ndarray) -> dict[str, float]:
         """The model-free part of an assessment: the input statistics, and the orientation score
         when this detector has the check (cheap enough for the request's own thread)."""
-        return self._completed(scan_statistics(image), image)
-
-    def _covariate(self, stats: Sequence[Mapping[str, float]]) -> np.ndarray | None:
-        if self.detail is None:
-            return None
-        return self.detail.covariate([s["detail"] for s in stats])
-
-    def _completed(self, stats: dict[str, float], image: np.ndarray) -> dict[str, float]:
-        """``stats`` with what :meth:`statistics` adds, where it is missing."""
-        if "detail" not in stats:  # statistics from before the detail covariate
-            stats["detail"] = scan_statistics(image)["detail"]
-        if self.orientation is not None and "orientation" not in stats:
+        stats = scan_statistics(image)
+        if self.orientation is not None:
             cov = self._covariate([stats])
             stats["orientation"] = self.orientation.score(
                 image, None if cov is None else float(cov[0])
             )
         return stats
+
+    def _covariate(self, stats: Sequence[Mapping[str, float]]) -> np.ndarray | None:
+        if self.detail is None:
+            return None
+        return self.detail.covariate([s["detail"] for s in stats])
 
     def _orientation_reason(self, stats: dict[str, float], reasons: dict[str, str]) -> None:
         # Only a scan with a usable field of view has anatomy to read.
@@ -222,7 +217,8 @@ class AssessabilityDetector:
         ``colour``: per scan, whether it was decoded from a colour image
         (``fairmoe.ood.reasons.is_colour`` of the ``ScanInput`` warnings).
         ``statistics``: :meth:`statistics` of each scan when the caller computed them already
-        (the Predictor does, in the request's own thread, outside the serial batch).
+        (the Predictor does, in the request's own thread, outside the serial batch); they are
+        used as given, so they must be this detector's, of the scan as uploaded.
         """
         if not len(images):
             return []
@@ -233,12 +229,11 @@ class AssessabilityDetector:
             pixels = torch.stack([preprocess_scan(im, self.image_size) for im in images])
         if statistics is not None and len(statistics) != len(images):
             raise ValueError(f"{len(statistics)} statistics for {len(images)} scans")
-        all_stats = [
-            self._completed(dict(statistics[i]), image)
+        all_stats = (
+            [dict(s) for s in statistics]
             if statistics is not None
-            else self.statistics(image)
-            for i, image in enumerate(images)
-        ]
+            else [self.statistics(image) for image in images]
+        )
         per_layer, novelty = self.novelty_scores(model, pixels, all_stats)
         out = []
         for i, stats in enumerate(all_stats):

@@ -9,15 +9,13 @@ checkpoint on the synthetic scans it was trained on; :func:`camera_photo` writes
 from __future__ import annotations
 
 import atexit
-import io
 import json
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from tests.fairmoe.checked import colour_photo as camera_photo  # one generator for both
 
 __all__ = ["accepted_scans", "camera_photo", "checked_assets", "cohort_zip"]
 
@@ -41,24 +39,6 @@ def checked_assets(assets_dir: Path, data_dir: Path) -> Path:
         fit_detector(Predictor(ckpt).model, data_dir).save(detector_path(ckpt))
         _BUILT[str(assets_dir)] = dst
         return dst
-
-
-def camera_photo(path: Path | None = None, seed: int = 0) -> bytes:
-    """A 640x480 colour photo (a camera operator, say: coloured blocks on a bright background),
-    as PNG bytes; written to ``path`` too when given."""
-    rng = np.random.default_rng(seed)
-    photo = np.empty((480, 640, 3), np.uint8)
-    photo[...] = (200, 170, 120)  # a warm, bright wall
-    for _ in range(12):
-        r, c = rng.integers(0, 400), rng.integers(0, 560)
-        h, w = rng.integers(40, 160, size=2)
-        photo[r : r + h, c : c + w] = rng.integers(0, 256, size=3)
-    photo = np.clip(photo + rng.normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(photo).save(buf, format="PNG")
-    if path is not None:
-        Path(path).write_bytes(buf.getvalue())
-    return buf.getvalue()
 
 
 def accepted_scans(predictor, data_dir: Path, n: int) -> list[Path]:

@@ -49,13 +49,19 @@ def checked_checkpoint(
         return _BUILT[str(src)]
 
 
-def colour_photo(seed: int = 5) -> bytes:
-    """A colour photo of something that is not a fundus (coloured blocks on a bright wall)."""
+def colour_photo(path: Path | None = None, seed: int = 0) -> bytes:
+    """A 640x480 colour photo of something that is not a fundus (a camera operator, say:
+    coloured blocks on a bright wall), as PNG bytes; written to ``path`` too when given."""
     rng = np.random.default_rng(seed)
-    photo = np.full((480, 640, 3), (200, 170, 120), np.uint8)
+    photo = np.empty((480, 640, 3), np.uint8)
+    photo[...] = (200, 170, 120)  # a warm, bright wall
     for _ in range(12):
         r, c = rng.integers(0, 400), rng.integers(0, 560)
-        photo[r : r + 80, c : c + 80] = rng.integers(0, 256, size=3)
+        h, w = rng.integers(40, 160, size=2)
+        photo[r : r + h, c : c + w] = rng.integers(0, 256, size=3)
+    photo = np.clip(photo + rng.normal(0, 6, photo.shape), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
     Image.fromarray(photo).save(buf, format="PNG")
+    if path is not None:
+        Path(path).write_bytes(buf.getvalue())
     return buf.getvalue()

@@ -191,10 +191,12 @@ def test_the_experts_influence_is_a_figure_and_a_minor_one_says_so() -> None:
         influence_text,
         tile_label,
     )
+    from fairmoe.influence import scan_influence
 
     grid = [[1e-4] * 8 for _ in range(8)]
     att = {"logit": 3.0, "logit_without_experts": 2.97, "probability_without_experts": 0.9512,
-           "scale": 1e-4, "total": grid, "patch_experts_reach_output": True}  # fmt: skip
+           "influence": scan_influence(3.0, 2.97), "scale": 1e-4, "total": grid,
+           "patch_experts_reach_output": True}  # fmt: skip
     delta, share = influence(att)
     assert delta == pytest.approx(0.03) and share == pytest.approx(0.01)
     text = influence_text(att, 0.9526)
@@ -203,7 +205,8 @@ def test_the_experts_influence_is_a_figure_and_a_minor_one_says_so() -> None:
     # a faint map is drawn faint: full colour is never below an even share of 5% of the log-odds
     assert colour_scale(att) == pytest.approx(0.05 * 3.0 / 64)
     assert tile_label("Expert 3", grid, 3.0) == "Expert 3 (+0.2% of log-odds)"
-    strong = {**att, "logit_without_experts": 1.0, "scale": 0.2}
+    strong = {**att, "logit_without_experts": 1.0, "influence": scan_influence(3.0, 1.0),
+              "scale": 0.2}  # fmt: skip
     assert "carry under" not in influence_text(strong, 0.95) and colour_scale(strong) == 0.2
     cls = {**strong, "patch_experts_reach_output": False}
     assert NO_PATCH_INFLUENCE in influence_text(cls, 0.95)
