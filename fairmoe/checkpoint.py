@@ -119,6 +119,7 @@ class RunMetadata:
     ood: dict[str, Any] | None = None  # fairmoe.calibration.OODReference.to_dict()
     metrics: dict[str, Any] = field(default_factory=dict)  # {"test": report, "validation": ...}
     routing_health: dict[str, Any] | None = None  # fairmoe.health reports of the test split
+    influence: dict[str, Any] | None = None  # fairmoe.influence report of the test split
     device: str = ""
     world_size: int = 1
     train_seconds: float | None = None

@@ -23,10 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from fairmoe.calibration import OODReference, glaucoma_probability
+from fairmoe.calibration import OODReference, glaucoma_logit, glaucoma_probability
 from fairmoe.checkpoint import RunMetadata
 from fairmoe.data.fairvlmed import normalize_scan, preprocess_scan, truncate_note
 from fairmoe.explaining import EXPLAIN_STEPS, Explaining
+from fairmoe.influence import scan_influence
 from fairmoe.inputs import (
     MAX_FILE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -69,6 +70,8 @@ class ImageBatch:
     cosines: torch.Tensor  # (B, 2); index 1 is glaucoma
     probabilities: torch.Tensor  # (B,) float64, calibrated
     routing: dict[str, Any]
+    # (B,) calibrated log-odds with every image expert silenced; None without image experts
+    silenced_logits: torch.Tensor | None = None
 
 
 class Predictor(Explaining):
@@ -212,17 +215,26 @@ class Predictor(Explaining):
         return out
 
     @torch.inference_mode()
-    def forward_pixels(self, pixels: torch.Tensor | np.ndarray) -> ImageBatch:
-        """One forward pass of the image tower over uint8 pixels (B, S, S).
+    def forward_pixels(
+        self, pixels: torch.Tensor | np.ndarray, *, influence: bool = False
+    ) -> ImageBatch:
+        """One forward pass of the image tower over uint8 pixels (B, S, S); ``influence``: also
+        the log-odds with every image expert silenced (one more pass of the tower's head).
 
         Every sample is routed and scored on its own (capacities are per sample), so a batch
         gives each scan the answer it gets alone, up to float rounding.
         """
         x = normalize_scan(torch.as_tensor(pixels).to(self.device))
-        features, routing = self.model.image_head(self.model.image_trunk(x))
+        h = self.model.image_trunk(x)
+        features, routing = self.model.image_head(h)
         cos = features @ self.prompts.T  # (B, 2)
         p = glaucoma_probability(cos.double(), temperature=self.temperature)
-        return ImageBatch(features, cos, p, routing)
+        silenced = None
+        if "token_img" in routing and influence:  # exact: the experts' output zeroed
+            n_exp, (b, t, d) = self.model.token_moe_img.cfg.n_experts, h.shape
+            quiet = self.model.image_head(h, contributions=h.new_zeros(b, n_exp, t, d))[0]
+            silenced = glaucoma_logit(quiet, self.prompts, self.temperature).double()
+        return ImageBatch(features, cos, p, routing, silenced)
 
     def score_pixels(self, pixels: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """What a scores CSV holds for a batch: ``score``, ``cosines`` and, with experts,
@@ -298,6 +310,9 @@ class Predictor(Explaining):
             "grid": self.grid,
         }
         result.update(self._routing_summary(batch.routing, i))
+        if batch.silenced_logits is not None:  # the image experts' influence on this scan
+            logit = float((cos[1] - cos[0]).double()) / self.temperature  # glaucoma_logit
+            result["influence"] = scan_influence(logit, float(batch.silenced_logits[i]))
         feat = batch.routing.get("feat_img")
         weights = feat.weights[i].tolist() if feat is not None else None
         result["feature_gates"] = {
@@ -353,7 +368,7 @@ class Predictor(Explaining):
         if not items:
             return []
         pixels = torch.stack([item.pixels for item in items])
-        batch = self.forward_pixels(pixels)
+        batch = self.forward_pixels(pixels, influence=True)
         assessed = self._assess(items, pixels)
         results = [self._result(item, batch, i, assessed[i]) for i, item in enumerate(items)]
         self._add_notes(items, results, batch)

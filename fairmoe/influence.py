@@ -4,7 +4,8 @@ Silencing is exact, not a gradient: the image token MoE's per-expert outputs
 (``image_expert_contributions``) are zeroed, all together or one expert at a time, and the
 calibrated glaucoma log-odds recomputed. Routing is read per scan (patch tokens only; the CLS
 token routes too but is not a patch): the share of top-k requests that fall over an expert's
-capacity, the mean gate of a patch's first choice, the normalised entropy of each patch's gate
+capacity, the mean gate of a patch's first choice, the mean gate applied to a kept expert's output (after
+any renormalisation), the normalised entropy of each patch's gate
 distribution, and how many distinct experts keep at least one of the scan's patches. Diversity is
 the mean pairwise cosine of the experts' flattened parameters (1.0: identical copies).
 
@@ -30,6 +31,7 @@ __all__ = [
     "content_routing",
     "disc_patch_mask",
     "expert_diversity",
+    "generator_disc_masks",
     "influence_report",
     "scan_influence",
 ]
@@ -60,20 +62,26 @@ def expert_diversity(model: torch.nn.Module) -> float | None:
 
 @torch.no_grad()
 def _batch(model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float) -> dict[str, Any]:
-    h = model.image_trunk(normalize_scan(pixels))
+    device = next(model.parameters()).device
+    h = model.image_trunk(normalize_scan(pixels.to(device)))
     contrib, routing = model.image_expert_contributions(h)
     n_exp = contrib.shape[1]
 
     def logit(c: torch.Tensor) -> np.ndarray:
-        return glaucoma_logit(model.image_head(h, contributions=c)[0], prompts, temp).numpy()
+        features = model.image_head(h, contributions=c)[0]
+        return glaucoma_logit(features, prompts, temp).float().cpu().numpy()
 
     full = logit(contrib)
     silent = logit(torch.zeros_like(contrib))
     loo = np.stack(
-        [logit(contrib * (torch.arange(n_exp) != e).view(1, n_exp, 1, 1)) for e in range(n_exp)],
+        [
+            logit(contrib * (torch.arange(n_exp, device=device) != e).view(1, n_exp, 1, 1))
+            for e in range(n_exp)
+        ],
         axis=1,
     )  # (B, E)
-    probs, kept = routing.probs[:, 1:], routing.kept[:, 1:]  # patch tokens only
+    probs, kept = routing.probs[:, 1:].float().cpu(), routing.kept[:, 1:].cpu()  # patches only
+    gates = routing.weights[:, 1:].float().cpu()  # what multiplies each kept expert's output
     k = model.token_moe_img.cfg.top_k
     requests = probs.topk(k, dim=-1).indices  # (B, P, k)
     granted = kept.gather(-1, requests)  # was each request kept?
@@ -84,7 +92,7 @@ def _batch(model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float) -> d
         "loo": loo,
         "over_capacity": (1 - granted.float().mean((1, 2))).numpy(),
         "top1_gate": probs.max(-1).values.mean(1).numpy(),
-        "kept_gate": ((probs * kept).sum((1, 2)) / kept.sum((1, 2)).clamp_min(1)).numpy(),
+        "kept_gate": ((gates * kept).sum((1, 2)) / kept.sum((1, 2)).clamp_min(1)).numpy(),
         "entropy": entropy.mean(1).numpy(),
         "distinct": kept.any(1).sum(-1).numpy(),
     }
@@ -185,6 +193,24 @@ def disc_patch_mask(
     return ((dy[:, None] ** 2 + dx[None, :] ** 2) <= r * r).ravel()
 
 
+def generator_disc_masks(
+    ids: list[str], image_size: int, grid: int, *, seed: int, bias: float
+) -> np.ndarray:
+    """(N, grid * grid) bool disc masks of synthetic scans ``data_NNNNN.npz`` (NNNNN: the
+    generator's sample index), drawn again from the generator's ``seed`` and ``bias``."""
+    from fairmoe.data.synthetic.config import SyntheticConfig
+    from fairmoe.data.synthetic.sampling import sample_params
+
+    cfg = SyntheticConfig()
+    masks = []
+    for name in ids:
+        p = sample_params(int(name.rsplit(".", 1)[0].split("_")[-1]), seed=seed, bias=bias)
+        masks.append(
+            disc_patch_mask(p.disc_xy, p.disc_radius, (cfg.height, cfg.width), image_size, grid)
+        )
+    return np.stack(masks)
+
+
 @torch.no_grad()
 def content_routing(
     model: torch.nn.Module, pixels: torch.Tensor, disc: np.ndarray, batch: int = 64
@@ -197,9 +223,9 @@ def content_routing(
     model.eval()
     firsts = []
     for i in range(0, len(pixels), batch):
-        h = model.image_trunk(normalize_scan(pixels[i : i + batch]))
+        h = model.image_trunk(normalize_scan(pixels[i : i + batch].to(model.logit_scale.device)))
         _, routing = model.image_expert_contributions(h)
-        firsts.append(routing.probs[:, 1:].argmax(-1).numpy())  # (B, P) patch tokens
+        firsts.append(routing.probs[:, 1:].argmax(-1).cpu().numpy())  # (B, P) patch tokens
     first = np.concatenate(firsts).ravel()
     kind = np.asarray(disc, bool).ravel()
     n_exp = model.token_moe_img.cfg.n_experts

@@ -24,19 +24,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def _disc_routing(model, data, seed: int, bias: float):
     """fairmoe.influence.content_routing with the disc of each scan from the generator."""
-    import numpy as np
-
-    from fairmoe.data.synthetic.config import SyntheticConfig
-    from fairmoe.data.synthetic.sampling import sample_params
-    from fairmoe.influence import content_routing, disc_patch_mask
+    from fairmoe.influence import content_routing, generator_disc_masks
 
     size, grid = model.config.vision.image_size, model.grid
-    full_hw = (SyntheticConfig().height, SyntheticConfig().width)
-    masks = []
-    for name in data.ids:  # data_NNNNN.npz: NNNNN is the generator's sample index
-        p = sample_params(int(Path(name).stem.split("_")[-1]), seed=seed, bias=bias)
-        masks.append(disc_patch_mask(p.disc_xy, p.disc_radius, full_hw, size, grid))
-    return content_routing(model, data.pixels, np.stack(masks))
+    masks = generator_disc_masks(list(data.ids), size, grid, seed=seed, bias=bias)
+    return content_routing(model, data.pixels, masks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,10 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from fairmoe.data.tensors import load_split
-    from fairmoe.influence import influence_report
     from fairmoe.model import load_model
-    from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
-    from fairmoe.training.evaluation import attrs_dict, encode_split, routing_health
+    from fairmoe.training.evaluation import encode_split, routing_health, split_influence
 
     model, meta = load_model(args.checkpoint)
     data = load_split(
@@ -69,17 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     device = torch.device("cpu")
     health = routing_health(model, data, encode_split(model, data, device), device)
-    with torch.no_grad():
-        prompts = model.encode_prompts()
-    influence = influence_report(
-        model,
-        data.pixels,
-        data.labels.numpy(),
-        prompts,
-        meta.temperature,
-        attrs_dict(data),
-        {a: ATTRIBUTES[a].groups for a in ATTRIBUTE_NAMES},
-    )
+    influence = split_influence(model, data, meta.temperature)
     doc = {"checkpoint": meta.name, "split": args.split, "health": health, "influence": influence}
     if args.synthetic_seed is not None:
         doc["disc_routing"] = _disc_routing(model, data, args.synthetic_seed, args.synthetic_bias)

@@ -3,7 +3,8 @@
 Module names (stable, hookable):
   clip.visual.{conv1, ln_pre, transformer.resblocks[i], ln_post, proj}   image tower (open_clip)
   clip.{token_embedding, transformer.resblocks[i], ln_final, text_projection}   text tower
-  clip.visual.transformer.resblocks[-1].mlp, clip.transformer.resblocks[-1].mlp   TokenMoE (fairmoe)
+  clip.visual.transformer.resblocks[b].mlp, clip.transformer.resblocks[-1].mlp   TokenMoE (fairmoe);
+    b = model.image_moe_block (config.moe.image_block; the last block by default, as in the paper)
   feat_moe_img, feat_moe_txt   FeatureMoE (fairmoe)
 The encoders are written out here (not open_clip's forward) so that the routing comes back as a
 value; ``model.clip.encode_image`` does not work once the MoEs are installed: use ours.
@@ -70,7 +71,7 @@ def _read_ours(path: Path) -> dict[str, Tensor]:
     if method_spec(meta.method).has_moe or any(not k.startswith("clip.") for k in state):
         raise ValueError(
             f"{path}: a {meta.method!r} checkpoint; start from a plain CLIP checkpoint (its "
-            "last-block MLPs are copied into the experts)"
+            "MoE blocks' MLPs are copied into the experts)"
         )
     return {k.removeprefix("clip."): v for k, v in state.items()}
 
@@ -160,18 +161,18 @@ def _build_clip(cfg: ModelConfig) -> open_clip.CLIP:
     )
 
 
-def _run_trunk(blocks: nn.ModuleList, x: Tensor, attn_mask: Tensor | None) -> Tensor:
-    """All blocks but the last, then the last block's attention residual: h (B, T, D)."""
-    for block in blocks[:-1]:
+def _run_trunk(blocks: nn.ModuleList, x: Tensor, attn_mask: Tensor | None, at: int) -> Tensor:
+    """Blocks before ``at``, then block ``at``'s attention residual: h (B, T, D)."""
+    for block in blocks[:at]:
         x = block(x, attn_mask=attn_mask)
-    last = blocks[-1]
-    return x + last.ls_1(last.attention(q_x=last.ln_1(x), attn_mask=attn_mask))
+    moe_block = blocks[at]
+    return x + moe_block.ls_1(moe_block.attention(q_x=moe_block.ln_1(x), attn_mask=attn_mask))
 
 
 def _finish_block(
     block: nn.Module, h: Tensor, contributions: Tensor | None, real: Tensor | None = None
 ) -> tuple[Tensor, TokenRouting | None]:
-    """The last block's MLP (or TokenMoE) residual on h; ``real`` marks tokens to route."""
+    """The block's MLP (or TokenMoE) residual on h; ``real`` marks tokens to route."""
     z = block.ln_2(h)
     if isinstance(block.mlp, TokenMoE):
         y, routing = block.mlp(z, contributions=contributions, real=real)
@@ -205,10 +206,20 @@ class FairMoECLIP(nn.Module):
             load_pretrained_weights(self.clip, init, config_name=config.name)
         self.feat_moe_img: FeatureMoE | None = None
         self.feat_moe_txt: FeatureMoE | None = None
+        layers = config.vision.layers
+        if not -layers <= config.moe.image_block < layers:
+            raise ValueError(
+                f"moe.image_block={config.moe.image_block} is not a block of the {layers}-block "
+                "image tower"
+            )
+        self.image_moe_block = config.moe.image_block % layers
         if spec.token_moe:
             # Installed after loading weights so that the experts start from the trained MLPs.
-            for blocks in (self.clip.visual.transformer.resblocks, self.clip.transformer.resblocks):
-                blocks[-1].mlp = TokenMoE.from_mlp(blocks[-1].mlp, config.moe)
+            for blocks, at in (
+                (self.clip.visual.transformer.resblocks, self.image_moe_block),
+                (self.clip.transformer.resblocks, -1),
+            ):
+                blocks[at].mlp = TokenMoE.from_mlp(blocks[at].mlp, config.moe)
         if spec.feature_moe:
             self.feat_moe_img = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
             self.feat_moe_txt = FeatureMoE(config.embed_dim, n_groups, config.feature_moe)
@@ -216,7 +227,7 @@ class FairMoECLIP(nn.Module):
     # -- accessors ---------------------------------------------------------------------------
     @property
     def token_moe_img(self) -> TokenMoE | None:
-        mlp = self.clip.visual.transformer.resblocks[-1].mlp
+        mlp = self.clip.visual.transformer.resblocks[self.image_moe_block].mlp
         return mlp if isinstance(mlp, TokenMoE) else None
 
     @property
@@ -243,12 +254,15 @@ class FairMoECLIP(nn.Module):
     def patch_experts_reach_output(self) -> bool:
         """Whether the image token MoE's patch outputs can change the image embedding.
 
-        The MoE replaces the last block's MLP, so nothing attends to its output: with CLS
-        pooling (the paper's ``vit-b-16`` setup) only the CLS token's experts reach the
-        embedding, and the patch experts' maps show routing, not influence. Average pooling
-        carries every patch's output into the embedding.
+        With the MoE in the last block and CLS pooling (the paper's ``vit-b-16`` setup), nothing
+        attends to its output: only the CLS token's experts reach the embedding, and the patch
+        experts' maps show routing, not influence. Average pooling, or a later block's attention,
+        carries the patches' outputs into the embedding.
         """
-        return self.token_moe_img is not None and self.config.vision.pool_type == "avg"
+        if self.token_moe_img is None:
+            return False
+        last = self.image_moe_block == self.config.vision.layers - 1
+        return self.config.vision.pool_type == "avg" or not last
 
     @property
     def grid(self) -> int:
@@ -260,15 +274,19 @@ class FairMoECLIP(nn.Module):
         return {"config": self.config.to_dict(), "method": self.method, "n_groups": self.n_groups}
 
     # -- image ---------------------------------------------------------------------------------
-    def image_trunk(self, images: Tensor) -> Tensor:
-        """Tokens right before the last block's MLP/MoE (after its attention residual)."""
+    def image_tokens(self, images: Tensor) -> Tensor:
+        """Patch embeddings with CLS and positions, after ln_pre: the first block's input."""
         v = self.clip.visual
         x = v.conv1(images)  # (B, D, g, g)
         x = x.flatten(2).transpose(1, 2)  # (B, N, D)
         cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)  # (B, T, D)
-        x = v.ln_pre(v.patch_dropout(x))
-        return _run_trunk(v.transformer.resblocks, x, None)
+        return v.ln_pre(v.patch_dropout(x))
+
+    def image_trunk(self, images: Tensor) -> Tensor:
+        """Tokens right before the MoE block's MLP/MoE (after its attention residual)."""
+        blocks = self.clip.visual.transformer.resblocks
+        return _run_trunk(blocks, self.image_tokens(images), None, self.image_moe_block)
 
     def image_head(
         self, h: Tensor, *, contributions: Tensor | None = None, normalize: bool = True
@@ -278,14 +296,28 @@ class FairMoECLIP(nn.Module):
         ``contributions`` (B, E, T, D) replaces the token MoE's expert outputs, see
         ``image_expert_contributions``.
         """
+        x, token_routing = self.image_moe_output(h, contributions=contributions)
+        for block in self.clip.visual.transformer.resblocks[self.image_moe_block + 1 :]:
+            x = block(x, attn_mask=None)
+        f, feat_routing = self.image_pool(x, normalize=normalize)
+        routing: Routing = {} if token_routing is None else {"token_img": token_routing}
+        return f, {**routing, **feat_routing}
+
+    def image_moe_output(
+        self, h: Tensor, *, contributions: Tensor | None = None
+    ) -> tuple[Tensor, TokenRouting | None]:
+        """The MoE block's output: h plus its MLP's (or token MoE's) residual."""
+        return _finish_block(
+            self.clip.visual.transformer.resblocks[self.image_moe_block], h, contributions
+        )
+
+    def image_pool(self, x: Tensor, *, normalize: bool = True) -> tuple[Tensor, Routing]:
+        """The image embedding from the last block's output tokens x (B, T, D)."""
         v = self.clip.visual
-        x, token_routing = _finish_block(v.transformer.resblocks[-1], h, contributions)
         x = v.ln_post(x)
         pooled = x[:, 1:].mean(dim=1) if v.pool_type == "avg" else x[:, 0]  # (B, D)
         f = pooled @ v.proj  # (B, E)
         routing: Routing = {}
-        if token_routing is not None:
-            routing["token_img"] = token_routing
         if self.feat_moe_img is not None:
             f, routing["feat_img"] = self.feat_moe_img(f)
         return (F.normalize(f, dim=-1) if normalize else f), routing
@@ -294,7 +326,8 @@ class FairMoECLIP(nn.Module):
         """Per-expert weighted outputs (B, E, T, D) of the image token MoE at ``h``."""
         if self.token_moe_img is None:
             raise ValueError(f"method {self.method!r} has no token MoE")
-        return self.token_moe_img.contributions(self.clip.visual.transformer.resblocks[-1].ln_2(h))
+        block = self.clip.visual.transformer.resblocks[self.image_moe_block]
+        return self.token_moe_img.contributions(block.ln_2(h))
 
     def encode_image_with_routing(
         self, images: Tensor, *, normalize: bool = True
@@ -318,7 +351,7 @@ class FairMoECLIP(nn.Module):
         self._check_tokens(tokens)
         c = self.clip
         x = c.token_embedding(tokens) + c.positional_embedding  # (B, L, D)
-        return _run_trunk(c.transformer.resblocks, x, c.attn_mask)
+        return _run_trunk(c.transformer.resblocks, x, c.attn_mask, len(c.transformer.resblocks) - 1)
 
     def text_head(
         self,
@@ -377,7 +410,7 @@ def create_model(
     init: str | Path | None = None,
 ) -> FairMoECLIP:
     """Build a model from a preset name or a ModelConfig; ``init``: a local plain-CLIP weights
-    file to start from (the experts are then copies of its last-block MLPs)."""
+    file to start from (the experts are then copies of the MLPs they replace)."""
     cfg = get_config(config) if isinstance(config, str) else config
     return FairMoECLIP(cfg, method=method, n_groups=n_groups, init=init)
 

@@ -56,7 +56,7 @@ class TextConfig:
 
 @dataclass(frozen=True)
 class MoEConfig:
-    """Token (embedding) MoE that replaces the MLP of each encoder's last block."""
+    """Token (embedding) MoE that replaces the MLP of one block of each encoder."""
 
     n_experts: int = 10  # M1 in the paper; value from the reference code
     top_k: int = 3  # k1: token-choice top-k over experts (reference code)
@@ -70,12 +70,25 @@ class MoEConfig:
     # "copy_mlp": every expert starts as the replaced MLP (paper and reference code; keeps a
     # pretrained block's function up to GELU -> ReLU). "random": independent default init.
     expert_init: Literal["copy_mlp", "random"] = "copy_mlp"
+    # Image-tower block whose MLP becomes the token MoE (negative: from the end). -1 is the
+    # paper's last block; there, with CLS pooling, no attention carries patch outputs to the
+    # pooled token. An earlier block lets the following attention mix them in. Text: last block.
+    image_block: int = -1
+    # Sparse upcycling (Komatsuzaki et al. 2022): Gaussian noise, as a share of each copied
+    # weight tensor's standard deviation, so that copied experts can diverge.
+    expert_noise: float = 0.0
+    # True: a kept expert's gate is divided by the sum of the token's top-k probabilities
+    # (GShard/Mixtral style), so the kept gates of a fully kept token sum to 1 and the MoE keeps
+    # the scale of the MLP it replaced. False: the paper's unnormalised probabilities.
+    renormalize: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= self.n_experts:
             raise ValueError(f"MoEConfig: need 1 <= top_k <= n_experts, got {self}")
         if self.capacity <= 0:
             raise ValueError(f"MoEConfig: capacity must be > 0, got {self.capacity}")
+        if self.expert_noise < 0:
+            raise ValueError(f"MoEConfig: expert_noise must be >= 0, got {self.expert_noise}")
 
 
 @dataclass(frozen=True)

@@ -81,11 +81,12 @@ def capacity_per_expert(cfg: MoEConfig, n_tokens: int) -> int:
 
 
 class TokenMoE(nn.Module):
-    """Token-choice top-k MoE with expert capacity; replaces the MLP of an encoder's last block.
+    """Token-choice top-k MoE with expert capacity; replaces the MLP of one encoder block.
 
     Input is ``ln_2(h)``; the caller adds the residual. Per sample, each expert keeps the ``cap``
     tokens with the largest top-k-masked weight; a token no expert keeps gets zero expert output
-    (the paper's "filtering"). Weights are not renormalised after masking. With
+    (the paper's "filtering"). Weights are not renormalised after masking unless
+    ``cfg.renormalize`` (then divided by the token's top-k probability sum). With
     ``cfg.reference_residual`` the output is ``y - x`` so that the block computes the reference
     code's ``h + y - ln_2(h)``.
     """
@@ -108,6 +109,9 @@ class TokenMoE(nn.Module):
                 for expert in moe.experts:
                     expert.c_fc.load_state_dict(mlp.c_fc.state_dict())
                     expert.c_proj.load_state_dict(mlp.c_proj.state_dict())
+                    if cfg.expert_noise > 0:  # upcycled copies: break the symmetry
+                        for p in expert.parameters():
+                            p.add_(torch.randn_like(p) * p.std() * cfg.expert_noise)
         return moe
 
     def capacity(self, n_tokens: int) -> int:
@@ -140,6 +144,8 @@ class TokenMoE(nn.Module):
             in_cap = torch.zeros_like(in_topk).scatter_(1, index, slot_ok.expand_as(index))
         kept = in_topk & in_cap
         weights = probs * kept
+        if self.cfg.renormalize:
+            weights = weights / (probs * in_topk).sum(dim=-1, keepdim=True).clamp_min(1e-9)
         dropped = real & ~kept.any(dim=-1)
         return TokenRouting(probs, weights, kept, dropped, logits, real), index
 

@@ -22,12 +22,16 @@ __all__ = ["layer_features", "layer_names", "tower_fingerprint"]
 def layer_names(model: nn.Module) -> tuple[str, ...]:
     """Names of the features :func:`layer_features` returns, shallow to deep.
 
-    ``blockK``: mean patch token after block K; ``trunk``: after the last block's attention
-    (what the token MoE routes); ``embedding``: the projected image feature before
+    ``blockK``: mean patch token after block K; ``trunk``: after the MoE block's attention
+    (what the token MoE routes; block K = the MoE block's index + 1 is then left out);
+    ``embedding``: the projected image feature before
     L2-normalisation (its norm carries information that the normalised embedding drops).
     """
     n = len(model.clip.visual.transformer.resblocks)
-    return (*(f"block{k}" for k in range(1, n)), "trunk", "embedding")
+    at = model.image_moe_block
+    before = (f"block{k}" for k in range(1, at + 1))
+    after = (f"block{k}" for k in range(at + 2, n))
+    return (*before, "trunk", *after, "embedding")
 
 
 def _patch_pool(tokens: Tensor) -> Tensor:
@@ -49,20 +53,19 @@ def layer_features(model: nn.Module, pixels: Tensor | np.ndarray) -> dict[str, n
     """
     device = next(model.parameters()).device
     x = normalize_scan(torch.as_tensor(pixels).to(device))
-    v = model.clip.visual
-    x = v.conv1(x).flatten(2).transpose(1, 2)  # (B, N, D)
-    cls = v.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
-    x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
-    x = v.ln_pre(v.patch_dropout(x))
-    blocks = v.transformer.resblocks
+    x = model.image_tokens(x)
+    blocks, at = model.clip.visual.transformer.resblocks, model.image_moe_block
     out = {}
-    for k, block in enumerate(blocks[:-1], start=1):
-        x = block(x, attn_mask=None)
-        out[f"block{k}"] = _patch_pool(x)
-    last = blocks[-1]
-    h = x + last.ls_1(last.attention(q_x=last.ln_1(x), attn_mask=None))
-    out["trunk"] = _patch_pool(h)
-    out["embedding"], _ = model.image_head(h, normalize=False)
+    for k, block in enumerate(blocks, start=1):
+        if k - 1 == at:  # the MoE block: its input h is the trunk, then the MoE
+            h = x + block.ls_1(block.attention(q_x=block.ln_1(x), attn_mask=None))
+            out["trunk"] = _patch_pool(h)
+            x, _ = model.image_moe_output(h)
+        else:
+            x = block(x, attn_mask=None)
+            if k < len(blocks):
+                out[f"block{k}"] = _patch_pool(x)
+    out["embedding"], _ = model.image_pool(x, normalize=False)
     return {k: t.float().cpu().numpy().astype(np.float64) for k, t in out.items()}
 
 

@@ -13,9 +13,10 @@ from fairmoe.calibration import glaucoma_probability
 from fairmoe.data.fairvlmed import normalize_scan
 from fairmoe.data.tensors import SplitTensors
 from fairmoe.health import RoutingCounts, health_report
+from fairmoe.influence import influence_report
 from fairmoe.metrics.fairness import fairness_result
 from fairmoe.metrics.result import FairnessResult
-from fairmoe.schema import ATTRIBUTE_NAMES
+from fairmoe.schema import ATTRIBUTE_NAMES, ATTRIBUTES
 from fairmoe.training.distributed import autocast
 
 __all__ = [
@@ -107,6 +108,41 @@ def evaluate_cosines(
 
 def attrs_dict(data: SplitTensors) -> dict[str, np.ndarray]:
     return {a: data.attribute(a).numpy() for a in ATTRIBUTE_NAMES}
+
+
+def split_influence(
+    model: torch.nn.Module, data: SplitTensors, temperature: float
+) -> dict[str, Any] | None:
+    """fairmoe.influence.influence_report on a split (overall and per group of every attribute);
+    None for a model without image experts."""
+    if getattr(model, "token_moe_img", None) is None:
+        return None
+    was_training = model.training
+    with torch.no_grad():
+        prompts = model.encode_prompts()
+    report = influence_report(
+        model,
+        data.pixels,
+        data.labels.numpy(),
+        prompts,
+        temperature,
+        attrs_dict(data),
+        {a: ATTRIBUTES[a].groups for a in ATTRIBUTE_NAMES},
+    )
+    model.train(was_training)
+    return report
+
+
+def influence_columns(report: dict[str, Any] | None) -> dict[str, float]:
+    """The headline influence figures as flat history columns (printed every epoch)."""
+    if report is None:
+        return {}
+    r = report["routing"]
+    return {
+        "influence/mean_abs_delta_logit": report["silenced"]["mean_abs_delta_logit"],
+        "influence/median_over_capacity": r["median_over_capacity_share"],
+        "influence/mean_kept_gate": r["mean_kept_gate"],
+    }
 
 
 def evaluate_split(

@@ -22,8 +22,10 @@ from fairmoe.training.distributed import world
 from fairmoe.training.evaluation import (
     encode_split,
     evaluate_split,
+    influence_columns,
     routing_health,
     split_fairness,
+    split_influence,
 )
 from fairmoe.training.gradients import term_gradient_norms
 from fairmoe.training.outputs import RunResult, write_outputs
@@ -173,6 +175,8 @@ def _run_epochs(run: _Run, state: RunState, name: str, resume_dir: Path, progres
         if health:
             row["health"] = health
             row.update(_health_columns(health))
+        temperature = fit_temperature(enc.cosines, run.val.labels.numpy())
+        row.update(influence_columns(split_influence(ctx.model.eval(), run.val, temperature)))
         state.history.append(row)
         if rank == 0 and progress:
             tqdm.write(
@@ -207,6 +211,7 @@ def _finish(run: _Run, state: RunState, name: str, timing: dict) -> RunResult:
         "data_load_seconds": run.load_seconds,
         "ood": OODReference.fit(val_enc.features, cfg.ood_quantile).to_dict(),
         "routing_health": routing_health(ctx.model, run.test, test_enc, ctx.device),
+        "influence": split_influence(ctx.model, run.test, temperature),
     }
     splits = {"training": ctx.train, "validation": run.val, "test": run.test}
     return RunResult(name, result, splits, test_enc, test_p)

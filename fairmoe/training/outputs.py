@@ -88,6 +88,7 @@ def write_outputs(
         world_size=world()[1],
         train_seconds=result["train_seconds"],
         routing_health=result["routing_health"],
+        influence=result.get("influence"),
         scores_file=scores.name,
         scores_sha256=sha256_file(scores),
     )

@@ -149,17 +149,20 @@ def test_whole_model_map_is_complete(method: str) -> None:
     # (top-k routing is piecewise constant: a path crossing a routing change converges slowly)
 
 
-@pytest.mark.parametrize("pool", ["tok", "avg"])
-def test_patch_experts_reach_the_embedding_only_with_average_pooling(pool: str) -> None:
+@pytest.mark.parametrize(("pool", "block"), [("tok", -1), ("avg", -1), ("tok", 0), ("avg", 0)])
+def test_patch_experts_reach_the_embedding_unless_cls_pooled_after_the_last_block(
+    pool: str, block: int
+) -> None:
     """The paper's placement (CLS pooling, token MoE in the last block): silencing every patch
-    token's expert output leaves the image embedding exactly unchanged; average pooling
-    carries it."""
+    token's expert output leaves the image embedding exactly unchanged; average pooling, or a
+    later block's attention (the MoE in block 0 of 2), carries it."""
     torch.manual_seed(0)
-    cfg = get_config("tiny", **{"vision.pool_type": pool})
+    cfg = get_config("tiny", **{"vision.pool_type": pool, "moe.image_block": block})
     model = create_model(cfg, method="fairmoe", n_groups=3).eval()
     for p in model.parameters():  # the experts start as copies: make their outputs differ
         p.data.add_(0.05 * torch.randn_like(p))
-    assert model.patch_experts_reach_output is (pool == "avg")
+    paper = pool == "tok" and block == -1
+    assert model.patch_experts_reach_output is not paper
     x = normalize_scan(torch.randint(0, 255, (2, 64, 64), dtype=torch.uint8))
     with torch.no_grad():
         h = model.image_trunk(x)
@@ -168,7 +171,7 @@ def test_patch_experts_reach_the_embedding_only_with_average_pooling(pool: str) 
         patches_silent = contrib.clone()
         patches_silent[:, :, 1:] = 0.0  # token 0 is the CLS token
         silenced = model.image_head(h, contributions=patches_silent)[0]
-    if pool == "tok":
+    if paper:
         assert torch.equal(full, silenced)
     else:
         assert (full - silenced).abs().max() > 1e-4

@@ -43,6 +43,15 @@ def test_predict_contract(predictor: Predictor) -> None:
     assert r["note"]["tokens"] and r["note"]["similarity_to_scan"] is not None
 
 
+def test_predict_gives_the_experts_exact_influence(predictor: Predictor) -> None:
+    scan = _png(_scan())
+    r = predictor.predict(scan)
+    att = predictor.explain(scan, n_steps=4)
+    assert r["influence"]["delta_logit"] == pytest.approx(att["influence"]["delta_logit"], abs=1e-4)
+    assert r["influence"]["share"] == pytest.approx(att["influence"]["share"], rel=1e-3)
+    assert abs(r["influence"]["delta_logit"]) > 0  # the tiny model's experts do change it
+
+
 def test_calibration_keeps_the_boundary(predictor: Predictor) -> None:
     r = predictor.predict(_scan())
     c0, c1 = r["raw_cosines"]

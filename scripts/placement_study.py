@@ -1,0 +1,166 @@
+"""Where the image experts should sit: Fair-MoE placements trained from one pretrained start.
+
+  python scripts/placement_study.py --data DIR --init assets/model/clip-race-small-pretrain2-s0.json \
+      --out runs/placement [--seeds 0 1] [--only early-avg,...]
+  python scripts/placement_study.py --out runs/placement --table    # PLACEMENTS.md from results
+
+Every placement is the shipped Fair-MoE run (the `cpu` profile of scripts/train_all.py: `small`,
+race, 2 epochs, lr 2e-4, batch 64) with one change to where or how the image token MoE routes.
+Runs go seed-major (every placement at seed 0 first) so that a cut-short study still compares
+all placements; finished runs are listed in results.jsonl and skipped on a rerun. Each row has
+the influence and routing figures (fairmoe.influence) and the disc-vs-background routing on the
+validation and test splits. The placement is chosen on validation figures only (``choose``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+EARLY = ("moe.image_block", 1)  # the middle of the small tower's 3 blocks: block 2 attends to it
+# Decisive routing: gates renormalised over the top-k, capacity factor 1.25 (no dropping by
+# construction), ST-MoE's router z-loss. Diversified experts: upcycling noise on the copies.
+DECISIVE = (("moe.renormalize", True), ("moe.capacity", 1.25))
+NOISE = (("moe.expert_noise", 0.1),)
+Z_LOSS = {"lambda_z": 1e-3}
+
+# name -> (model overrides, loss overrides, what it tests)
+PLACEMENTS: dict[str, tuple[tuple, dict, str]] = {
+    "last-avg": ((), {}, "release 2: last block, average pooling (the shipped model)"),
+    "early-avg": ((EARLY,), {}, "MoE in block 2 of 3: the last block's attention mixes it in"),
+    "early-cls": ((EARLY, ("vision.pool_type", "tok")), {}, "as early-avg with CLS pooling"),
+    "early-noise": ((EARLY, *NOISE), {}, "as early-avg, experts diversified (noise 0.1)"),
+    "early-decisive": ((EARLY, *DECISIVE), Z_LOSS, "as early-avg, decisive router"),
+    "early-all": ((EARLY, *NOISE, *DECISIVE), Z_LOSS, "early, diversified and decisive"),
+    "last-all": ((*NOISE, *DECISIVE), Z_LOSS, "last block, diversified and decisive"),
+    "first-all": ((("moe.image_block", 0), *NOISE, *DECISIVE), Z_LOSS, "block 1, both"),
+}
+PROFILE = dict(method="fairmoe", attribute="race", model="small", epochs=2, lr=2e-4,
+               batch_size=64, text_source="mixed")  # fmt: skip
+DATA_SEED, DATA_BIAS = 0, 1.0  # the generator's draw of --data (scripts/train_all.py DATA_SEED)
+
+
+def _config(name: str, seed: int, init: str, limit: int | None = None):
+    import dataclasses
+
+    from fairmoe import losses
+    from fairmoe.training import TrainConfig
+
+    overrides, loss, _ = PLACEMENTS[name]
+    return TrainConfig(
+        **PROFILE,
+        seed=seed,
+        init=init,
+        limit=limit,
+        tag=f"place-{name}",
+        model_overrides=tuple(overrides),
+        loss=dataclasses.replace(losses.LossConfig(), **loss),
+    )
+
+
+def _row(name: str, seed: int, result: dict, ckpt: Path, data: Path, cache: Path) -> dict:
+    """The study's figures of one finished run, on validation and test."""
+    from fairmoe.data.tensors import load_split
+    from fairmoe.influence import content_routing, generator_disc_masks
+    from fairmoe.model import load_model
+    from fairmoe.training.evaluation import split_influence
+
+    model, meta = load_model(ckpt)
+    row = {"placement": name, "seed": seed, "run": meta.name,
+           "train_seconds": result["train_seconds"], "best_epoch": result["best_epoch"]}  # fmt: skip
+    for split in ("validation", "test"):
+        d = load_split(data, split, image_size=model.config.vision.image_size,
+                       tokenizer=model.tokenizer(), cache_dir=cache)  # fmt: skip
+        inf = split_influence(model, d, meta.temperature)
+        masks = generator_disc_masks(list(d.ids), model.config.vision.image_size, model.grid,
+                                     seed=DATA_SEED, bias=DATA_BIAS)  # fmt: skip
+        disc = content_routing(model, d.pixels, masks)
+        report = result[split]
+        kept_share = (meta.routing_health or {}).get("token_img", {}).get("overall", {})
+        row[split] = {
+            "auc": report["auc"],
+            "race_es_auc": report["attributes"]["race"]["es_auc"],
+            "race_auc": {g["name"]: g["auc"] for g in report["attributes"]["race"]["groups"]},
+            "influence": inf["silenced"],
+            "influence_by_race": {
+                g: v["mean_abs_delta_logit"] for g, v in inf["by_group"]["race"].items()
+            },
+            "leave_one_out_max": max(e["mean_abs_delta_logit"] for e in inf["leave_one_out"]),
+            "routing": inf["routing"],
+            "expert_diversity": inf["expert_diversity"],
+            "disc_mi_bits": disc["mutual_information_bits"],
+            "disc_mi_max_bits": disc["patch_type_entropy_bits"],
+            "disc_first_expert": disc["disc_first_expert"],
+            "background_first_expert": disc["background_first_expert"],
+        }
+        if split == "test":  # the checkpoint's health figures are of the test split
+            row[split]["top_expert_share"] = kept_share.get("top_expert_share")
+    return row
+
+
+def run_study(args) -> None:
+    import torch
+
+    from fairmoe.training import run_name, train
+
+    torch.set_num_threads(args.threads)
+    out = args.out
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    results = out / "results.jsonl"
+    done = set()
+    if results.is_file():
+        done = {(r["placement"], r["seed"]) for r in map(json.loads, results.read_text().split("\n")[:-1])}
+    names = args.only.split(",") if args.only else list(PLACEMENTS)
+    for seed in args.seeds:
+        for name in names:
+            if (name, seed) in done:
+                continue
+            cfg = _config(name, seed, str(args.init), args.limit)
+            t0 = time.perf_counter()
+            res = train(cfg, args.data, out / "runs", cache_dir=args.cache, progress=False)
+            ckpt = out / "runs" / f"{run_name(cfg)}.json"
+            row = _row(name, seed, res, ckpt, args.data, args.cache)
+            row["wall_seconds"] = time.perf_counter() - t0
+            with results.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            v, t = row["validation"], row["test"]
+            print(f"{name} s{seed}: {row['wall_seconds']:.0f} s; val AUC {v['auc']:.4f} "
+                  f"influence {v['influence']['mean_abs_delta_logit']:.3f}; test AUC "
+                  f"{t['auc']:.4f} influence {t['influence']['mean_abs_delta_logit']:.3f}",
+                  flush=True)  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--data", type=Path, help="the seed-0 biased synthetic data set")
+    ap.add_argument("--init", type=Path, default=ROOT / "assets/model/clip-race-small-pretrain2-s0.json")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--cache", type=Path, help="decoded-split cache folder (default: OUT/cache)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--only", help="comma-separated placements (default: all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, help="cases per split (a smoke run)")
+    ap.add_argument("--table", action="store_true", help="write OUT/PLACEMENTS.md and stop")
+    args = ap.parse_args(argv)
+    if args.table:
+        from scripts.placement_table import write_table
+
+        print(write_table(args.out))
+        return 0
+    if args.data is None:
+        ap.error("--data is required to train")
+    args.cache = args.cache or args.out / "cache"
+    run_study(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
