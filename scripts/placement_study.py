@@ -103,7 +103,96 @@ def _row(name: str, seed: int, result: dict, ckpt: Path, data: Path, cache: Path
         }
         if split == "test":  # the checkpoint's health figures are of the test split
             row[split]["top_expert_share"] = kept_share.get("top_expert_share")
+        else:  # the selected epoch's validation health, from the training log
+            epoch = result["history"][result["best_epoch"] - 1]
+            row[split]["top_expert_share"] = epoch.get("token_img/top_expert_share")
     return row
+
+
+# The issue's goals for the shipped model, as (label, figure, test).
+GOALS = (
+    ("influence >= 0.5 or dAUC >= 0.05",
+     lambda f: f["influence"]["mean_abs_delta_logit"] >= 0.5 or (f["influence"]["delta_auc"] or 0) >= 0.05),
+    ("over capacity <= 20%", lambda f: f["routing"]["median_over_capacity_share"] <= 0.2),
+    ("kept gate >= 0.2", lambda f: f["routing"]["mean_kept_gate"] >= 0.2),
+    ("top-expert share <= 0.3", lambda f: (f["top_expert_share"] or 1.0) <= 0.3),
+)  # fmt: skip
+COLUMNS = (
+    ("AUC", lambda f: f["auc"]),
+    ("race ES-AUC", lambda f: f["race_es_auc"]),
+    ("mean abs dlogit silenced", lambda f: f["influence"]["mean_abs_delta_logit"]),
+    ("dAUC silenced", lambda f: f["influence"]["delta_auc"]),
+    ("max leave-one-out", lambda f: f["leave_one_out_max"]),
+    ("over capacity", lambda f: f["routing"]["median_over_capacity_share"]),
+    ("kept gate", lambda f: f["routing"]["mean_kept_gate"]),
+    ("top-1 gate", lambda f: f["routing"]["mean_top1_gate"]),
+    ("top-expert share", lambda f: f["top_expert_share"]),
+    ("gate entropy", lambda f: f["routing"]["mean_gate_entropy"]),
+    ("diversity", lambda f: f["expert_diversity"]),
+    ("disc MI bits", lambda f: f["disc_mi_bits"]),
+)
+
+
+def _mean_sd(values: list[float]) -> str:
+    import numpy as np
+
+    v = np.array([x for x in values if x is not None], float)
+    if not len(v):
+        return "n/a"
+    return f"{v.mean():.3f}" + (f" +- {v.std(ddof=1):.3f}" if len(v) > 1 else "")
+
+
+def choose(rows: list[dict]) -> tuple[str, dict[str, tuple]]:
+    """The placement to ship, on validation figures only: most goals met by every seed, with
+    validation AUC within 0.01 of release 2's (last-avg) as one more goal; ties broken by the
+    mean validation influence. Returns the name and each placement's (goals met, influence)."""
+    import numpy as np
+
+    by = {}
+    for r in rows:
+        by.setdefault(r["placement"], []).append(r["validation"])
+    ref = np.mean([f["auc"] for f in by.get("last-avg", [])] or [0.0])
+    scores = {}
+    for name, fs in by.items():
+        met = sum(all(test(f) for f in fs) for _, test in GOALS)
+        met += all(f["auc"] >= ref - 0.01 for f in fs)
+        influence = float(np.mean([f["influence"]["mean_abs_delta_logit"] for f in fs]))
+        scores[name] = (met, influence)
+    return max(scores, key=lambda n: scores[n]), scores
+
+
+def write_table(out: Path) -> str:
+    """OUT/PLACEMENTS.md: mean +- sd over seeds per placement, test then validation."""
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    for r in rows:  # rows written before the study recorded it: the run's own training log
+        if "top_expert_share" not in r["validation"]:
+            m = json.loads((out / "runs" / f"{r['run']}.metrics.json").read_text())
+            epoch = m["history"][m["best_epoch"] - 1]
+            r["validation"]["top_expert_share"] = epoch.get("token_img/top_expert_share")
+    best, scores = choose(rows)
+    lines = [f"# Placements of the image token MoE ({len(rows)} runs)", ""]
+    for split in ("test", "validation"):
+        lines += [f"## {split.capitalize()} split (mean +- sd over seeds)", "",
+                  "| placement | seeds | " + " | ".join(c for c, _ in COLUMNS) + " | goals met |",
+                  "|---|---|" + "---:|" * (len(COLUMNS) + 1)]  # fmt: skip
+        for name in PLACEMENTS:
+            fs = [r[split] for r in rows if r["placement"] == name]
+            if not fs:
+                continue
+            seeds = ",".join(str(r["seed"]) for r in rows if r["placement"] == name)
+            met = sum(all(test(f) for f in fs) for _, test in GOALS)
+            cells = [_mean_sd([get(f) for f in fs]) for _, get in COLUMNS]
+            lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + f" | {met}/{len(GOALS)} |")
+        lines.append("")
+    lines += ["Goals (each must hold for every seed): " + "; ".join(g for g, _ in GOALS) + ".", "",
+              "## Placements", ""]  # fmt: skip
+    lines += [f"- `{n}`: {why}." for n, (_, _, why) in PLACEMENTS.items()]
+    lines += ["", f"Chosen on validation (goals met incl. AUC within 0.01 of last-avg, then "
+              f"influence): **{best}**; " + ", ".join(f"{n} {m}/{len(GOALS) + 1}, {i:.3f}"
+              for n, (m, i) in scores.items()) + "."]  # fmt: skip
+    text = "\n".join(lines) + "\n"
+    (out / "PLACEMENTS.md").write_text(text)
+    return text
 
 
 def run_study(args) -> None:
@@ -117,7 +206,10 @@ def run_study(args) -> None:
     results = out / "results.jsonl"
     done = set()
     if results.is_file():
-        done = {(r["placement"], r["seed"]) for r in map(json.loads, results.read_text().split("\n")[:-1])}
+        done = {
+            (r["placement"], r["seed"])
+            for r in map(json.loads, results.read_text().split("\n")[:-1])
+        }
     names = args.only.split(",") if args.only else list(PLACEMENTS)
     for seed in args.seeds:
         for name in names:
@@ -141,7 +233,9 @@ def run_study(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--data", type=Path, help="the seed-0 biased synthetic data set")
-    ap.add_argument("--init", type=Path, default=ROOT / "assets/model/clip-race-small-pretrain2-s0.json")
+    ap.add_argument(
+        "--init", type=Path, default=ROOT / "assets/model/clip-race-small-pretrain2-s0.json"
+    )
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path, help="decoded-split cache folder (default: OUT/cache)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
@@ -151,8 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", action="store_true", help="write OUT/PLACEMENTS.md and stop")
     args = ap.parse_args(argv)
     if args.table:
-        from scripts.placement_table import write_table
-
         print(write_table(args.out))
         return 0
     if args.data is None:

@@ -29,7 +29,6 @@ from fairmoe.wording import is_refused
 from fairmoe.worker import WorkerError
 
 __all__ = [
-    "WHAT_IS_AN_EXPERT",
     "default_shown",
     "expert_choices",
     "expert_load_view",
@@ -40,6 +39,7 @@ __all__ = [
     "load_by_group",
     "model_maps",
     "router_health_md",
+    "what_is_an_expert",
     "with_model_maps",
 ]
 
@@ -288,12 +288,20 @@ def expert_choices(rt: Runtime) -> list[str]:
 # keep (almost) nothing: then the per-expert maps say little about anatomy.
 TOP_SHARE_COLLAPSED = 0.5
 EMPTY_EXPERT_SHARE = 0.01  # an expert keeping under 1% of the patches counts as empty
-WHAT_IS_AN_EXPERT = (
-    "An **expert** is one of the small feed-forward networks that replace the MLP of the image "
-    "encoder's last transformer block: a router sends each patch of the scan to its top-k "
-    "experts, each expert keeps at most its capacity of patches, and a patch kept by no expert "
-    "passes on without expert output."
-)
+
+
+def what_is_an_expert(model: Any) -> str:
+    """What an expert is, naming the block of the loaded model's image tower it sits in."""
+    layers, block = model.config.vision.layers, model.image_moe_block + 1
+    where = (
+        "last transformer block" if block == layers else f"transformer block {block} of {layers}"
+    )
+    return (
+        "An **expert** is one of the small feed-forward networks that replace the MLP of the "
+        f"image encoder's {where}: a router sends each patch of the scan to its "
+        "top-k experts, each expert keeps at most its capacity of patches, and a patch kept by "
+        "no expert passes on without expert output."
+    )
 
 
 def router_health_md(health: dict[str, Any] | None, n_experts: int) -> str:

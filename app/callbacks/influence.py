@@ -14,6 +14,7 @@ __all__ = [
     "NO_PATCH_INFLUENCE",
     "colour_scale",
     "influence",
+    "influence_health_md",
     "influence_text",
     "tile_label",
 ]
@@ -24,6 +25,36 @@ NO_PATCH_INFLUENCE = (
     "In this model the patch experts cannot change the prediction (CLS pooling after the last "
     "block); their maps show routing, not influence."
 )
+
+
+# The issue's goals for a model whose experts matter (fairmoe.influence figures, test split).
+GOAL_DELTA_LOGIT, GOAL_DELTA_AUC = 0.5, 0.05
+
+
+def influence_health_md(report: Mapping[str, Any] | None) -> str:
+    """The loaded model's image experts' influence on its test split (RunMetadata.influence)."""
+    if not report:
+        return (
+            "**Experts' influence: unknown.** This checkpoint's metadata has no influence "
+            "figures (it was trained before they were recorded)."
+        )
+    s, r = report["silenced"], report["routing"]
+    delta_auc = s.get("delta_auc")
+    figures = (
+        f"silencing every image expert moves the calibrated log-odds by {s['mean_abs_delta_logit']:.3f} "
+        f"on average (of {s['mean_abs_logit']:.2f})"
+        + (f" and the AUC by {-delta_auc:+.3f}" if delta_auc is not None else "")
+        + f"; median {r['median_over_capacity_share']:.0%} of routing requests over capacity; "
+        f"mean gate of a kept expert {r['mean_kept_gate']:.2f}; over {s['n']:,} test scans."
+    )
+    if s["mean_abs_delta_logit"] >= GOAL_DELTA_LOGIT or (delta_auc or 0.0) >= GOAL_DELTA_AUC:
+        return icon("ok") + "**The experts carry the decision:** " + figures
+    return (
+        icon("warn")
+        + "**The experts carry little of the decision:** "
+        + figures
+        + " Read the per-expert maps as routing, not as what decided a result."
+    )
 
 
 def _without_experts(without: float, with_: float) -> str:

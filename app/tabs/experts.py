@@ -13,7 +13,8 @@ from functools import partial
 import gradio as gr
 
 from app import callbacks as cb
-from app.callbacks.experts_tab import WHAT_IS_AN_EXPERT, expert_load_view, router_health_md
+from app.callbacks.experts_tab import expert_load_view, router_health_md, what_is_an_expert
+from app.callbacks.influence import influence_health_md
 from app.events import LIVE
 from app.runtime import Runtime
 from app.tabs.editor import Editor, build_editor, wire_editor
@@ -59,8 +60,12 @@ def _load_section(rt: Runtime) -> tuple[gr.Radio, gr.Plot, gr.Markdown]:
 def build_experts_tab(rt: Runtime) -> ExpertsTab:
     """Lay out the Experts tab (inside a ``gr.Tab``)."""
     choices = cb.expert_choices(rt)
-    health = router_health_md(rt.predictor.meta.routing_health, rt.predictor.n_experts)
-    gr.Markdown(WHAT_IS_AN_EXPERT + "\n\n" + health, elem_id="experts-health")
+    meta, model = rt.predictor.meta, rt.predictor.model
+    health = router_health_md(meta.routing_health, rt.predictor.n_experts)
+    if rt.predictor.n_experts:
+        health = what_is_an_expert(model) + "\n\n" + health
+        health += "\n\n" + influence_health_md(meta.influence)
+    gr.Markdown(health, elem_id="experts-health")
     summary = gr.Markdown("Analyse a scan on the **Case** tab first.", elem_id="experts-summary")
     gr.Markdown("#### Where the model as a whole looks, and what masking each patch does")
     whole = gr.Plot(show_label=False, elem_id="experts-whole")

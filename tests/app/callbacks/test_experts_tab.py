@@ -210,3 +210,22 @@ def test_the_experts_influence_is_a_figure_and_a_minor_one_says_so() -> None:
     assert "carry under" not in influence_text(strong, 0.95) and colour_scale(strong) == 0.2
     cls = {**strong, "patch_experts_reach_output": False}
     assert NO_PATCH_INFLUENCE in influence_text(cls, 0.95)
+
+
+def test_the_models_influence_line_states_the_test_figures_against_the_goals(runtime) -> None:
+    from app.callbacks.influence import influence_health_md
+
+    def report(delta: float, delta_auc: float) -> dict:
+        return {"silenced": {"n": 1801, "mean_abs_delta_logit": delta, "mean_abs_logit": 1.34,
+                             "delta_auc": delta_auc},
+                "routing": {"median_over_capacity_share": 0.45, "mean_kept_gate": 0.107}}  # fmt: skip
+
+    weak = influence_health_md(report(0.027, 0.00004))
+    assert "carry little of the decision" in weak and "0.027" in weak and "45%" in weak
+    assert "carry the decision" in influence_health_md(report(0.6, 0.0))
+    assert "carry the decision" in influence_health_md(report(0.1, 0.06))
+    assert "unknown" in influence_health_md(None)
+    text = cb.what_is_an_expert(runtime.predictor.model)
+    blocks = runtime.predictor.model.config.vision.layers
+    at = runtime.predictor.model.image_moe_block + 1
+    assert ("last transformer block" in text) == (at == blocks)
