@@ -42,6 +42,11 @@ class TrainConfig:
     # paper fine-tunes a pretrained CLIP; None trains from scratch. Never a hub download.
     init: str | None = None
     prompt_mix: float = 0.5  # the share of each batch given the class prompt ("mixed")
+    # Text of the separate group batches the fairness terms compare: "notes" (the reference
+    # code and release 2: always the notes, whatever the training batch reads) or "training"
+    # (the same `text_source` and prompt mix as the training batch, so that the distance
+    # compares groups, not a mix of prompts with notes).
+    group_text: Literal["notes", "training"] = "notes"
     # How the summary is cut to 180 characters: "clean" folds white space first; "fairclip" is
     # FairCLIP's cut to the letter (for the paper protocol on the real data).
     note_cut: Literal["clean", "fairclip"] = "clean"

@@ -159,7 +159,7 @@ def _inbatch_sides(
 
 @torch.no_grad()
 def _separate_sides(ctx: StepContext, rng: np.random.Generator) -> list[_Side]:
-    """The reference's separate group batches, under no_grad.
+    """The reference's separate group batches, under no_grad, reading ``cfg.group_text``.
 
     Same generator on every rank: identical group batches; each rank encodes its slice and the
     slices are gathered.
@@ -171,8 +171,12 @@ def _separate_sides(ctx: StepContext, rng: np.random.Generator) -> list[_Side]:
         idx = rng.choice(members, size=size, replace=len(members) < size)
         local = torch.from_numpy(np.array_split(idx, size_world)[rank]).to(ctx.train.pixels.device)
         x = normalize_scan(ctx.train.pixels[local].to(ctx.device))
+        if ctx.cfg.group_text == "training":  # the training batch's text source and mix
+            tokens = training_text(ctx.cfg, ctx.train, local, ctx.prompt_tokens, rng)
+        else:
+            tokens = ctx.train.tokens[local]
         with autocast(ctx.device):
-            g = ctx.model(x, ctx.train.tokens[local].to(ctx.device))
+            g = ctx.model(x, tokens.to(ctx.device))
         img, txt = gather(g.image_features.float()), gather(g.text_features.float())
         sides.append(_side(ctx.cfg, img, txt, g.logit_scale.float(), _gathered(g.routing)))
     return sides
