@@ -8,7 +8,8 @@ why they share one colour scale. Plain CLIP checkpoints get one map, from IG on 
 
 Two model-agnostic maps sit beside them: IG over the input pixels summed per patch (where the
 model as a whole looks; baseline: a black scan) and occlusion (the score change when a patch is
-filled with the scan's mean grey), which needs no gradients and works for any checkpoint.
+filled with the scan's mean grey), which needs no gradients and works for any checkpoint. The
+note's tokens are attributed by leaving each one out (``attribute_note``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from captum.attr import IntegratedGradients, LayerIntegratedGradients
+from captum.attr import IntegratedGradients
 
 from fairmoe.calibration import glaucoma_logit
 from fairmoe.data.pixels import normalize_scan
@@ -209,21 +210,21 @@ def occlusion_map(
     }
 
 
+@torch.no_grad()
 def attribute_note(
-    model: FairMoECLIP, x: torch.Tensor, tokens: torch.Tensor, *, n_steps: int = 16
+    model: FairMoECLIP, x: torch.Tensor, tokens: torch.Tensor
 ) -> list[tuple[str, float]]:
-    """IG over the note's token embeddings of its cosine similarity to the scan."""
-    with torch.no_grad():
-        image = model.encode_image(x)  # (1, E)
+    """Leave-one-token-out over the note: for each token, how much the note's cosine similarity
+    to the scan drops when that token is deleted (the rest shifted up, as if never written).
 
-    def similarity(tok: torch.Tensor) -> torch.Tensor:
-        return (model.encode_text(tok) * image).sum(-1)
-
-    baseline = torch.where((tokens == SOT) | (tokens == EOT), tokens, torch.zeros_like(tokens))
-    lig = LayerIntegratedGradients(similarity, model.clip.token_embedding)
-    attr = lig.attribute(tokens, baselines=baseline, n_steps=n_steps, internal_batch_size=n_steps)
-    values = attr[0].sum(-1)  # (77,)
-    ids = tokens[0].tolist()
+    Exact for each token and one batched text pass; it replaced Integrated Gradients over the
+    token embeddings, whose completeness gap stayed at 46% median even at 64 steps."""
+    image = model.encode_image(x)  # (1, E)
+    ids = tokens[0]
+    positions = [i for i, t in enumerate(ids.tolist()) if t not in (0, SOT, EOT)]
+    rows = [ids]
+    for i in positions:  # delete token i; the padding at the end keeps the length
+        rows.append(torch.cat([ids[:i], ids[i + 1 :], ids.new_zeros(1)]))
+    sims = (model.encode_text(torch.stack(rows)) * image).sum(-1)  # (1 + n,)
     pieces = model.token_strings(tokens)
-    positions = [i for i, t in enumerate(ids) if t not in (0, SOT, EOT)]
-    return [(p, float(values[i])) for p, i in zip(pieces, positions, strict=True)]
+    return [(p, float(sims[0] - sims[k])) for k, p in enumerate(pieces, start=1)]

@@ -44,14 +44,13 @@ class Explaining:
         note: str | None = None,
         *,
         n_steps: int = EXPLAIN_STEPS,
-        note_steps: int | None = None,
         model_maps: bool = True,
         edited: np.ndarray | None = None,
     ) -> dict[str, Any]:
         """``predict`` plus Captum attributions per image expert and over the note's tokens.
 
-        ``n_steps`` IG steps for the expert and whole-model maps, ``note_steps`` (default: the
-        same) for the note. With ``model_maps``, ``attributions`` also holds
+        ``n_steps`` IG steps for the expert and whole-model maps; the note's tokens are attributed
+        by leaving each out. With ``model_maps``, ``attributions`` also holds
         :meth:`model_maps`' ``whole_model`` and ``occlusion``. ``edited``: see :meth:`prepare`.
 
         A scan that is not assessable is answered with the refusal (``assessable``, ``decision:
@@ -64,12 +63,12 @@ class Explaining:
             result["attributions"] = result["note_attributions"] = None
             return result
         result["attributions"], result["note_attributions"] = self._attributions(
-            item, n_steps=n_steps, note_steps=note_steps, model_maps=model_maps
+            item, n_steps=n_steps, model_maps=model_maps
         )
         return result
 
     def _attributions(
-        self, item: Prepared, *, n_steps: int, note_steps: int | None, model_maps: bool
+        self, item: Prepared, *, n_steps: int, model_maps: bool
     ) -> tuple[dict[str, Any], list[tuple[str, float]]]:
         """(expert attributions, with the model maps when asked; note token attributions)."""
         x = normalize_scan(item.pixels.unsqueeze(0)).to(self.device)
@@ -77,9 +76,8 @@ class Explaining:
         att = attribute_experts(self.model, x, **kw, n_steps=n_steps)
         if model_maps:
             att.update(self._model_maps(x, n_steps))
-        steps = note_steps or n_steps
         tokens = self._tokens(item.note) if item.note else None
-        notes = attribute_note(self.model, x, tokens, n_steps=steps) if tokens is not None else []
+        notes = attribute_note(self.model, x, tokens) if tokens is not None else []
         return att, notes
 
     def model_maps(

@@ -123,7 +123,7 @@ class Predictor(Explaining):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.predict_prepared([item])
-            self._attributions(item, n_steps=4, note_steps=None, model_maps=True)
+            self._attributions(item, n_steps=4, model_maps=True)
 
     # -- inputs ---------------------------------------------------------------------------------
     def scan_pixels(self, scan: ScanInput | Any) -> np.ndarray:

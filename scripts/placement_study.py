@@ -32,17 +32,29 @@ DECISIVE = (("moe.renormalize", True), ("moe.capacity", 1.25))
 NOISE = (("moe.expert_noise", 0.1),)
 Z_LOSS = {"lambda_z": 1e-3}
 
-# name -> (model overrides, loss overrides, what it tests)
-PLACEMENTS: dict[str, tuple[tuple, dict, str]] = {
-    "last-avg": ((), {}, "release 2: last block, average pooling (the shipped model)"),
-    "early-avg": ((EARLY,), {}, "MoE in block 2 of 3: the last block's attention mixes it in"),
-    "early-cls": ((EARLY, ("vision.pool_type", "tok")), {}, "as early-avg with CLS pooling"),
-    "early-noise": ((EARLY, *NOISE), {}, "as early-avg, experts diversified (noise 0.1)"),
-    "early-decisive": ((EARLY, *DECISIVE), Z_LOSS, "as early-avg, decisive router"),
-    "early-all": ((EARLY, *NOISE, *DECISIVE), Z_LOSS, "early, diversified and decisive"),
-    "last-all": ((*NOISE, *DECISIVE), Z_LOSS, "last block, diversified and decisive"),
-    "first-all": ((("moe.image_block", 0), *NOISE, *DECISIVE), Z_LOSS, "block 1, both"),
-}
+FAST = {"moe_lr_scale": 10.0}  # routers and experts at 10x the backbone's learning rate
+# The decisive router collapsed onto one expert at the default load balance (0.01): 10x it.
+BALANCED = {**Z_LOSS, "lambda_balance": 0.1}
+
+# name -> (model overrides, loss overrides, training overrides, what it tests)
+PLACEMENTS: dict[str, tuple[tuple, dict, dict, str]] = {
+    "last-avg": ((), {}, {}, "release 2: last block, average pooling (the shipped model)"),
+    "early-avg": ((EARLY,), {}, {}, "MoE in block 2 of 3: the last block's attention mixes it in"),
+    "early-cls": ((EARLY, ("vision.pool_type", "tok")), {}, {}, "as early-avg with CLS pooling"),
+    "early-noise": ((EARLY, *NOISE), {}, {}, "as early-avg, experts diversified (noise 0.1)"),
+    "early-decisive": ((EARLY, *DECISIVE), Z_LOSS, {}, "as early-avg, decisive router"),
+    "early-all": ((EARLY, *NOISE, *DECISIVE), Z_LOSS, {}, "early, diversified and decisive"),
+    "last-all": ((*NOISE, *DECISIVE), Z_LOSS, {}, "last block, diversified and decisive"),
+    "first-all": ((("moe.image_block", 0), *NOISE, *DECISIVE), Z_LOSS, {}, "block 1, both"),
+    "early-balanced": ((EARLY, *NOISE, *DECISIVE), BALANCED, {},
+                       "as early-all, load balance 0.1 instead of 0.01"),
+    "first-balanced": ((("moe.image_block", 0), *NOISE, *DECISIVE), BALANCED, {},
+                       "as first-all, load balance 0.1"),
+    "early-balanced-fast": ((EARLY, *NOISE, *DECISIVE), BALANCED, FAST,
+                            "as early-balanced, the MoEs at 10x the learning rate"),
+    "first-balanced-fast": ((("moe.image_block", 0), *NOISE, *DECISIVE), BALANCED, FAST,
+                            "as first-balanced, the MoEs at 10x the learning rate"),
+}  # fmt: skip
 PROFILE = dict(method="fairmoe", attribute="race", model="small", epochs=2, lr=2e-4,
                batch_size=64, text_source="mixed")  # fmt: skip
 DATA_SEED, DATA_BIAS = 0, 1.0  # the generator's draw of --data (scripts/train_all.py DATA_SEED)
@@ -54,9 +66,10 @@ def _config(name: str, seed: int, init: str, limit: int | None = None):
     from fairmoe import losses
     from fairmoe.training import TrainConfig
 
-    overrides, loss, _ = PLACEMENTS[name]
+    overrides, loss, training, _ = PLACEMENTS[name]
     return TrainConfig(
         **PROFILE,
+        **training,
         seed=seed,
         init=init,
         limit=limit,
@@ -186,7 +199,7 @@ def write_table(out: Path) -> str:
         lines.append("")
     lines += ["Goals (each must hold for every seed): " + "; ".join(g for g, _ in GOALS) + ".", "",
               "## Placements", ""]  # fmt: skip
-    lines += [f"- `{n}`: {why}." for n, (_, _, why) in PLACEMENTS.items()]
+    lines += [f"- `{n}`: {why}." for n, (*_, why) in PLACEMENTS.items()]
     lines += ["", f"Chosen on validation (goals met incl. AUC within 0.01 of last-avg, then "
               f"influence): **{best}**; " + ", ".join(f"{n} {m}/{len(GOALS) + 1}, {i:.3f}"
               for n, (m, i) in scores.items()) + "."]  # fmt: skip

@@ -28,6 +28,9 @@ class TrainConfig:
         1e-4  # a from-scratch CLIP probe (GPU, batch 256) collapsed at 5e-4 and learned at 1e-4
     )
     weight_decay: float = 0.1  # AdamW's decoupled weight decay
+    # Learning rate of the token MoEs (routers and experts) as a multiple of `lr`: experts copied
+    # from a pretrained MLP barely move from it in a short fine-tune at the backbone's rate.
+    moe_lr_scale: float = 1.0
     warmup_fraction: float = 0.1  # one-cycle: linear warm-up, then cosine decay
     group_batches: Literal["separate", "inbatch"] = "separate"  # reference: separate, no_grad
     fairness_scale: float = 1.0  # multiplies the default fairness weights (the trade-off sweep)

@@ -81,7 +81,9 @@ def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -
             # an expert that keeps no token of a local batch gets no gradient
             find_unused_parameters=method_spec(cfg.method).has_moe,
         )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        _param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
     steps_per_epoch = max(1, len(train_data) // cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -102,6 +104,17 @@ def _setup(cfg: TrainConfig, data_root: Path, device: torch.device, cache_dir) -
         device=device,
     )
     return _Run(ctx, optimizer, scheduler, val_data, test_data, steps_per_epoch, load_s)
+
+
+def _param_groups(model: torch.nn.Module, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """AdamW parameter groups: the token MoEs at ``cfg.moe_lr_scale`` times the learning rate."""
+    moes = [m for m in (model.token_moe_img, model.token_moe_txt) if m is not None]
+    if cfg.moe_lr_scale == 1.0 or not moes:  # one group: the optimiser state of earlier runs
+        return [{"params": list(model.parameters())}]
+    moe_params = [p for m in moes for p in m.parameters()]
+    moe_ids = {id(p) for p in moe_params}
+    rest = [p for p in model.parameters() if id(p) not in moe_ids]
+    return [{"params": rest}, {"params": moe_params, "lr": cfg.lr * cfg.moe_lr_scale}]
 
 
 def _select_score(
