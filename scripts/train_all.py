@@ -44,6 +44,9 @@ class Profile:
     batch_size: int
     text_source: str
     n_samples: int = 10_000  # the biased data set (7,000 / 1,000 / 2,000 like FairVLMed)
+    # LossConfig fields of every fine-tuning run: the router recipe the placement study chose
+    # with the presets' STUDIED_MOE (a 10x load balance keeps renormalised gates from collapsing)
+    loss: tuple[tuple[str, float], ...] = (("lambda_balance", 0.1), ("lambda_z", 1e-3))
 
 
 PROFILES = {
@@ -79,6 +82,7 @@ def plan(p: Profile) -> list[dict]:
         r.setdefault("data", "main")
         r.update(model=p.config, epochs=p.epochs, lr=p.lr, batch_size=p.batch_size,
                  text_source=p.text_source)  # fmt: skip
+        r.setdefault("loss", p.loss)
     return runs
 
 
@@ -88,8 +92,8 @@ def _config_of(spec: dict, init: str | None):
     from fairmoe import losses
     from fairmoe.training import TrainConfig
 
-    kw = {k: v for k, v in spec.items() if k not in ("data", "lambda_balance")}
-    loss = losses.LossConfig()
+    kw = {k: v for k, v in spec.items() if k not in ("data", "lambda_balance", "loss")}
+    loss = dataclasses.replace(losses.LossConfig(), **dict(spec.get("loss", ())))
     if "lambda_balance" in spec:
         loss = dataclasses.replace(loss, lambda_balance=spec["lambda_balance"])
     return TrainConfig(**kw, init=init, loss=loss)

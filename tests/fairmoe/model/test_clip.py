@@ -41,8 +41,8 @@ def _tiny(method: str = "fairmoe", seed: int = 0, **overrides: object) -> FairMo
 
 
 def test_presets_listed() -> None:
-    assert list_configs() == ["tiny", "demo", "small", "vit-b-16"]
-    with pytest.raises(ValueError, match="tiny, demo, small, vit-b-16"):
+    assert list_configs() == ["tiny", "demo", "small", "vit-b-16", "vit-b-16-paper"]
+    with pytest.raises(ValueError, match="tiny, demo, small, vit-b-16, vit-b-16-paper"):
         get_config("vit-l-14")
 
 
@@ -264,6 +264,7 @@ def test_vit_b_16_matches_open_clip_architecture() -> None:
         ours = create_model("vit-b-16", method="clip")
         ref = open_clip.CLIP(**cfg, quick_gelu=True)
         moe = create_model("vit-b-16", method="fairmoe")
+        paper = create_model("vit-b-16-paper", method="fairmoe")
     assert _n_params(ours) == _n_params(ref) == 149_620_737
     assert {k: v.shape for k, v in ours.clip.state_dict().items()} == {
         k: v.shape for k, v in ref.state_dict().items()
@@ -271,7 +272,11 @@ def test_vit_b_16_matches_open_clip_architecture() -> None:
     assert isinstance(
         ours.clip.visual.transformer.resblocks[0].mlp.gelu, open_clip.transformer.QuickGELU
     )
-    assert moe.token_moe_img.capacity(197) == 47
+    # ours: the experts in the first block, capacity factor 1.25; the paper's: the last, 0.8
+    assert moe.image_moe_block == 0 and moe.token_moe_img.capacity(197) == 73
+    assert moe.patch_experts_reach_output
+    assert paper.image_moe_block == 11 and paper.token_moe_img.capacity(197) == 47
+    assert not paper.patch_experts_reach_output
 
 
 @pytest.mark.slow
