@@ -118,8 +118,8 @@ def _rewrite_report(out: Path, runs: RunsFile, fresh: list[str], placements: Pat
         "## Ablations": ablation_section(runs.runs),
         "## Bias variants": variants_section(runs.runs),
     }
-    kept_note = (f"\n> Computed before {', '.join(f'`{n}`' for n in fresh)} were retrained with "
-                 "the placement below; it describes the runs of the previous build.\n")  # fmt: skip
+    kept_note = (f"\n> Written before {', '.join(f'`{n}`' for n in fresh)} were retrained with "
+                 "the placement above; it describes the runs of the previous build.\n")  # fmt: skip
     body = []
     for heading, text in sections:
         key = next((k for k in RECOMPUTED if heading.startswith(k)), None)
@@ -128,8 +128,8 @@ def _rewrite_report(out: Path, runs: RunsFile, fresh: list[str], placements: Pat
                 ("## Where the image experts sit", "## The image experts' influence")
             ):
                 continue  # written again below
-            note = "" if heading.startswith("## Reading") or kept_note in text else kept_note
-            body.append(heading + note + text.rstrip("\n") + "\n\n")
+            text = re.sub(r"\n> Written before .*\n", "\n", text)  # an earlier replacement's
+            body.append(heading + kept_note + text.rstrip("\n") + "\n\n")
         elif new[key]:
             body.append("\n".join(new[key]).rstrip("\n") + "\n\n")
     default = fresh_default(fresh)
