@@ -1,7 +1,7 @@
 """Captum attributions: per image expert, for the whole model, and by occlusion, per patch.
 
 Integrated Gradients runs on the image token MoE's per-expert contributions (B, E, T, D), with the
-trunk output h computed once: only the last block's tail, the pooling and the heads run per step,
+trunk output h computed once: only the MoE block's tail, the blocks after it, the pooling and the heads run per step,
 so a whole explanation costs about one backbone pass. The baseline is "every expert silent" (zero
 contributions); the attributions of all experts add up to the score change (completeness), which is
 why they share one colour scale. Plain CLIP checkpoints get one map, from IG on h itself.

@@ -20,7 +20,7 @@ class MethodSpec:
 
     name: str
     label: str  # display name
-    token_moe: bool  # FO-MoE token MoE in the last block of both encoders
+    token_moe: bool  # FO-MoE token MoE in one block of each encoder (moe.image_block; text: last)
     feature_moe: bool  # FO-MoE feature MoE on both projected embeddings
     distance: bool  # FairCLIP's Sinkhorn distance term
     gate_variance: bool  # FOL's dispersion terms over the MoE gates

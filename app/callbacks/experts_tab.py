@@ -241,14 +241,15 @@ def experts_view(state: Mapping[str, Any] | None, shown: Sequence[str] | None) -
         )
         summary = (
             "This checkpoint is **plain CLIP: it has no experts**. The map shows Integrated "
-            f"Gradients of the calibrated glaucoma log-odds on the last block's tokens "
+            f"Gradients of the calibrated glaucoma log-odds on the image tokens at the block "
+            f"where a Fair-MoE model would route them "
             f"({scale_text})."
         )
     if zero:
         summary += (
-            "\n\n> All patch maps are zero. When the model pools the CLS token, the last "
-            "block's per-patch outputs never reach the score, so only the CLS token carries the "
-            "experts' effect (see the shares above)."
+            "\n\n> All patch maps are zero. When the model pools the CLS token and its experts "
+            "sit in the last block, their per-patch outputs never reach the score, so only the "
+            "CLS token carries the experts' effect (see the shares above)."
         )
     summary = _heading(state) + summary + _model_maps_text(att)
     fg = r.get("feature_gates") or {}

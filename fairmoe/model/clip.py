@@ -254,7 +254,7 @@ class FairMoECLIP(nn.Module):
     def patch_experts_reach_output(self) -> bool:
         """Whether the image token MoE's patch outputs can change the image embedding.
 
-        With the MoE in the last block and CLS pooling (the paper's ``vit-b-16`` setup), nothing
+        With the MoE in the last block and CLS pooling (the paper's setup, preset ``vit-b-16-paper``), nothing
         attends to its output: only the CLS token's experts reach the embedding, and the patch
         experts' maps show routing, not influence. Average pooling, or a later block's attention,
         carries the patches' outputs into the embedding.
