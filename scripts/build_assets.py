@@ -263,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=Path, help="train_all.py's output folder")
     ap.add_argument("--out", type=Path, default=ROOT / "assets")
     ap.add_argument("--before", type=Path, help="router health of the previous release's model")
-    ap.add_argument("--reading", type=Path, help="markdown appended to REPORT.md")
+    ap.add_argument(
+        "--reading",
+        type=Path,
+        help="markdown appended to REPORT.md (with --replace: after the study)",
+    )
     ap.add_argument(
         "--ood", type=Path, help="the default run's detector stem (STEM.json, .safetensors)"
     )
@@ -284,9 +288,8 @@ def main(argv: list[str] | None = None) -> int:
 
         if args.data is None:
             ap.error("--replace needs --data")
-        print(
-            "replaced:", ", ".join(replace_runs(args.replace, args.data, args.placements, args.out))
-        )
+        fresh = replace_runs(args.replace, args.data, args.placements, args.out, args.reading)
+        print("replaced:", ", ".join(fresh))
     elif args.cis_only:
         rebuild_auc_cis(args.out)
     elif args.ood_only is not None:

@@ -74,7 +74,9 @@ def influence_section(meta: dict) -> list[str]:
     return [*lines, ""]
 
 
-def replace_runs(runs_dir: Path, data: Path, placements: Path | None, out: Path) -> list[str]:
+def replace_runs(
+    runs_dir: Path, data: Path, placements: Path | None, out: Path, reading: Path | None = None
+) -> list[str]:
     """Rewrite the runs of ``runs_dir`` in ``out``; the names of the runs replaced."""
     from scripts import build_assets as b
 
@@ -103,12 +105,14 @@ def replace_runs(runs_dir: Path, data: Path, placements: Path | None, out: Path)
     runs = RunsFile.from_json(index)
     write_runs(out / "runs.json", runs)
     tradeoff_png(runs.runs, out / "tradeoff.png")
-    _rewrite_report(out, runs, fresh, placements)
+    _rewrite_report(out, runs, fresh, placements, reading)
     b.write_manifest(out)
     return fresh
 
 
-def _rewrite_report(out: Path, runs: RunsFile, fresh: list[str], placements: Path | None) -> None:
+def _rewrite_report(
+    out: Path, runs: RunsFile, fresh: list[str], placements: Path | None, reading: Path | None
+) -> None:
     preamble, sections = _sections((out / "REPORT.md").read_text())
     new = {
         "## Router health": health_section(runs.runs, {}),
