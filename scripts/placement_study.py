@@ -56,6 +56,9 @@ PLACEMENTS: dict[str, tuple[tuple, dict, dict, str]] = {
                             "as first-balanced, the MoEs at 10x the learning rate"),
     "first-balanced-c2": ((("moe.image_block", 0), *NOISE, *DECISIVE, ("moe.capacity", 2.0)),
                           BALANCED, {}, "as first-balanced, capacity factor 2"),
+    "first-balanced-t01": ((("moe.image_block", 0), *NOISE, *DECISIVE,
+                            ("moe.router_temperature", 0.1)), BALANCED, {},
+                           "as first-balanced, router temperature 0.1"),
 }  # fmt: skip
 PROFILE = dict(method="fairmoe", attribute="race", model="small", epochs=2, lr=2e-4,
                batch_size=64, text_source="mixed")  # fmt: skip

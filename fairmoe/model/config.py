@@ -82,12 +82,17 @@ class MoEConfig:
     # (GShard/Mixtral style), so the kept gates of a fully kept token sum to 1 and the MoE keeps
     # the scale of the MLP it replaced. False: the paper's unnormalised probabilities.
     renormalize: bool = False
+    # The router's logits are divided by this before the softmax: below 1 a small difference in
+    # the router's output becomes a decisive choice (the z-loss acts on the divided logits).
+    router_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.top_k <= self.n_experts:
             raise ValueError(f"MoEConfig: need 1 <= top_k <= n_experts, got {self}")
         if self.capacity <= 0:
             raise ValueError(f"MoEConfig: capacity must be > 0, got {self.capacity}")
+        if self.router_temperature <= 0:
+            raise ValueError(f"MoEConfig: router_temperature must be > 0, got {self}")
         if self.expert_noise < 0:
             raise ValueError(f"MoEConfig: expert_noise must be >= 0, got {self.expert_noise}")
 

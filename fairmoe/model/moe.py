@@ -123,7 +123,7 @@ class TokenMoE(nn.Module):
         ``real`` (B, T) bool marks the tokens to route (text: not padding); the others get no
         expert, take no capacity, and each sample's capacity counts only its real tokens.
         """
-        logits = self.router(x)  # (B, T, E)
+        logits = self.router(x) / self.cfg.router_temperature  # (B, T, E)
         probs = logits.softmax(dim=-1)
         b, t, _ = probs.shape
         if real is None:

@@ -77,3 +77,15 @@ def test_renormalised_gates_of_a_fully_kept_token_sum_to_one() -> None:
         r = small.image_expert_contributions(small.image_trunk(x))[1]
     partial = r.kept.sum(-1) < 3
     assert partial.any() and (r.weights.sum(-1)[partial] < 1 - 1e-6).all()
+
+
+def test_a_router_temperature_below_one_makes_the_gates_decisive() -> None:
+    x = normalize_scan(_pixels())
+    with torch.no_grad():
+        warm, cold = _model(), _model(router_temperature=0.1)
+        r1 = warm.image_expert_contributions(warm.image_trunk(x))[1]
+        r2 = cold.image_expert_contributions(cold.image_trunk(x))[1]
+    torch.testing.assert_close(r2.logits, r1.logits * 10)  # same router, logits divided by 0.1
+    assert r2.probs.max(-1).values.mean() > r1.probs.max(-1).values.mean()
+    with pytest.raises(ValueError, match="router_temperature"):
+        _model(router_temperature=0.0)
