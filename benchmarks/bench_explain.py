@@ -1,6 +1,7 @@
 """Integrated-Gradients steps against convergence: how few steps an explanation can take.
 
 python benchmarks/bench_explain.py [--assets DIR] [--steps 2 4 8 16 32 64] [--threads 1]
+python benchmarks/bench_explain.py --parts [--rounds 5]     # one user's explanation, part by part
 
 For every example case of the assets: the expert maps (``fairmoe.explain.attribute_experts``) and
 the note's token attributions (Captum LayerIntegratedGradients on the token embedding) at each
@@ -50,13 +51,73 @@ def _note_ig(model, x, tokens, steps):  # noqa: ANN001, ANN202
     return attr[0].sum(-1).numpy(), abs(float(delta)) / max(abs(change), 1e-12)
 
 
+def parts(rt, rounds: int) -> None:  # noqa: ANN001
+    """Median milliseconds of each part of one explanation as the app serves it (8 IG steps)."""
+    from fairmoe.data.fairvlmed import normalize_scan
+    from fairmoe.explain import (
+        attribute_experts,
+        attribute_note,
+        attribute_whole_model,
+        occlusion_map,
+    )
+    from fairmoe.explaining import EXPLAIN_STEPS
+
+    pred, model = rt.predictor, rt.predictor.model
+    kw = {"prompts": pred.prompts, "temperature": pred.temperature}
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn) -> object:  # noqa: ANN001
+        t = time.perf_counter()
+        out = fn()
+        times.setdefault(name, []).append(time.perf_counter() - t)
+        return out
+
+    for _ in range(rounds):
+        for ex in rt.examples:
+            item = timed(
+                "decode and check the upload", lambda ex=ex: pred.prepare(ex.file, ex.note)
+            )
+            timed(
+                "predict (incl. assessability, influence)",
+                lambda item=item: pred.predict_prepared([item]),
+            )
+            x = normalize_scan(item.pixels.unsqueeze(0))
+            timed(
+                f"expert IG ({EXPLAIN_STEPS} steps)",
+                lambda x=x: attribute_experts(model, x, **kw, n_steps=EXPLAIN_STEPS),
+            )
+            timed(
+                f"whole-model IG ({EXPLAIN_STEPS} steps)",
+                lambda x=x: attribute_whole_model(model, x, **kw, n_steps=EXPLAIN_STEPS),
+            )
+            timed("occlusion (64 patches)", lambda x=x: occlusion_map(model, x, **kw))
+            tokens = pred._tokens(item.note)
+            timed("note, leave-one-token-out", lambda x=x, t=tokens: attribute_note(model, x, t))
+    total = sum(statistics.median(v) for v in times.values())
+    print(
+        f"{rt.model_name}: {len(rt.examples)} cases x {rounds} rounds, {torch.get_num_threads()} thread(s)"
+    )
+    print("part | median ms | share")
+    for name, v in times.items():
+        m = statistics.median(v)
+        print(f"{name} | {m * 1000:.1f} | {m / total:.0%}")
+    print(f"sum of medians | {total * 1000:.1f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--assets", type=Path)
     p.add_argument("--steps", type=int, nargs="+", default=[2, 4, 8, 16, 32, 64])
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--parts", action="store_true", help="time each part of one explanation")
+    p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.parts:
+        from app.runtime import load_runtime
+
+        parts(load_runtime(_assets(args.assets), warm_up=False), args.rounds)
+        return 0
     from app.runtime import load_runtime
     from fairmoe.explain import attribute_experts, attribute_note
 
