@@ -130,10 +130,11 @@ class ModelConfig:
 # The image experts' placement and routing chosen by the placement study at `small`
 # (scripts/placement_study.py, docs/placement/PLACEMENTS.md): the MoE in the first block, so that
 # every later attention carries the experts' patch outputs to the pooled token; upcycled copies
-# diversified by noise; gates renormalised over the top-k; capacity factor 1.25. Trained with
+# diversified by noise; gates renormalised over the top-k; capacity factor 2 (requests still
+# fall over capacity, so the FO-MoE's filtering stays). Trained with
 # load balance 0.1 and router z-loss 1e-3 (scripts/train_all.py). MoEConfig's defaults stay the
 # paper's (last block, unnormalised gates, capacity 0.8): `tiny` and `vit-b-16-paper` use them.
-STUDIED_MOE = MoEConfig(image_block=0, expert_noise=0.1, renormalize=True, capacity=1.25)
+STUDIED_MOE = MoEConfig(image_block=0, expert_noise=0.1, renormalize=True, capacity=2.0)
 
 _PRESETS: dict[str, ModelConfig] = {
     c.name: c
