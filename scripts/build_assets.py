@@ -4,7 +4,7 @@
          [--reading notes.md]
   python scripts/build_assets.py --cis-only --out assets
   python scripts/build_assets.py --ood-only STEM --out assets
-  python scripts/build_assets.py --replace RUNS_DIR --data DATA [--placements MD] --out assets
+  python scripts/replace_runs.py RUNS_DIR --data DATA [--placements MD] --out assets
 
 Every number in REPORT.md and runs.json is recomputed here from the shipped score files by
 fairmoe.metrics (and fairmoe.summary), so tests can recompute and compare them. Each run's
@@ -277,20 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--ood-only", type=Path, metavar="STEM", help="ship only this refitted detector"
     )
-    ap.add_argument(
-        "--replace", type=Path, metavar="RUNS_DIR", help="replace these retrained runs only"
-    )
-    ap.add_argument("--data", type=Path, help="with --replace: the data set (for the examples)")
-    ap.add_argument("--placements", type=Path, help="with --replace: PLACEMENTS.md for REPORT.md")
     args = ap.parse_args(argv)
-    if args.replace is not None:
-        from scripts.replace_runs import replace_runs
-
-        if args.data is None:
-            ap.error("--replace needs --data")
-        fresh = replace_runs(args.replace, args.data, args.placements, args.out, args.reading)
-        print("replaced:", ", ".join(fresh))
-    elif args.cis_only:
+    if args.cis_only:
         rebuild_auc_cis(args.out)
     elif args.ood_only is not None:
         ship_detector(args.ood_only, args.out)

@@ -1,7 +1,7 @@
 """Replace some shipped runs by retrained ones without rebuilding every asset.
 
-  python scripts/build_assets.py --replace RUNS_DIR --data DATA --placements PLACEMENTS.md \
-      --out assets
+  python scripts/replace_runs.py RUNS_DIR --data DATA [--placements PLACEMENTS.md] \
+      [--reading READING.md] --out assets
 
 RUNS_DIR holds ``train()`` outputs (NAME.json, its weights, NAME.scores.csv, NAME.metrics.json)
 whose names are already in runs.json. Their entries, scores and AUC CIs are rewritten; when the
@@ -14,13 +14,19 @@ and the shipped model's influence are added.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
-from fairmoe.runs_file import RunsFile, read_runs, write_runs
-from scripts.report import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fairmoe.runs_file import RunsFile, read_runs, write_runs  # noqa: E402
+from scripts import build_assets as b  # noqa: E402
+from scripts.report import (  # noqa: E402
     ablation_section,
     attributes_section,
     fair_test_section,
@@ -78,8 +84,6 @@ def replace_runs(
     runs_dir: Path, data: Path, placements: Path | None, out: Path, reading: Path | None = None
 ) -> list[str]:
     """Rewrite the runs of ``runs_dir`` in ``out``; the names of the runs replaced."""
-    from scripts import build_assets as b
-
     index = read_runs(out / "runs.json").to_json()
     names = {r["name"] for r in index["runs"]}
     fresh = sorted(p.stem for p in runs_dir.glob("*.json")
@@ -150,6 +154,21 @@ def _rewrite_report(
 
 
 def fresh_default(fresh: list[str]) -> str | None:
-    from scripts.build_assets import DEFAULT
+    return b.DEFAULT if b.DEFAULT in fresh else None
 
-    return DEFAULT if DEFAULT in fresh else None
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("runs", type=Path, help="folder of retrained runs (train() outputs)")
+    ap.add_argument("--data", type=Path, required=True, help="their data set (for the examples)")
+    ap.add_argument("--out", type=Path, default=ROOT / "assets")
+    ap.add_argument("--placements", type=Path, help="PLACEMENTS.md of the placement study")
+    ap.add_argument("--reading", type=Path, help="the team's reading, after the study")
+    args = ap.parse_args(argv)
+    fresh = replace_runs(args.runs, args.data, args.placements, args.out, args.reading)
+    print("replaced:", ", ".join(fresh))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
