@@ -6,7 +6,8 @@
 RUNS_DIR holds ``train()`` outputs (NAME.json, its weights, NAME.scores.csv, NAME.metrics.json)
 whose names are already in runs.json. Their entries, scores and AUC CIs are rewritten; when the
 default run is among them its checkpoint replaces the shipped one, the examples are picked again
-from its scores, and its assessability detector must be refitted afterwards (``--ood-only``).
+from its scores (and scored by the shipped checkpoint), and its assessability detector is removed:
+refit it on the new model and ship it with ``build_assets.py --ood-only``.
 REPORT.md keeps the sections that need the full training folder (disc check, gradients, probe),
 marked with the runs they describe; the run-only tables are recomputed and the placement study
 and the shipped model's influence are added.
@@ -99,19 +100,32 @@ def replace_runs(
             replaced.append(entry)
     b.write_auc_cis(out, replaced)
     if b.DEFAULT in fresh:
-        for f in (out / "model").glob(f"{b.DEFAULT}*"):
-            if ".ood." not in f.name:
-                f.unlink()
+        for f in (out / "model").glob(f"{b.DEFAULT}*"):  # its detector too: fitted on the old model
+            f.unlink()
         b._copy_checkpoint(runs_dir, b.DEFAULT, out)
         shutil.rmtree(out / "examples", ignore_errors=True)
         examples = b.pick_examples(runs_dir, data, out / "examples")
         (out / "examples" / "examples.json").write_text(json.dumps(examples, indent=1))
+        rescore_examples(out)
     runs = RunsFile.from_json(index)
     write_runs(out / "runs.json", runs)
     tradeoff_png(runs.runs, out / "tradeoff.png")
     _rewrite_report(out, runs, fresh, placements, reading)
     b.write_manifest(out)
     return fresh
+
+
+def rescore_examples(out: Path) -> None:
+    """The examples' scores as the shipped checkpoint gives them: it stores weights in fp16, so a
+    score can differ from the training run's fp32 one by a few 1e-4 (enough to cross 0.5)."""
+    from fairmoe.inference import Predictor
+
+    pred = Predictor(out / "model" / f"{b.DEFAULT}.json")
+    path = out / "examples" / "examples.json"
+    examples = json.loads(path.read_text())
+    for ex in examples:
+        ex["score"] = round(pred.predict(out / ex["file"], ex["note"])["probability"], 6)
+    path.write_text(json.dumps(examples, indent=1))
 
 
 def _rewrite_report(
