@@ -8,7 +8,7 @@ the note's token attributions (Captum LayerIntegratedGradients on the token embe
 step count. Prints per step count: the completeness gap |sum of attributions - score change|
 relative to the score change (Captum's convergence delta; max and median over the cases), the
 largest difference to the maps of the most steps relative to their colour scale, and the median
-time. Then the note's leave-one-token-out attributions, which the app serves instead of the
+time. Then the note's leave-one-phrase-out attributions, which the app serves instead of the
 note IG (exact per token, so no step count): their median time beside the IG's in the same run.
 Uses the repo's assets/ (the shipped model) by default.
 """
@@ -92,7 +92,7 @@ def parts(rt, rounds: int) -> None:  # noqa: ANN001
             )
             timed("occlusion (64 patches)", lambda x=x: occlusion_map(model, x, **kw))
             tokens = pred._tokens(item.note)
-            timed("note, leave-one-token-out", lambda x=x, t=tokens: attribute_note(model, x, t))
+            timed("note, leave-one-phrase-out", lambda x=x, t=tokens: attribute_note(model, x, t))
     total = sum(statistics.median(v) for v in times.values())
     print(
         f"{rt.model_name}: {len(rt.examples)} cases x {rounds} rounds, {torch.get_num_threads()} thread(s)"
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"gap: |sum of attributions - score change| / |score change|; map err: max |map - "
           f"map at {ref} steps| / max |map at {ref} steps|")  # fmt: skip
     loo = []
-    for _ in range(5):  # leave-one-token-out, repeated for a steady median
+    for _ in range(5):  # leave-one-phrase-out, repeated for a steady median
         for item, note in cases:
             x, tokens = pred._image_input(item.scan), pred._tokens(note)
             t = time.perf_counter()
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in args.steps:
         t_ig = statistics.median(r[5] for r in res[s]) * 1000
         print(
-            f"note leave-one-token-out: median {t_loo:.1f} ms; IG at {s} steps {t_ig:.1f} ms "
+            f"note leave-one-phrase-out: median {t_loo:.1f} ms; IG at {s} steps {t_ig:.1f} ms "
             f"(ratio {t_ig / t_loo:.1f}x)"
         )
     return 0

@@ -276,12 +276,18 @@ class FairMoECLIP(nn.Module):
                 "tokenise with model.tokenizer()"
             )
 
-    def text_trunk(self, tokens: Tensor) -> Tensor:
-        """Text tokens right before the last block's MLP/MoE (B, L, D)."""
-        self._check_tokens(tokens)
-        c = self.clip
-        x = c.token_embedding(tokens) + c.positional_embedding  # (B, L, D)
-        return _run_trunk(c.transformer.resblocks, x, c.attn_mask, len(c.transformer.resblocks) - 1)
+    def text_trunk(self, tokens: Tensor, *, prefix: bool = False) -> Tensor:
+        """Text tokens right before the last block's MLP/MoE (B, L, D).
+
+        ``prefix``: ``tokens`` may be the first L < context_length positions (every EOT among
+        them); attention is causal, so the EOT features equal the full sequence's up to rounding.
+        """
+        if not prefix or tokens.ndim != 2 or tokens.shape[1] > self.config.text.context_length:
+            self._check_tokens(tokens)
+        c, n = self.clip, tokens.shape[1]
+        x = c.token_embedding(tokens) + c.positional_embedding[:n]  # (B, L, D)
+        mask = c.attn_mask[:n, :n] if c.attn_mask is not None else None
+        return _run_trunk(c.transformer.resblocks, x, mask, len(c.transformer.resblocks) - 1)
 
     def text_head(
         self,
@@ -306,12 +312,14 @@ class FairMoECLIP(nn.Module):
         return (F.normalize(f, dim=-1) if normalize else f), routing
 
     def encode_text_with_routing(
-        self, tokens: Tensor, *, normalize: bool = True
+        self, tokens: Tensor, *, normalize: bool = True, prefix: bool = False
     ) -> tuple[Tensor, Routing]:
-        return self.text_head(self.text_trunk(tokens), tokens, normalize=normalize)
+        return self.text_head(self.text_trunk(tokens, prefix=prefix), tokens, normalize=normalize)
 
-    def encode_text(self, tokens: Tensor, *, normalize: bool = True) -> Tensor:
-        return self.encode_text_with_routing(tokens, normalize=normalize)[0]
+    def encode_text(
+        self, tokens: Tensor, *, normalize: bool = True, prefix: bool = False
+    ) -> Tensor:
+        return self.encode_text_with_routing(tokens, normalize=normalize, prefix=prefix)[0]
 
     def encode_prompts(self, prompts: Sequence[str] = PROMPTS) -> Tensor:
         """Normalised features (P, E) of the zero-shot prompts (index 1 = glaucoma)."""

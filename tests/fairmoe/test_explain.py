@@ -12,6 +12,7 @@ from fairmoe.explain import (
     attribute_experts,
     attribute_note,
     attribute_whole_model,
+    note_phrases,
     occlusion_map,
 )
 from fairmoe.inference import Predictor
@@ -86,20 +87,24 @@ def test_plain_clip_gets_one_map_and_no_experts() -> None:
     assert att["scale"] == pytest.approx(np.abs(att["total"]).max() or 1.0)
 
 
-def test_note_attributions_are_the_similarity_lost_without_each_token() -> None:
+def test_note_attributions_are_the_similarity_lost_without_each_phrase() -> None:
     model = _model("fairmoe").eval()
     x = torch.randn(1, 3, 64, 64)
     tok = model.tokenizer()
-    text = "cup to disc ratio 0.8 with inferior notch"
+    text = "cup to disc ratio 0.8, inferior notch. iop 21"
     tokens = tok([text])
     pieces = attribute_note(model, x, tokens)
     assert [p for p, _ in pieces] == model.token_strings(tokens)
+    phrases = note_phrases([p for p, _ in pieces])
+    words = ["".join(pieces[i][0] for i in ph).strip() for ph in phrases]
+    assert words == ["cup to disc ratio 0 . 8 ,", "inferior notch .", "iop 2 1"]
     with torch.no_grad():
         image = model.encode_image(x)
         full = float((model.encode_text(tokens) * image).sum())
-        without_disc = float((model.encode_text(tok([text.replace(" disc", "")])) * image).sum())
-    assert pieces[2][0] == "disc "
-    assert pieces[2][1] == pytest.approx(full - without_disc, abs=1e-5)  # deletion, by hand
+        cut = float((model.encode_text(tok(["cup to disc ratio 0.8, iop 21"])) * image).sum())
+    second = [v for i, (_, v) in enumerate(pieces) if i in phrases[1]]
+    assert len(set(second)) == 1  # every token of a phrase carries the phrase's value
+    assert second[0] == pytest.approx(full - cut, abs=1e-5)  # deletion, by hand
 
 
 def _direct_occlusion(model, x, prompts, temperature, grid):  # noqa: ANN001, ANN202
@@ -182,3 +187,15 @@ def test_patch_experts_reach_the_embedding_unless_cls_pooled_after_the_last_bloc
         assert torch.equal(full, silenced)
     else:
         assert (full - silenced).abs().max() > 1e-4
+
+
+def test_a_notes_prefix_up_to_its_end_encodes_as_the_whole_context() -> None:
+    model = _model("fairmoe").eval()
+    tokens = model.tokenizer()(["cup to disc ratio 0.8", "normal optic nerve, no glaucoma today"])
+    end = int((tokens != 0).sum(1).max())
+    with torch.no_grad():
+        whole = model.encode_text(tokens)
+        prefix = model.encode_text(tokens[:, :end], prefix=True)
+    torch.testing.assert_close(prefix, whole, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"\(B, 77\)"):
+        model.encode_text(tokens[:, :end])  # only on purpose
