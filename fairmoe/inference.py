@@ -70,8 +70,8 @@ class ImageBatch:
     cosines: torch.Tensor  # (B, 2); index 1 is glaucoma
     probabilities: torch.Tensor  # (B,) float64, calibrated
     routing: dict[str, Any]
-    # (B,) calibrated log-odds with every image expert silenced; None without image experts
-    silenced_logits: torch.Tensor | None = None
+    # (B, 2) calibrated log-odds with and without every image expert (influence=True only)
+    influence_logits: torch.Tensor | None = None
 
 
 class Predictor(Explaining):
@@ -229,12 +229,13 @@ class Predictor(Explaining):
         features, routing = self.model.image_head(h)
         cos = features @ self.prompts.T  # (B, 2)
         p = glaucoma_probability(cos.double(), temperature=self.temperature)
-        silenced = None
+        both = None
         if "token_img" in routing and influence:  # exact: the experts' output zeroed
             n_exp, (b, t, d) = self.model.token_moe_img.cfg.n_experts, h.shape
             quiet = self.model.image_head(h, contributions=h.new_zeros(b, n_exp, t, d))[0]
-            silenced = glaucoma_logit(quiet, self.prompts, self.temperature).double()
-        return ImageBatch(features, cos, p, routing, silenced)
+            both = torch.stack([glaucoma_logit(f, self.prompts, self.temperature)
+                                for f in (features, quiet)], dim=1)  # fmt: skip
+        return ImageBatch(features, cos, p, routing, both)
 
     def score_pixels(self, pixels: torch.Tensor | np.ndarray) -> dict[str, np.ndarray]:
         """What a scores CSV holds for a batch: ``score``, ``cosines`` and, with experts,
@@ -310,9 +311,8 @@ class Predictor(Explaining):
             "grid": self.grid,
         }
         result.update(self._routing_summary(batch.routing, i))
-        if batch.silenced_logits is not None:  # the image experts' influence on this scan
-            logit = float((cos[1] - cos[0]).double()) / self.temperature  # glaucoma_logit
-            result["influence"] = scan_influence(logit, float(batch.silenced_logits[i]))
+        if batch.influence_logits is not None:  # the image experts' influence on this scan
+            result["influence"] = scan_influence(*batch.influence_logits[i].tolist())
         feat = batch.routing.get("feat_img")
         weights = feat.weights[i].tolist() if feat is not None else None
         result["feature_gates"] = {

@@ -61,7 +61,9 @@ def expert_diversity(model: torch.nn.Module) -> float | None:
 
 
 @torch.no_grad()
-def _batch(model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float) -> dict[str, Any]:
+def _batch(
+    model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float, loo: bool
+) -> dict[str, Any]:
     device = next(model.parameters()).device
     h = model.image_trunk(normalize_scan(pixels.to(device)))
     contrib, routing = model.image_expert_contributions(h)
@@ -73,15 +75,13 @@ def _batch(model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float) -> d
 
     full = logit(contrib)
     silent = logit(torch.zeros_like(contrib))
-    loo = np.stack(
-        [
-            logit(contrib * (torch.arange(n_exp, device=device) != e).view(1, n_exp, 1, 1))
-            for e in range(n_exp)
-        ],
-        axis=1,
-    )  # (B, E)
+    left_out = [  # one more pass of the tower's head per expert: only when asked
+        logit(contrib * (torch.arange(n_exp, device=device) != e).view(1, n_exp, 1, 1))
+        for e in range(n_exp if loo else 0)
+    ]
+    left_out = np.stack(left_out, axis=1) if loo else np.empty((len(full), 0))  # (B, E)
     probs, kept = routing.probs[:, 1:].float().cpu(), routing.kept[:, 1:].cpu()  # patches only
-    gates = routing.weights[:, 1:].float().cpu()  # what multiplies each kept expert's output
+    gates = routing.weights[:, 1:].float().cpu()  # what multiplies a kept expert's output; else 0
     k = model.token_moe_img.cfg.top_k
     requests = probs.topk(k, dim=-1).indices  # (B, P, k)
     granted = kept.gather(-1, requests)  # was each request kept?
@@ -89,18 +89,21 @@ def _batch(model, pixels: torch.Tensor, prompts: torch.Tensor, temp: float) -> d
     return {
         "full": full,
         "silent": silent,
-        "loo": loo,
+        "loo": left_out,
         "over_capacity": (1 - granted.float().mean((1, 2))).numpy(),
         "top1_gate": probs.max(-1).values.mean(1).numpy(),
-        "kept_gate": ((gates * kept).sum((1, 2)) / kept.sum((1, 2)).clamp_min(1)).numpy(),
+        "kept_gate": (gates.sum((1, 2)) / kept.sum((1, 2)).clamp_min(1)).numpy(),
         "entropy": entropy.mean(1).numpy(),
         "distinct": kept.any(1).sum(-1).numpy(),
     }
 
 
-def _per_scan(model, pixels: torch.Tensor, prompts, temp: float, batch: int) -> dict[str, Any]:
+def _per_scan(
+    model, pixels: torch.Tensor, prompts, temp: float, batch: int, loo: bool
+) -> dict[str, Any]:
     parts = [
-        _batch(model, pixels[i : i + batch], prompts, temp) for i in range(0, len(pixels), batch)
+        _batch(model, pixels[i : i + batch], prompts, temp, loo)
+        for i in range(0, len(pixels), batch)
     ]
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
@@ -131,13 +134,16 @@ def influence_report(
     groups: Mapping[str, np.ndarray] | None = None,
     group_names: Mapping[str, tuple[str, ...]] | None = None,
     batch: int = 64,
+    leave_one_out: bool = True,
 ) -> dict[str, Any] | None:
     """Influence and routing figures of a model with image experts on uint8 scans (N, S, S);
-    None for a model without them. ``groups``: attribute -> codes (N,), -1 unknown."""
+    None for a model without them. ``groups``: attribute -> codes (N,), -1 unknown.
+    ``leave_one_out=False`` skips silencing each expert alone (one pass per expert) and leaves
+    ``leave_one_out`` empty."""
     if getattr(model, "token_moe_img", None) is None:
         return None
     model.eval()
-    s = _per_scan(model, pixels, prompts, temperature, batch)
+    s = _per_scan(model, pixels, prompts, temperature, batch, leave_one_out)
     labels = np.asarray(labels)
     out: dict[str, Any] = {"silenced": _figures(s, labels)}
     out["leave_one_out"] = [

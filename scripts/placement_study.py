@@ -97,7 +97,8 @@ def _row(name: str, seed: int, result: dict, ckpt: Path, data: Path, cache: Path
     for split in ("validation", "test"):
         d = load_split(data, split, image_size=model.config.vision.image_size,
                        tokenizer=model.tokenizer(), cache_dir=cache)  # fmt: skip
-        inf = split_influence(model, d, meta.temperature)
+        # the test split's figures were measured at the end of training (RunMetadata.influence)
+        inf = meta.influence if split == "test" else split_influence(model, d, meta.temperature)
         masks = generator_disc_masks(list(d.ids), model.config.vision.image_size, model.grid,
                                      seed=DATA_SEED, bias=DATA_BIAS)  # fmt: skip
         disc = content_routing(model, d.pixels, masks)

@@ -111,10 +111,11 @@ def attrs_dict(data: SplitTensors) -> dict[str, np.ndarray]:
 
 
 def split_influence(
-    model: torch.nn.Module, data: SplitTensors, temperature: float
+    model: torch.nn.Module, data: SplitTensors, temperature: float, *, full: bool = True
 ) -> dict[str, Any] | None:
     """fairmoe.influence.influence_report on a split (overall and per group of every attribute);
-    None for a model without image experts."""
+    None for a model without image experts. ``full=False``: the overall figures only, without
+    leaving each expert out (the per-epoch log's cheaper pass)."""
     if getattr(model, "token_moe_img", None) is None:
         return None
     was_training = model.training
@@ -126,8 +127,9 @@ def split_influence(
         data.labels.numpy(),
         prompts,
         temperature,
-        attrs_dict(data),
+        attrs_dict(data) if full else None,
         {a: ATTRIBUTES[a].groups for a in ATTRIBUTE_NAMES},
+        leave_one_out=full,
     )
     model.train(was_training)
     return report

@@ -189,7 +189,8 @@ def _run_epochs(run: _Run, state: RunState, name: str, resume_dir: Path, progres
             row["health"] = health
             row.update(_health_columns(health))
         temperature = fit_temperature(enc.cosines, run.val.labels.numpy())
-        row.update(influence_columns(split_influence(ctx.model.eval(), run.val, temperature)))
+        quick = split_influence(ctx.model.eval(), run.val, temperature, full=False)
+        row.update(influence_columns(quick))
         state.history.append(row)
         if rank == 0 and progress:
             tqdm.write(

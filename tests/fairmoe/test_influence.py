@@ -34,6 +34,11 @@ def test_silencing_matches_the_explanation_and_routing_figures_are_bounded(
     assert 0 <= r["mean_gate_entropy"] <= 1 and 1 <= r["median_distinct_experts"] <= 10
     assert set(rep["by_group"]["race"]) == {"Asian", "Black", "White"}  # unknown left out
     assert rep["by_group"]["race"]["Asian"]["n"] == 3
+    # the per-epoch pass: the same overall figures without leaving each expert out
+    quick = influence_report(model, px, labels, predictor.prompts, predictor.temperature,
+                             batch=5, leave_one_out=False)  # fmt: skip
+    assert quick["leave_one_out"] == [] and "by_group" not in quick
+    assert quick["silenced"] == rep["silenced"] and quick["routing"] == rep["routing"]
     # the same scan explained: its silenced log-odds are the report's
     att = predictor.explain(px[0].numpy(), None, n_steps=8, model_maps=False)["attributions"]
     one = influence_report(model, px[:1], labels[:1], predictor.prompts, predictor.temperature)
