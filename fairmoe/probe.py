@@ -70,7 +70,7 @@ def read_settings(root: str | Path) -> Settings:
     found = re.search(r"seed = (-?\d+), bias = ([0-9.]+)", text)
     if found is None:
         raise ValueError(f"{path}: no 'seed = S, bias = B' line; was it written by this version?")
-    mech = re.search(r"--mechanisms (\w+)", text)
+    mech = re.search(r"--mechanisms ([\w-]+)", text)
     name = mech.group(1) if mech else "all"
     return Settings(int(found.group(1)), float(found.group(2)), name, mechanisms_config(name))
 

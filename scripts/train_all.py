@@ -185,7 +185,7 @@ def disc_check(checkpoint: Path, unbiased: Path, cache: Path, out: Path) -> dict
     return result
 
 
-def finetune(out: Path, runs: list[dict], data: dict[str, Path], init: Path, cache: Path,
+def finetune(out: Path, runs: list[dict], data: dict[str, Path], init: Path | None, cache: Path,
              jobs: int, threads: int) -> None:  # fmt: skip
     """Train every run not yet in runs_done.jsonl, ``jobs`` processes at a time."""
     from fairmoe.training import run_name
@@ -194,14 +194,15 @@ def finetune(out: Path, runs: list[dict], data: dict[str, Path], init: Path, cac
     finished = set()
     if done_file.is_file():
         finished = {json.loads(line)["name"] for line in done_file.read_text().splitlines()}
-    todo = [r for r in runs if run_name(_config_of(r, str(init))) not in finished]
+    init_s = None if init is None else str(init)  # None: from scratch (smoke runs)
+    todo = [r for r in runs if run_name(_config_of(r, init_s)) not in finished]
     print(f"{len(todo)} of {len(runs)} runs to train, {jobs} at a time", flush=True)
     _decode_once(todo, data, cache)
     t0 = time.perf_counter()
     with ProcessPoolExecutor(jobs) as pool:
         futures = [
             pool.submit(
-                _run, r, str(data[r["data"]]), str(out / "runs"), str(cache), str(init), threads
+                _run, r, str(data[r["data"]]), str(out / "runs"), str(cache), init_s, threads
             )  # fmt: skip
             for r in todo
         ]

@@ -74,9 +74,12 @@ def load_split(
     workers: int | None = None,
     limit: int | None = None,
     note_cut: NoteCut = "clean",
+    drop_unknown: bool | None = None,
 ) -> SplitTensors:
-    """Decode a split (or read it from ``cache_dir``) into tensors."""
-    ds = FairVLMedDataset(root, split, image_size=image_size, limit=limit, note_cut=note_cut)
+    """Decode a split (or read it from ``cache_dir``) into tensors. ``drop_unknown``: as
+    :class:`FairVLMedDataset` (default: drop cases with an unknown attribute outside training)."""
+    ds = FairVLMedDataset(root, split, image_size=image_size, limit=limit, note_cut=note_cut,
+                          drop_unknown=drop_unknown)  # fmt: skip
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"{split}-{_cache_key(ds)}.safetensors"

@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import replace
 
-from .config import MAX_BIAS, MECHANISMS, mechanisms_config
+from .config import MAX_BIAS, MECHANISMS, SCENARIOS, mechanisms_config
 from .writing import generate
 
 
@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         help="which bias mechanisms --bias turns on (default all; see SYNTHETIC.md)",
     )
     ap.add_argument(
+        "--scenario",
+        choices=tuple(SCENARIOS),
+        default=None,
+        help="a fair-test scenario with a known cause (sets --mechanisms; see SYNTHETIC.md)",
+    )
+    ap.add_argument(
         "--splits",
         default=None,
         metavar="TRAIN,VAL,TEST",
@@ -42,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
-        config = mechanisms_config(args.mechanisms)
+        if args.scenario is not None and args.mechanisms != "all":
+            raise ValueError("--scenario sets the mechanisms itself; leave out --mechanisms")
+        mechanisms = args.mechanisms if args.scenario is None else SCENARIOS[args.scenario].mechanisms
+        config = mechanisms_config(mechanisms)
         if args.splits is not None:
             config = replace(config, split_fractions=_fractions(args.splits))
         root = generate(
@@ -53,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             config=config,
             overwrite=args.overwrite,
+            scenario=args.scenario,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -106,7 +106,14 @@ class SyntheticConfig:
     minority_vignette_add: float = 0.30
     # --- bias 2: spurious marker ---------------------------------------------------------------
     marker_groups: tuple[str, ...] = ("White",)  # races where the stamp tracks the label
-    marker_strength: float = 0.30  # P(stamp) = 0.5 +/- strength by recorded label
+    marker_strength: float = 0.30  # P(stamp) = marker_base +/- strength by recorded label
+    marker_base: float = 0.5  # P(stamp) where it does not track the label; 0 = no stamp at all
+    # stamp (rows, columns) in full-resolution pixels: 12x30 is about 2x6 px at 96 px, far below
+    # one 12-px patch; 72x72 covers a whole patch (64 full-resolution px at 96 px / patch 12)
+    marker_size: tuple[int, int] = (12, 30)
+    # gap (rows, columns) between the stamp and the corner of CLIP's centre crop; (0, 0) puts a
+    # 64-px-or-larger stamp over the crop's corner patch
+    marker_margin: tuple[int, int] = (14, 10)
     # --- bias 3: physiological confound --------------------------------------------------------
     confound_race: str = "Black"
     confound_cdr_shift: float = 0.10  # + CDR for controls of confound_race (physiologic cupping)
@@ -150,21 +157,82 @@ def marital_value(code: int) -> str:
 
 
 def mechanisms_config(which: str) -> SyntheticConfig:
-    """The default knobs with only some bias mechanisms on, for the bias-variant experiments.
+    """The default knobs with only some bias mechanisms on, for the bias variants and scenarios.
 
-    "all": every mechanism (the default); "shortcut": only the device stamp that tracks the label
-    in the marker groups; "acquisition": only the minority groups' worse acquisition quality.
+    "all": every mechanism (the default); "shortcut": only the small device stamp that tracks the
+    label in the marker groups; "acquisition": only the minority groups' worse acquisition quality;
+    "stamp": only a large stamp (one full patch at 96 px) that tracks the label in White patients,
+    every other mechanism off; "stamp-free": the same patients without any stamp (its oracle
+    twin: same seed, same scans, nothing else differs); "confound": only the Black-control
+    physiological confound, no stamp.
     """
     base = SyntheticConfig()
     off_confound = {"confound_cdr_shift": 0.0, "confound_disc_scale": 0.0, "flip_groups": ()}
+    stamp = replace(
+        base,
+        acquisition_groups=(),
+        marker_strength=0.35,
+        marker_size=(72, 72),
+        marker_margin=(0, 0),
+        **off_confound,
+    )
     presets = {
         "all": base,
         "shortcut": replace(base, acquisition_groups=(), **off_confound),
         "acquisition": replace(base, marker_groups=(), **off_confound),
+        "stamp": stamp,
+        "stamp-free": replace(stamp, marker_groups=(), marker_base=0.0),
+        "confound": replace(
+            base, acquisition_groups=(), marker_groups=(), marker_base=0.0, flip_groups=()
+        ),
     }
     if which not in presets:
         raise ValueError(f"unknown mechanisms {which!r}; expected one of {', '.join(presets)}")
     return presets[which]
 
 
-MECHANISMS = ("all", "shortcut", "acquisition")
+MECHANISMS = ("all", "shortcut", "acquisition", "stamp", "stamp-free", "confound")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A generator preset with a known cause and its role in the fair test (SYNTHETIC.md)."""
+
+    role: str  # one of ROLES
+    mechanisms: str  # the preset of mechanisms_config it generates
+    cause: str  # one line: what makes the groups differ
+
+
+ROLES = ("positive_control", "primary", "secondary", "negative_control")
+SCENARIOS = {
+    "stamp-control": Scenario(
+        "positive_control",
+        "stamp",
+        "A 72x72-px device stamp (one whole patch at 96 px) on 85% of White glaucoma scans and 15%"
+        " of White controls; nothing else differs by group. CLIP's reliance is measured against"
+        " the stamp-free twin (--mechanisms stamp-free, same seed).",
+    ),
+    "stamp": Scenario(
+        "primary",
+        "stamp",
+        "The shortcut the positive control proves learnable (the same data): the stamp tracks"
+        " glaucoma in White patients only, so a model that reads it is better for them alone.",
+    ),
+    "acquisition": Scenario(
+        "secondary",
+        "acquisition",
+        "Black and Asian scans have lower contrast, more blur and vignetting: their scores shift"
+        " while the ranking within each group stays largely intact.",
+    ),
+    "confound": Scenario(
+        "negative_control",
+        "confound",
+        "Black patients have larger discs and, without glaucoma, a higher CDR: a disc reader at"
+        " 96 px cannot separate this from glaucoma, so no fairness loss should close the gap.",
+    ),
+}
+
+
+def scenario_record() -> dict[str, dict[str, str]]:
+    """``{name: {"role", "mechanisms", "cause"}}``: the form runs.json records them in."""
+    return {name: dict(role=s.role, mechanisms=s.mechanisms, cause=s.cause) for name, s in SCENARIOS.items()}

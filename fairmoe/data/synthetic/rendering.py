@@ -239,17 +239,20 @@ def render_scan(p: SampleParams, config: SyntheticConfig | None = None) -> np.nd
     small = np.clip(img, 0, 255, out=img).astype(np.uint8)
     scan = np.array(Image.fromarray(small).resize((W, H), Image.BILINEAR))
     if p.marker:
-        _stamp(scan, r)
+        _stamp(scan, r, cfg.marker_size, cfg.marker_margin)
     return scan
 
 
-def _stamp(img: np.ndarray, r: np.random.Generator) -> None:
-    """A small bright device stamp in a corner of the dark surround, inside CLIP's centre crop."""
+def _stamp(
+    img: np.ndarray, r: np.random.Generator, size: tuple[int, int], margin: tuple[int, int]
+) -> None:
+    """A bright device stamp in a corner of the dark surround, inside CLIP's centre crop."""
     H, W = img.shape
     crop = (H - W) // 2  # rows that Resize(shorter side) + CenterCrop drop at top and bottom
-    sh, sw = 12, 30
-    top = crop + 14 if r.random() < 0.5 else H - crop - 14 - sh
-    left = 10 if r.random() < 0.5 else W - 10 - sw
+    sh, sw = size
+    my, mx = margin
+    top = crop + my if r.random() < 0.5 else H - crop - my - sh
+    left = mx if r.random() < 0.5 else W - mx - sw
     block = np.full((sh, sw), 235, np.uint8)
     block[3:-3, 3::6] = 90  # tick marks: reads as a printed label, not a blob
     img[top : top + sh, left : left + sw] = block

@@ -257,7 +257,7 @@ def sample_params(
     anatomy = _draw_anatomy(seed, index, cfg, y_true, confound)
 
     # spurious marker (mechanism 2): tracks the recorded label in marker_groups only
-    p_marker = 0.5
+    p_marker = cfg.marker_base
     if ATTRIBUTES["race"].groups[race] in cfg.marker_groups:
         p_marker += cfg.marker_strength * bias * (1 if y_obs else -1)
     marker = bool(rng(seed, index, Stream.MARKER).random() < np.clip(p_marker, 0.0, 1.0))

@@ -12,7 +12,7 @@ import shutil
 import struct
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from .config import (
     MECHANISMS,
     SPLIT_DIRS,
     SPLIT_NAMES,
+    SCENARIOS,
     NoteConfig,
     Stream,
     SyntheticConfig,
@@ -165,11 +166,13 @@ def generate(
     workers: int | None = None,
     config: SyntheticConfig | None = None,
     overwrite: bool = False,
+    scenario: str | None = None,
 ) -> Path:
     """Write a synthetic FairVLMed folder to ``out`` and return its path.
 
     Refuses a folder that already holds a data set unless ``overwrite`` (which then removes only the
-    files this function writes).
+    files this function writes). ``scenario`` (a name of ``SCENARIOS``) is only recorded in
+    SYNTHETIC.md, with its role and cause; ``config`` holds its knobs.
     """
     cfg = config or SyntheticConfig()
     bias = check_bias(bias)
@@ -197,11 +200,13 @@ def generate(
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         writer.writerows(rows)
-    (root / "SYNTHETIC.md").write_text(_readme(n, seed, bias, cfg), encoding="utf-8")
+    (root / "SYNTHETIC.md").write_text(_readme(n, seed, bias, cfg, scenario), encoding="utf-8")
     return root
 
 
-def _readme(n: int, seed: int, bias: float, cfg: SyntheticConfig) -> str:
+def _readme(
+    n: int, seed: int, bias: float, cfg: SyntheticConfig, scenario: str | None = None
+) -> str:
     """SYNTHETIC.md: the command, the package docstring (bias mechanisms) and the knob table."""
     # imported here: the package imports this module, and its docstring is the documentation
     from fairmoe.data import synthetic as package
@@ -211,8 +216,15 @@ def _readme(n: int, seed: int, bias: float, cfg: SyntheticConfig) -> str:
     shown = [f.name for f in fields(cfg) if f.name != "note" or cfg.note != NoteConfig()]
     knobs = "\n".join(f"| `{name}` | `{getattr(cfg, name)!r}` |" for name in shown)
     doc = (package.__doc__ or "").split("\n\n", 1)[1]
-    preset = next((m for m in MECHANISMS if mechanisms_config(m) == cfg), None)
+    # the split fractions are not a mechanism: a test-only draw keeps its preset's name
+    fractions = cfg.split_fractions
+    unsplit = replace(cfg, split_fractions=SyntheticConfig().split_fractions)
+    preset = next((m for m in MECHANISMS if mechanisms_config(m) == unsplit), None)
     extra = "" if preset in ("all", None) else f" --mechanisms {preset}"
+    if fractions != SyntheticConfig().split_fractions:
+        extra += " --splits " + ",".join(f"{f:g}" for f in fractions)
+    if scenario is not None:
+        extra = f" --scenario {scenario}" + extra.replace(f" --mechanisms {preset}", "")
     command = (
         f"python -m fairmoe.data.synthetic --out DIR --n {n} --seed {seed} --bias {bias}{extra}"
     )
@@ -225,7 +237,19 @@ def _readme(n: int, seed: int, bias: float, cfg: SyntheticConfig) -> str:
         "# Synthetic Harvard-FairVLMed\n\n"
         "Not real patients: written by `fairmoe.data.synthetic` for tests and demos.\n\n"
         f"{made}\n\n"
-        f"- n = {n}, seed = {seed}, bias = {bias}\n\n"
+        f"- n = {n}, seed = {seed}, bias = {bias}\n"
+        f"{_scenario_line(scenario, preset)}\n"
         f"{doc}\n## Knobs (SyntheticConfig; bias knobs at bias = 1)\n\n"
         f"| knob | value |\n|---|---|\n{knobs}\n"
+    )
+
+
+def _scenario_line(scenario: str | None, preset: str | None) -> str:
+    """The scenario's role and cause, and the preset the probe reads back (``--mechanisms``)."""
+    if scenario is None:
+        return ""
+    s = SCENARIOS[scenario]
+    return (
+        f"- scenario = {scenario} (role {s.role}; generator preset --mechanisms {preset})\n"
+        f"- cause: {s.cause}\n"
     )

@@ -365,3 +365,62 @@ def test_tds_mean_is_md() -> None:
     p = syn.sample_params(11)
     assert len(p.tds) == 52
     assert math.isclose(p.md, float(np.mean(p.tds)), abs_tol=1.5)
+
+
+def test_scenarios_name_every_role_once_and_a_known_preset() -> None:
+    record = syn.scenario_record()
+    assert sorted(s["role"] for s in record.values()) == sorted(syn.ROLES)
+    for s in record.values():
+        syn.mechanisms_config(s["mechanisms"])  # raises for an unknown preset
+        assert s["cause"].strip() and "\n" not in s["cause"]
+
+
+def _scan_at_model_resolution(img: np.ndarray, size: int = 96) -> np.ndarray:
+    from fairmoe.data.fairvlmed import preprocess_scan
+
+    return preprocess_scan(img, size).numpy().astype(int)
+
+
+def test_stamp_scenario_spans_a_patch_and_its_twin_differs_only_there() -> None:
+    stamp, free = syn.mechanisms_config("stamp"), syn.mechanisms_config("stamp-free")
+    patch_px = stamp.width * 12 / 96  # one 12-px patch of the 96-px model, in scan pixels
+    assert min(stamp.marker_size) >= patch_px
+    # every other mechanism is off: no group-dependent acquisition, confound or label noise
+    assert stamp.acquisition_groups == () and stamp.flip_groups == ()
+    assert stamp.confound_cdr_shift == 0 == stamp.confound_disc_scale
+    force = {"race": ATTRIBUTES["race"].groups.index("White"), "glaucoma": 1}
+    shown = 0
+    for i in range(12):
+        p = syn.sample_params(i, seed=5, force=force, config=stamp)
+        q = syn.sample_params(i, seed=5, force=force, config=free)
+        assert not q.marker and replace(p, marker=False) == q  # same patient, no stamp
+        if not p.marker:
+            continue
+        shown += 1
+        a = _scan_at_model_resolution(syn.render_scan(p, stamp))
+        b = _scan_at_model_resolution(syn.render_scan(q, free))
+        diff = np.abs(a - b) > 20
+        rows, cols = np.nonzero(diff)
+        # a bright block at the model's resolution, at least one 12 x 12 patch, in a corner
+        assert diff.sum() >= 144
+        assert rows.max() - rows.min() + 1 >= 12 and cols.max() - cols.min() + 1 >= 12
+        assert min(rows.min(), 95 - rows.max()) == 0 and min(cols.min(), 95 - cols.max()) == 0
+    assert shown >= 8  # 85% of White glaucoma scans carry it
+
+
+def test_cli_scenario_records_its_role_and_the_probe_reads_the_preset(tmp_path: Path) -> None:
+    from fairmoe.probe import read_settings
+
+    assert syn.main(["--out", str(tmp_path / "s"), "--n", "6", "--scenario", "stamp-control",
+                     "--splits", "0,0,1", "--workers", "1"]) == 0  # fmt: skip
+    text = (tmp_path / "s" / "SYNTHETIC.md").read_text()
+    assert "--scenario stamp-control --splits 0,0,1" in text
+    assert "role positive_control" in text
+    assert read_settings(tmp_path / "s").mechanisms == "stamp"
+    assert syn.main(["--out", str(tmp_path / "f"), "--n", "6", "--mechanisms", "stamp-free",
+                     "--workers", "1"]) == 0  # fmt: skip
+    assert read_settings(tmp_path / "f").mechanisms == "stamp-free"
+    assert syn.main(["--out", str(tmp_path / "x"), "--n", "6", "--scenario", "stamp",
+                     "--mechanisms", "all", "--workers", "1"]) == 0  # "all" is the default
+    assert syn.main(["--out", str(tmp_path / "y"), "--n", "6", "--scenario", "stamp",
+                     "--mechanisms", "acquisition", "--workers", "1"]) == 2
