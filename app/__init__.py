@@ -2,7 +2,8 @@
 
 :mod:`app.ui` builds the demo from one module per tab in :mod:`app.tabs` (layout and event
 wiring), whose handlers are in :mod:`app.callbacks`, views in :mod:`app.views` and figures in
-:mod:`app.plots`; :mod:`app.runtime` is what is loaded once, :mod:`app.events` how events queue.
+:mod:`app.plots`; :mod:`app.runtime` is what is loaded once (each run a :mod:`app.runinfo`, grouped
+by the fair test's scenarios in :mod:`app.scenarios`), :mod:`app.events` how events queue.
 
 Importing the package sets the offline environment (no analytics, no hub look-ups) before gradio is
 imported by any submodule.

@@ -5,7 +5,9 @@ Per-user choices never live here (they are ``gr.State`` in the UI); this object 
 model's serving front, made on first use (:func:`app.callbacks.serving.serving`).
 
 Each run's bootstrap AUC CIs ship beside its scores (``auc_ci`` in runs.json, written by
-``scripts/build_assets.py``; ~60 ms each to compute) and are checked like the scores.
+``scripts/build_assets.py``; ~60 ms each to compute) and are checked like the scores. So are the
+fair test's post-processing baselines and verdicts (``fair_test/results.json``, when shipped;
+:mod:`app.scenarios`); each run knows the scenario whose test draw its scores are on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,11 @@ from typing import Any
 from app.config import ConfigError, ServerConfig, server_config
 from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
+from app.runinfo import TAG_LABELS, RunInfo
+from app.scenarios import load_fair_test, scenario_of
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
 from fairmoe.inference import InputError, Predictor
-from fairmoe.methods import method_label, uses_attribute
-from fairmoe.runs_file import RunsFile, RunsFileError, read_runs
+from fairmoe.runs_file import RunsFile, RunsFileError, ScenarioEntry, read_runs
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoresError, ScoreSet
 
@@ -36,6 +40,7 @@ __all__ = [
     "RunInfo",
     "Runtime",
     "StartupError",
+    "TAG_LABELS",
     "load_runtime",
 ]
 
@@ -45,72 +50,6 @@ OUTPUT_MAX_AGE_S = 3600  # overlay PNGs and cohort CSVs older than this are dele
 
 class StartupError(RuntimeError):
     """The app cannot start with what it was given (bad checkpoint, missing runs.json)."""
-
-
-# How runs.json's tags read in the model menus.
-TAG_LABELS = {
-    "nocap": "no capacity dropping",
-    "nobal": "load balance off",
-    "shortcut": "shortcut-only data",
-    "acquisition": "acquisition-only data",
-}
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One entry of runs.json, with its scores loaded."""
-
-    name: str
-    method: str
-    attribute: str
-    seed: int | None
-    fairness_scale: float
-    config: str
-    device: str
-    scores: ScoreSet = field(compare=False, repr=False)
-    test: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-    tag: str = ""  # an ablation ("nocap", "nobal") or a data variant ("shortcut", ...)
-    data: str = "main"  # which data set's test split the scores are on (only "main" compare)
-
-    @property
-    def method_label(self) -> str:
-        return method_label(self.method)
-
-    @property
-    def uses_attribute(self) -> bool:
-        """Whether training read the attribute (CLIP's runs for any attribute are one model)."""
-        return uses_attribute(self.method)
-
-    @property
-    def label(self) -> str:
-        """Dropdown label: method, attribute it was trained for, config, FOL weight, seed."""
-        parts = [self.method_label]
-        if self.uses_attribute:
-            parts.append(self.attribute)
-        if self.config:
-            parts.append(self.config)
-        if self.fairness_scale != 1:
-            parts.append(f"fairness x{self.fairness_scale:g}")
-        if self.tag:
-            parts.append(TAG_LABELS.get(self.tag, self.tag))
-        if self.seed is not None:
-            parts.append(f"seed {self.seed}")
-        return " · ".join(parts)
-
-    @property
-    def series(self) -> str:
-        """Method, trained attribute and model config: what a fairness-weight sweep varies."""
-        base = self.method_label
-        if self.uses_attribute:
-            base += f" ({self.attribute})"
-        return f"{base} [{self.config}]" if self.config else base
-
-    @property
-    def family(self) -> str:
-        """Runs that differ only in seed share a family (mean +- std in the comparison)."""
-        scale = f" x{self.fairness_scale:g}" if self.fairness_scale != 1 else ""
-        tag = f", {TAG_LABELS.get(self.tag, self.tag)}" if self.tag else ""
-        return self.series + scale + tag
 
 
 @dataclass(frozen=True)
@@ -140,6 +79,10 @@ class Runtime:
     skipped: list[str] = field(default_factory=list)  # runs/examples left out, with reasons
     manifest: ManifestCheck = field(default_factory=lambda: ManifestCheck(present=False))
     config: ServerConfig = field(default_factory=ServerConfig)
+    # runs.json's fair-test scenarios (name -> role, mechanisms, cause); empty in older files
+    scenarios: Mapping[str, ScenarioEntry] = field(default_factory=dict)
+    # fair_test/results.json's part per scenario (baselines, verdict); empty when not shipped
+    fair_test: dict[str, Any] = field(default_factory=dict)
     # app.callbacks.serving's Serving (batcher, explanation processes), made there on first use
     _serving: Any = field(default=None, init=False, repr=False, compare=False)
     _serving_lock: threading.Lock = field(
@@ -215,6 +158,7 @@ def _load_runs(
             test=entry.test.to_json() if entry.test else {},
             tag=entry.tag,
             data=entry.data,
+            scenario=scenario_of(entry.data, index.scenarios),
         )
     return runs
 
@@ -350,6 +294,7 @@ def load_runtime(
     runs = _load_runs(assets, index, check, skipped)
     default_run = _model_run(predictor, checkpoint, runs, skipped)
     examples = _load_examples(assets, check, skipped)
+    fair_test = load_fair_test(assets, check, skipped)
     report = assets / "REPORT.md"
     report_md = report.read_text(encoding="utf-8") if report.is_file() else None
     if report_md is not None and (problem := check.status("REPORT.md")):
@@ -374,6 +319,8 @@ def load_runtime(
         skipped=skipped,
         manifest=check,
         config=config,
+        scenarios=index.scenarios or {},
+        fair_test=fair_test,
     )
 
 

@@ -50,11 +50,15 @@ def _plain_tag(r: Any) -> bool:
     return not r.tag or r.tag == f"x{r.fairness_scale:g}"
 
 
-def _for_attribute(runs: Sequence[Any], attr: str) -> list[Any]:
-    """Runs on the main test set trained for ``attr`` (or all attributes); a method that ignores
-    the attribute (``MethodSpec.uses_attribute``) trains one model whatever the attribute, so its
-    runs for another attribute stand in when none was trained for this one."""
-    main = [r for r in runs if r.data == "main"]
+def _for_attribute(runs: Sequence[Any], attr: str, scenario: str | None = None) -> list[Any]:
+    """Runs on one test set (the main one, or a scenario's test draw) trained for ``attr`` (or
+    all attributes); a method that ignores the attribute (``MethodSpec.uses_attribute``) trains
+    one model whatever the attribute, so its runs for another attribute stand in when none was
+    trained for this one."""
+    if scenario is None:
+        main = [r for r in runs if r.data == "main"]
+    else:
+        main = [r for r in runs if r.scenario == scenario]
     wanted = (*parts(attribute(attr).name), "all")  # crossed: runs trained for either attribute
     blind_for_attr = {r.method for r in main if not r.uses_attribute and r.attribute in wanted}
     return [
@@ -64,11 +68,15 @@ def _for_attribute(runs: Sequence[Any], attr: str) -> list[Any]:
     ]
 
 
-def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], str]:
-    """Rows per model family (seeds pooled: mean and std) and a markdown table."""
+def comparison(
+    runs: Sequence[Any], attr: str, scenario: str | None = None
+) -> tuple[list[dict[str, Any]], str]:
+    """Rows per model family (seeds pooled: mean and std) and a markdown table: the main test
+    set's runs at fairness weight 1 (the sweep has its own plot), or every run of ``scenario``
+    (Fair-MoE without FOL is its weight-0 arm) on its test draw."""
     families: dict[str, list[Any]] = {}
-    for r in _for_attribute(runs, attr):
-        if r.fairness_scale == 1:
+    for r in _for_attribute(runs, attr, scenario):
+        if scenario is not None or r.fairness_scale == 1:
             families.setdefault(r.family, []).append(r)
     rows = []
     for fam, members in families.items():
@@ -95,8 +103,13 @@ def comparison(runs: Sequence[Any], attr: str) -> tuple[list[dict[str, Any]], st
         lines.append(f"| {row['family']} | {row['seeds']} | " + " | ".join(cells) + " |")
     blind = [m.label for m in METHODS.values() if not m.uses_attribute]
     ignores = f" ({', '.join(blind)} ignore the attribute)" if blind else ""
+    where = "Test set"
+    if scenario is not None:
+        n = sorted({r.scores.n for ms in families.values() for r in ms})
+        cases = "/".join(f"{k:,}" for k in n) or "no"
+        where = f"Scenario *{scenario}*: its own test draw ({cases} cases)"
     note = (
-        f"\n\n<small>Test set, runs trained for *{attr}*{ignores}, each at "
+        f"\n\n<small>{where}, runs trained for *{attr}*{ignores}, each at "
         f"its own operating point {OPERATING_POINT:g}; mean ± standard deviation over seeds where "
         "there are several. [config] is the model size. ↑ higher is better, ↓ lower is "
         "better.</small>"

@@ -4,7 +4,8 @@ Written by ``scripts/build_assets.py`` (through :func:`write_runs`), read by the
 (:func:`app.runtime.load_runtime`) and the report builder (``scripts/report.py``)::
 
     {"default": "model/NAME.json", "pretrained": "model/NAME.json", "runs": [RunEntry, ...],
-     "profile": {train_all.py's profile}, "trained_on": "cpu"}
+     "profile": {train_all.py's profile}, "trained_on": "cpu",
+     "scenarios": {name: {"role", "mechanisms", "cause"}}}
 
 Each JSON object is one dataclass below, each key one field; a field with a default may be absent
 from the file. :func:`read_runs` checks every value against its field's type and raises
@@ -32,6 +33,7 @@ __all__ = [
     "RunSummary",
     "RunsFile",
     "RunsFileError",
+    "ScenarioEntry",
     "read_runs",
     "write_runs",
 ]
@@ -138,6 +140,16 @@ class RunEntry(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ScenarioEntry(_Record):
+    """A synthetic scenario with a known cause (``fairmoe.data.synthetic.SCENARIOS``)."""
+
+    role: str  # positive_control, primary, secondary or negative_control
+    mechanisms: str  # the generator preset (``--mechanisms``)
+    cause: str  # one line
+    extra: Mapping[str, Any] = field(default_factory=_no_keys)
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunsFile(_Record):
     """The whole file. Paths are relative to the folder that holds it."""
 
@@ -146,6 +158,8 @@ class RunsFile(_Record):
     runs: tuple[RunEntry, ...] = ()  # names are unique
     profile: Mapping[str, Any] = field(default_factory=_no_keys)  # train_all.py's, free-form
     trained_on: str | None = None  # "cpu" when every run trained on a CPU, else "gpu"
+    # the fair test's scenarios; a run whose ``data`` names one has its scores on its test draw
+    scenarios: Mapping[str, ScenarioEntry] | None = None
     extra: Mapping[str, Any] = field(default_factory=_no_keys)
 
     def __post_init__(self) -> None:

@@ -14,6 +14,7 @@ from app.callbacks.common import user_error
 from app.callbacks.panel import panel_view
 from app.callbacks.source import require_source
 from app.runtime import Runtime
+from app.scenarios import MAIN, baselines_markdown, first_clip, runs_of, scenario_note
 from app.text import STRATEGY_LABELS
 from app.theme import icon
 from app.views_runs import menu_labels
@@ -33,11 +34,14 @@ __all__ = [
     "sensitivity_preset",
     "scores_of",
     "fairness",
+    "fairness_scenario",
     "fairness_select",
     "fairness_strategy",
     "fairness_tradeoff",
     "fairness_update",
     "group_slider_updates",
+    "menu_default",
+    "model_choices",
     "models",
 ]
 
@@ -89,6 +93,8 @@ def models(rt: Runtime) -> list[dict[str, Any]]:
             "attribute": r.attribute,
             "seed": r.seed,
             "fairness_scale": r.fairness_scale,
+            "data": r.data,
+            "scenario": r.scenario,
             "n_test": r.scores.n,
             "loaded": r.name == rt.default_run,
         }
@@ -108,15 +114,52 @@ def group_slider_updates(attr: str, values: Sequence[float] | None = None) -> li
     return out
 
 
+def model_choices(rt: Runtime, scenario: str = MAIN) -> list[tuple[str, str]]:
+    """(label, run name) of the Fairness tab's model menu: the runs of ``scenario``."""
+    runs = runs_of(list(rt.runs.values()), scenario)
+    labels = menu_labels(runs)  # unique within the menu
+    return [(labels[r.name], r.name) for r in runs]
+
+
+def fairness_scenario(rt: Runtime, scenario: str) -> tuple[Any, str]:
+    """On a Scenario choice: the model menu limited to its runs, with its first CLIP run chosen
+    (the main data set: the loaded model's run), and the line with its role and cause."""
+    if scenario != MAIN and scenario not in rt.scenarios:
+        known = ", ".join([MAIN, *rt.scenarios])
+        raise user_error(f"unknown scenario {scenario!r}; choose one of {known}")
+    menu = gr.update(choices=model_choices(rt, scenario), value=menu_default(rt, scenario))
+    return menu, scenario_note(scenario, rt.scenarios)
+
+
+def menu_default(rt: Runtime, scenario: str = MAIN) -> str | None:
+    """The model chosen with ``scenario``: on the main data the loaded model's run (else the
+    first), on a scenario its first CLIP run, the reference the methods are compared with."""
+    runs = runs_of(list(rt.runs.values()), scenario)
+    if scenario != MAIN:
+        return first_clip(runs)
+    hit = [r.name for r in runs if r.name == rt.default_run]
+    return (hit or [r.name for r in runs] or [None])[0]
+
+
 def fairness_select(
-    rt: Runtime, model: str, attr: str, tradeoff_metric: str, own: ScoreSet | None = None
+    rt: Runtime,
+    model: str,
+    attr: str,
+    tradeoff_metric: str,
+    own: ScoreSet | None = None,
+    scenario: str = MAIN,
 ) -> tuple:
-    """On model or attribute change: group sliders, comparison, trade-off and expert load."""
+    """On model, attribute or scenario change: group sliders, the comparison of the scenario's
+    runs (with its post-processing baselines and verdict), the trade-off (main data only) and
+    expert load."""
     ss = scores_of(rt, model, own)
-    rows, table_md = views.comparison(list(rt.runs.values()), attr)
+    chosen = None if scenario in (None, "", MAIN) else scenario
+    rows, table_md = views.comparison(list(rt.runs.values()), attr, chosen)
+    if chosen and (extra := baselines_markdown(rt.fair_test.get(chosen))):
+        table_md += "\n\n" + extra
     return (
         *group_slider_updates(attr),
-        plots.model_comparison(rows, views.COMPARE_METRICS, attr),
+        plots.model_comparison(rows, views.COMPARE_METRICS, attr, scenario=chosen),
         table_md,
         fairness_tradeoff(rt, attr, tradeoff_metric),
         views.load_view(ss, attr),

@@ -26,13 +26,19 @@ _ARROW_RISE_PX = 20
 
 
 def model_comparison(
-    rows: Sequence[Mapping[str, Any]], metrics: Sequence[str], attribute: str
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    attribute: str,
+    *,
+    scenario: str | None = None,
 ) -> go.Figure:
     """Horizontal grouped bars per model family (models read down the left, as in the table
     beside it), higher-is-better and lower-is-better metrics in separate panels (one scale each,
     so a gap of 0.05 is not read against an AUC of 0.8); error bars = std over seeds. The
-    legend sits under the panels, clear of their titles."""
-    title = f"Test-set accuracy and fairness by model ({attribute})"
+    legend sits under the panels, clear of their titles. ``scenario``: the fair-test scenario
+    whose test draw the rows are on (None: the main test set)."""
+    what = f"accuracy and fairness by model ({attribute})"
+    title = f"Scenario {scenario} (its test draw): {what}" if scenario else f"Test-set {what}"
     if not rows:
         return empty_figure("No runs to compare.", height=320, title=title)
     groups = [

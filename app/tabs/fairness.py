@@ -1,5 +1,8 @@
 """The Fairness tab: a run's cached test scores at thresholds the user sets or a strategy picks,
 the shared fairness panel, and comparisons across runs (models side by side, trade-off sweep).
+
+A Scenario menu above the model menu picks the test data: the main data set, or one of the fair
+test's scenarios (a bias with a known cause), whose runs are compared on its own test draw.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import gradio as gr
 from app import callbacks as cb
 from app.events import LIVE
 from app.runtime import Runtime
+from app.scenarios import MAIN, scenario_choices, scenario_note
 from app.tabs import panel as workbench
 from app.text import STRATEGY_HELP, STRATEGY_LABELS, glossary_markdown
-from app.views import TRADEOFF_METRICS, attribute_menu, menu_labels
+from app.views import TRADEOFF_METRICS, attribute_menu
 from app.warnings_md import ES_AUC_RULE
 from fairmoe.metrics import STRATEGIES
 from fairmoe.metrics.thresholds import DEFAULT_COST_RATIO, SENSITIVITY_TARGET
@@ -28,6 +32,8 @@ __all__ = ["FairnessTab", "build_fairness_tab", "wire_audit_api", "wire_fairness
 class FairnessTab:
     """The Fairness tab's components that events read or write."""
 
+    scenario: gr.Dropdown  # the main data set or a fair-test scenario: limits the model menu
+    scenario_md: gr.Markdown  # its role and one-line cause
     model: gr.Dropdown
     attr: gr.Dropdown
     cost: gr.Number
@@ -52,14 +58,29 @@ class FairnessTab:
         return self.thresholds.sliders
 
 
+def _scenario_picker(rt: Runtime) -> tuple[gr.Dropdown, gr.Markdown]:
+    """The Scenario menu and its note, hidden when runs.json has no scenario with runs."""
+    choices = scenario_choices(list(rt.runs.values()), rt.scenarios)
+    shown = len(choices) > 1
+    scenario = gr.Dropdown(
+        choices,
+        value=MAIN,
+        label="Scenario (test data with a known cause of bias)",
+        info="Limits the models below to the runs scored on this data.",
+        elem_id="fair-scenario",
+        visible=shown,
+    )
+    note = gr.Markdown(
+        scenario_note(MAIN, rt.scenarios), elem_id="fair-scenario-note", visible=shown
+    )
+    return scenario, note
+
+
 def _run_pickers(rt: Runtime) -> tuple[gr.Dropdown, gr.Dropdown, gr.Number]:
-    runs = list(rt.runs.values())
-    default = rt.default_run or (runs[0].name if runs else None)
-    labels = menu_labels(runs)
     with gr.Row():
         model = gr.Dropdown(
-            [(labels[r.name], r.name) for r in runs],
-            value=default,
+            cb.model_choices(rt, MAIN),
+            value=cb.menu_default(rt, MAIN),
             label="Model (test-set scores)",
             elem_id="fair-model",
             scale=3,
@@ -112,6 +133,7 @@ def _own_and_audit() -> tuple[gr.File, gr.Markdown, workbench.AuditControls]:
 
 def build_fairness_tab(rt: Runtime) -> FairnessTab:
     """Lay out the Fairness tab (inside a ``gr.Tab``)."""
+    scenario, scenario_md = _scenario_picker(rt)
     model, attr, cost = _run_pickers(rt)
     own_file, own_md, audit = _own_and_audit()
     with gr.Row():
@@ -131,6 +153,8 @@ def build_fairness_tab(rt: Runtime) -> FairnessTab:
     gr.Markdown("### Expert load per demographic group")
     panel.load.render()
     return FairnessTab(
+        scenario=scenario,
+        scenario_md=scenario_md,
         model=model,
         attr=attr,
         cost=cost,
@@ -177,20 +201,17 @@ def _wire_strategies(rt: Runtime, fair: FairnessTab) -> None:
 
 
 def _wire_own_and_audit(rt: Runtime, fair: FairnessTab) -> None:
-    def load_own(upload: Any, current: str) -> tuple:
+    def load_own(upload: Any, scenario: str) -> tuple:
         if not upload:
             return None, "", gr.update()
         ss = cb.own_scores(upload)
-        runs = list(rt.runs.values())
-        labels = menu_labels(runs)
-        choices = [(f"Your scores: {ss.name}", cb.USER_SCORES)]
-        choices += [(labels[r.name], r.name) for r in runs]
+        choices = [(f"Your scores: {ss.name}", cb.USER_SCORES), *cb.model_choices(rt, scenario)]
         note = f"Read **{ss.n}** cases from your CSV; chosen as the model above."
         return ss, note, gr.update(choices=choices, value=cb.USER_SCORES)
 
     fair.own_file.upload(
         load_own,
-        [fair.own_file, fair.model],
+        [fair.own_file, fair.scenario],
         [fair.own, fair.own_md, fair.model],
         api_visibility="private",
     )
@@ -246,8 +267,8 @@ def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
         ss = cb.scores_of(rt, model, own)
         return cb.fairness_update(ss, attr, mode, single, *groups, compute_ci=True)
 
-    def select(model: str, attr: str, metric: str, own: Any) -> tuple:
-        return cb.fairness_select(rt, model, attr, metric, own)
+    def select(model: str, attr: str, metric: str, own: Any, scenario: str) -> tuple:
+        return cb.fairness_select(rt, model, attr, metric, own, scenario)
 
     gr.on(
         [s.change for s in fair.sliders] + [fair.thresholds.mode.change],
@@ -266,10 +287,18 @@ def wire_fairness(rt: Runtime, fair: FairnessTab, demo: gr.Blocks) -> None:
     gr.on(
         [fair.model.change, fair.attr.change, demo.load],
         select,
-        [fair.model, fair.attr, fair.trade_metric, fair.own],
+        [fair.model, fair.attr, fair.trade_metric, fair.own, fair.scenario],
         select_out,
         api_visibility="private",
     ).then(update, inputs, outputs, **LIVE)
+    # the runs of two menu entries never overlap: the chosen model changes, and redraws all
+    fair.scenario.change(
+        lambda scenario: cb.fairness_scenario(rt, scenario),
+        [fair.scenario],
+        [fair.model, fair.scenario_md],
+        api_visibility="private",
+        show_progress="hidden",
+    )
     fair.panel.ci.click(update_ci, inputs, outputs, api_visibility="private")
     fair.trade_metric.change(
         lambda attr, metric: cb.fairness_tradeoff(rt, attr, metric),

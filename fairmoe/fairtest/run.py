@@ -63,8 +63,9 @@ def _probabilities(ckpt: Path, splits: dict[str, _Split]) -> dict[str, np.ndarra
     from fairmoe.model import load_model
     from fairmoe.training.evaluation import encode_split
 
-    model, meta = load_model(ckpt)
-    return {k: glaucoma_probability(encode_split(model, s.t, torch.device("cpu")).cosines,
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, meta = load_model(ckpt, device=device)
+    return {k: glaucoma_probability(encode_split(model, s.t, device).cosines,
                                     temperature=meta.temperature)
             for k, s in splits.items()}  # fmt: skip
 

@@ -34,6 +34,8 @@ ELEM_IDS = [
     "experts-routing",
     "experts-gates",
     "experts-note",
+    "fair-scenario",
+    "fair-scenario-note",
     "fair-model",
     "fair-attr",
     "fair-cost",

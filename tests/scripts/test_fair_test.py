@@ -62,3 +62,36 @@ def test_a_second_run_trains_and_scores_nothing_again(plan: Path, capsys) -> Non
     assert fair_test.main(["--profile", "smoke", "--out", str(plan), "--jobs", "1"]) == 0
     assert "0 of 12 runs to train" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in (plan / "scores").iterdir()} == before
+
+
+def test_shipping_lists_every_run_under_its_scenario(plan: Path, tmp_path: Path) -> None:
+    import ship_fair_test
+
+    from fairmoe.data.synthetic import scenario_record
+    from fairmoe.runs_file import read_runs
+    from fairmoe.scores import read_scores
+
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    (assets / "runs.json").write_text(json.dumps({"runs": []}))
+    (assets / "REPORT.md").write_text("# Report\n\nEarlier sections.\n")
+    (assets / "MANIFEST.json").write_text(json.dumps({"files": {}}))
+    argv = [str(plan), "--out", str(assets), "--image-size", "64"]
+    assert ship_fair_test.main(argv) == 0
+    runs = read_runs(assets / "runs.json")
+    assert runs.to_json()["scenarios"] == scenario_record()
+    by_data: dict[str, list] = {}
+    for r in runs.runs:
+        by_data.setdefault(r.data, []).append(r)
+        ss = read_scores(assets / r.scores)
+        assert ss.n == 120 and r.test is not None and r.test.auc == pytest.approx(ss.fairness("race", ci="none").auc)
+    assert sorted(r.extra["arm"] for r in by_data["stamp-control"]) == ["control", "oracle"]
+    assert len(by_data["stamp"]) == 12 and all(r.role == "fair_test" for r in runs.runs)
+    report = (assets / "REPORT.md").read_text()
+    assert report.startswith("# Report") and report.count("<!-- fair-test:begin -->") == 1
+    manifest = json.loads((assets / "MANIFEST.json").read_text())["files"]
+    assert "fair_test/results.json" in manifest and all(r.scores in manifest for r in runs.runs)
+    # shipping again replaces the section and the runs rather than adding to them
+    assert ship_fair_test.main(argv) == 0
+    assert len(read_runs(assets / "runs.json").runs) == len(runs.runs)
+    assert (assets / "REPORT.md").read_text().count("<!-- fair-test:begin -->") == 1

@@ -21,6 +21,17 @@ the same acquisition and label process; 1 = default; at most 2):
 
 Not scaled by ``bias``: the real group sizes and glaucoma prevalences (base rates, not bias).
 
+Scenarios of the fair test (``--scenario NAME``; ``SCENARIOS``, each with a role and a one-line cause):
+
+- ``stamp-control`` (role positive_control) and ``stamp`` (primary), the same data: only mechanism 2,
+  with a 72x72-px stamp (``marker_size``; one whole 12-px patch at 96 px, over the corner patch of
+  the centre crop) on 85% of White glaucoma scans and 15% of White controls
+  (``marker_strength`` 0.35), and on half of everyone else's at random. Its twin
+  ``--mechanisms stamp-free`` (same seed) has the same patients without any stamp
+  (``marker_base`` 0): CLIP's reliance on the stamp and the oracle gap are measured against it.
+- ``acquisition`` (secondary): only mechanism 1, a score shift with the ranking largely intact.
+- ``confound`` (negative_control): only mechanism 3, no stamp; a 96-px disc reader cannot undo it.
+
 Use: ``generate(out, n=..., seed=..., bias=...)`` for a folder; for one example case,
 ``p = sample_params(i, force={"race": 1, "glaucoma": 1})``, then ``render_scan(p)`` and
 ``write_note(p)`` (note, summary). ``SampleParams`` holds every latent value (CDR, acquisition,
