@@ -52,6 +52,7 @@ class Profile:
     # stage on an unbiased corpus, for a preset without a shipped one) or None (from scratch)
     init: str | None
     seeds: tuple[int, ...] = (0, 1, 2)
+    n_boot: int = 1000  # paired bootstrap resamples of the test draw
     scenarios: tuple[str, ...] = ("stamp", "acquisition", "confound")  # in the order run
     # the router recipe of the shipped runs (issue "Experts that matter")
     loss: tuple[tuple[str, float], ...] = (("lambda_balance", 0.1), ("lambda_z", 1e-3))
@@ -59,16 +60,34 @@ class Profile:
 
 PROFILES = {
     "cpu": Profile(
-        "small", 5_000, 8_000, 6, (2e-4, 1e-4, 4e-4), 64, "mixed",
+        "small",
+        5_000,
+        8_000,
+        6,
+        (2e-4, 1e-4, 4e-4),
+        64,
+        "mixed",
         "assets/model/clip-race-small-pretrain2-s0.json",
     ),
     # one H100 (scripts/gpu_fair_test.sh, sized for 10 minutes by estimate, never run): the
     # 224 px demo preset, where notch and elongation are visible
-    "gpu": Profile("demo", 8_000, 8_000, 10, (3e-5, 1e-4), 256, "mixed", "pretrain",
-                   scenarios=("stamp",)),
+    "gpu": Profile(
+        "demo", 8_000, 8_000, 10, (3e-5, 1e-4), 256, "mixed", "pretrain", scenarios=("stamp",)
+    ),
     # the test suite's end-to-end run: a tiny model from scratch on a few cases
-    "smoke": Profile("tiny", 200, 120, 2, (1e-3,), 16, "mixed", None, seeds=(0, 1),
-                     scenarios=("stamp",)),
+    "smoke": Profile(
+        "tiny",
+        200,
+        120,
+        2,
+        (1e-3,),
+        16,
+        "mixed",
+        None,
+        seeds=(0, 1),
+        scenarios=("stamp",),
+        n_boot=200,
+    ),
 }
 # the GPU profile's plain CLIP (no `demo` checkpoint ships): 10k unbiased cases, 15 epochs
 PRETRAIN = train_all.Profile("demo", 10_000, ((15, 1e-4),), 0, 0.0, 256, "mixed")
@@ -156,8 +175,13 @@ def choose_setting(out: Path, p: Profile) -> dict:
                          still_improving=best == len(aucs) - 1))  # fmt: skip
     ok = [r for r in rows if not r["still_improving"]] or rows
     pick = max(ok, key=lambda r: max(r["val_auc"]))
-    return dict(epochs=p.control_epochs, lr=pick["lr"], best_epoch=pick["best_epoch"], candidates=rows,
-                note="" if not pick["still_improving"] else "every setting still improved")
+    return dict(
+        epochs=p.control_epochs,
+        lr=pick["lr"],
+        best_epoch=pick["best_epoch"],
+        candidates=rows,
+        note="" if not pick["still_improving"] else "every setting still improved",
+    )
 
 
 def test_runs(p: Profile, setting: dict) -> list[dict]:
@@ -207,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         p = replace(p, scenarios=tuple(args.scenarios.split(",")))
     stages = set(args.stages.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "profile.json").write_text(json.dumps({"profile": args.profile, **asdict(p)}, indent=2))
+    (args.out / "profile.json").write_text(
+        json.dumps({"profile": args.profile, **asdict(p)}, indent=2)
+    )
     t0 = time.perf_counter()
     cache = args.out / "cache"
     data = data_folders(args.out, p, args.jobs * args.threads)
@@ -222,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chosen: {setting['epochs']} epochs at lr {setting['lr']:g}", flush=True)
     if "test" in stages:
         setting = json.loads((args.out / "control.json").read_text())
-        train_all.finetune(args.out, test_runs(p, setting), data, init, cache, args.jobs, args.threads)
+        train_all.finetune(
+            args.out, test_runs(p, setting), data, init, cache, args.jobs, args.threads
+        )
     if "evaluate" in stages:
         from fairmoe.fairtest.run import evaluate_all
         from fairmoe.model import get_config
@@ -231,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         entries = [_entry(r, init, "oracle" if r["data"].endswith("-free") else "control")
                    for r in control_runs(p) if r["lr"] == setting["lr"]]  # fmt: skip
         entries += [_entry(r, init) for r in test_runs(p, setting)]
-        evaluate_all(args.out, data, entries, cache, get_config(p.config).vision.image_size)
+        evaluate_all(
+            args.out, data, entries, cache, get_config(p.config).vision.image_size, n_boot=p.n_boot
+        )
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

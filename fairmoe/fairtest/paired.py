@@ -27,13 +27,13 @@ def paired_difference(
     if len(a) != len(b) or not a:
         raise ValueError(f"need the same number of seeds on both sides, got {len(a)} and {len(b)}")
     every = np.arange(n)
-    point = float(np.mean([fb(every) - fa(every) for fa, fb in zip(a, b)]))
+    point = float(np.mean([fb(every) - fa(every) for fa, fb in zip(a, b, strict=True)]))
     rng = np.random.default_rng(seed)
     draws = np.empty(n_boot)
     for k in range(n_boot):
         idx = rng.integers(0, n, n)
-        draws[k] = np.mean([fb(idx) - fa(idx) for fa, fb in zip(a, b)])
+        draws[k] = np.mean([fb(idx) - fa(idx) for fa, fb in zip(a, b, strict=True)])
     draws = draws[np.isfinite(draws)]
-    lo, hi = (np.quantile(draws, [0.025, 0.975]) if len(draws) else (np.nan, np.nan))
+    lo, hi = np.quantile(draws, [0.025, 0.975]) if len(draws) else (np.nan, np.nan)
     return {"diff": point, "ci": [float(lo), float(hi)], "n_boot": int(len(draws)),
             "seeds": len(a)}  # fmt: skip

@@ -13,7 +13,9 @@ __all__ = ["markdown", "write_markdown"]
 GROUPS = ATTRIBUTES["race"].groups
 ARM_NAMES = {"control": "CLIP (positive control)", "oracle": "CLIP on the stamp-free twin",
              "clip": "CLIP", "fairclip": "FairCLIP", "fairmoe": "Fair-MoE",
-             "nofol": "Fair-MoE without FOL"}  # fmt: skip
+             "nofol": "Fair-MoE without FOL",
+             "fairmoe_notes": "Fair-MoE, group batches read the notes (reference code)",
+             "fairmoe_inbatch": "Fair-MoE, in-batch groups with gradients"}  # fmt: skip
 
 
 def _f(v: Any, d: int = 3, sign: bool = False) -> str:
@@ -126,8 +128,20 @@ def markdown(results: dict) -> str:
         out += [f"## Scenario `{name}`", "", f"Test draw: {d.get('n')} cases; {groups}.", ""]
         if "positive_control" in res:
             out += _positive_control(res["positive_control"])
-        out += ["### Methods", "", *_arm_table(runs), "", "### Paired differences (95% CI)", "",
-                *_comparisons(res), "", "### Post-processing baselines", "", *_baselines(res), ""]
+        out += [
+            "### Methods",
+            "",
+            *_arm_table(runs),
+            "",
+            "### Paired differences (95% CI)",
+            "",
+            *_comparisons(res),
+            "",
+            "### Post-processing baselines",
+            "",
+            *_baselines(res),
+            "",
+        ]
         if "verdict" in res:
             out += ["### Verdict", "", *_verdict(res["verdict"]), ""]
     return "\n".join(out) + "\n"

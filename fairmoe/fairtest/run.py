@@ -23,7 +23,7 @@ from fairmoe.calibration import glaucoma_probability
 from fairmoe.data.tensors import SplitTensors, load_split
 from fairmoe.fairtest.baselines import BASELINES, fit_baseline
 from fairmoe.fairtest.clinical import ranking_figures, rate_figures
-from fairmoe.fairtest.paired import paired_difference
+from fairmoe.fairtest.paired import N_BOOT, paired_difference
 from fairmoe.fairtest.verdict import verdict
 from fairmoe.metrics import group_aucs
 from fairmoe.metrics.thresholds import SENSITIVITY_TARGET, threshold_for_sensitivity
@@ -98,6 +98,7 @@ def _stats(p: dict, thr: float, test: _Split, free: _Split | None) -> dict:
 
     out = {"worst_group_auc": wg, "tpr_gap": neg_tpr_gap}
     if free is not None:
+
         def neg_reliance(idx):
             w = idx[g[idx] == WHITE]
             a = group_aucs(y[w], p["test"][w], np.zeros(len(w), int), n_groups=1)[0]
@@ -108,18 +109,23 @@ def _stats(p: dict, thr: float, test: _Split, free: _Split | None) -> dict:
     return out
 
 
-def _compare(runs: dict, arm: str, base: list[str], test: _Split, free, headroom: dict) -> dict:
+def _compare(
+    runs: dict, arm: str, base: list[str], test: _Split, free, headroom: dict, n_boot: int
+) -> dict:
     mine = sorted((r for r in runs.values() if r["arm"] == arm), key=lambda r: r["seed"])
     if len(mine) != len(base) or not mine:
         return {}
     stats_a = [_stats(runs[n]["p"], runs[n]["figures"]["threshold"], test, free) for n in base]
     stats_b = [_stats(r["p"], r["figures"]["threshold"], test, free) for r in mine]
     out: dict[str, Any] = {
-        "auc_diff": float(np.mean([r["figures"]["auc"] for r in mine])
-                          - np.mean([runs[n]["figures"]["auc"] for n in base]))  # fmt: skip
+        "auc_diff": float(
+            np.mean([r["figures"]["auc"] for r in mine])
+            - np.mean([runs[n]["figures"]["auc"] for n in base])
+        )  # fmt: skip
     }
     for key in stats_a[0]:
-        c = paired_difference([s[key] for s in stats_a], [s[key] for s in stats_b], len(test.y))
+        c = paired_difference([s[key] for s in stats_a], [s[key] for s in stats_b], len(test.y),
+                              n_boot=n_boot)  # fmt: skip
         h = headroom.get(key)
         c["headroom"] = h
         c["share"] = c["diff"] / h if h and h > 0 else None
@@ -128,7 +134,13 @@ def _compare(runs: dict, arm: str, base: list[str], test: _Split, free, headroom
 
 
 def evaluate_all(
-    out: Path, data: dict[str, Path], entries: list[dict], cache: Path, image_size: int
+    out: Path,
+    data: dict[str, Path],
+    entries: list[dict],
+    cache: Path,
+    image_size: int,
+    *,
+    n_boot: int = N_BOOT,
 ) -> dict:
     scen = sorted({e["data"] for e in entries if not e["data"].endswith("-free")})
     results: dict[str, Any] = {"runs": {}, "scenarios": {}}
@@ -138,7 +150,11 @@ def evaluate_all(
         free = _load(data[free_key], "test", cache, image_size) if free_key in data else None
         if free is not None and free.ids != test.ids:
             raise ValueError(f"{free_key}: not the same cases as test-{name}")
-        vals = {k: _load(data[k], "validation", cache, image_size) for k in (name, f"{name}-free") if k in data}
+        vals = {
+            k: _load(data[k], "validation", cache, image_size)
+            for k in (name, f"{name}-free")
+            if k in data
+        }
         runs: dict[str, dict] = {}
         for e in entries:
             if e["data"] not in (name, f"{name}-free"):
@@ -160,7 +176,7 @@ def evaluate_all(
             fig = _run_figures(p, vals[e["data"]], test, free, oracle)
             runs[e["name"]] = dict(e, p=p, figures=fig)
             print(f"scored {e['name']}: AUC {fig['auc']:.3f}", flush=True)
-        results["scenarios"][name] = _scenario_results(runs, test, free, vals[name])
+        results["scenarios"][name] = _scenario_results(runs, test, free, vals[name], n_boot)
         results["runs"].update({k: {kk: vv for kk, vv in r.items() if kk != "p"}
                                 for k, r in runs.items()})  # fmt: skip
         results["scenarios"][name]["test_draw"] = _draw_summary(test)
@@ -176,7 +192,7 @@ def _none(v):
     return None
 
 
-def _scenario_results(runs: dict, test: _Split, free, val: _Split) -> dict:
+def _scenario_results(runs: dict, test: _Split, free, val: _Split, n_boot: int) -> dict:
     res: dict[str, Any] = {}
     ctrl = [r for r in runs.values() if r["arm"] == "control"]
     orc = [r for r in runs.values() if r["arm"] == "oracle"]
@@ -197,18 +213,23 @@ def _scenario_results(runs: dict, test: _Split, free, val: _Split) -> dict:
     headroom = {}
     if orc:
         o = orc[0]["figures"]
-        headroom["worst_group_auc"] = o["worst_group_auc"] - np.mean([f["worst_group_auc"] for f in clip])
+        headroom["worst_group_auc"] = o["worst_group_auc"] - np.mean(
+            [f["worst_group_auc"] for f in clip]
+        )
         headroom["tpr_gap"] = np.mean([f["at_operating_point"]["tpr_gap"] for f in clip]) - o[
             "at_operating_point"]["tpr_gap"]  # fmt: skip
     if free is not None:
         headroom["stamp_reliance"] = float(np.mean([f["stamp_reliance"] for f in clip]))
     res["headroom"] = headroom
-    res["comparisons"] = {arm: _compare(runs, arm, base, test, free, headroom)
-                          for arm in ("fairclip", "fairmoe", "nofol")}  # fmt: skip
+    res["comparisons"] = {arm: _compare(runs, arm, base, test, free, headroom, n_boot)
+                          for arm in ("fairclip", "fairmoe", "nofol", "fairmoe_notes",
+                                      "fairmoe_inbatch")}  # fmt: skip
     res["baselines"] = _baselines(runs, base, val, test)
     holds = res.get("positive_control", {}).get("holds", False)
     if res["comparisons"].get("fairmoe"):
-        res["verdict"] = verdict(res["comparisons"]["fairmoe"], res["comparisons"].get("nofol"), holds)
+        res["verdict"] = verdict(
+            res["comparisons"]["fairmoe"], res["comparisons"].get("nofol"), holds
+        )
     return res
 
 

@@ -53,7 +53,7 @@ def verdict(fairmoe: dict, nofol: dict, control_holds: bool) -> dict:
             positive_on.append(key)
     measured = [fairmoe[k] for k in CRITERIA if fairmoe.get(k) is not None]
     within = bool(measured) and all(
-        -NEGATIVE_BAND <= c["ci"][0] and c["ci"][1] <= NEGATIVE_BAND for c in measured
+        c["ci"][0] >= -NEGATIVE_BAND and c["ci"][1] <= NEGATIVE_BAND for c in measured
     )
     if positive_on:
         word = "positive"

@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.scenario is not None and args.mechanisms != "all":
             raise ValueError("--scenario sets the mechanisms itself; leave out --mechanisms")
-        mechanisms = args.mechanisms if args.scenario is None else SCENARIOS[args.scenario].mechanisms
+        mechanisms = (
+            args.mechanisms if args.scenario is None else SCENARIOS[args.scenario].mechanisms
+        )
         config = mechanisms_config(mechanisms)
         if args.splits is not None:
             config = replace(config, split_fractions=_fractions(args.splits))

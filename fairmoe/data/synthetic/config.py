@@ -235,4 +235,7 @@ SCENARIOS = {
 
 def scenario_record() -> dict[str, dict[str, str]]:
     """``{name: {"role", "mechanisms", "cause"}}``: the form runs.json records them in."""
-    return {name: dict(role=s.role, mechanisms=s.mechanisms, cause=s.cause) for name, s in SCENARIOS.items()}
+    return {
+        name: dict(role=s.role, mechanisms=s.mechanisms, cause=s.cause)
+        for name, s in SCENARIOS.items()
+    }

@@ -420,7 +420,37 @@ def test_cli_scenario_records_its_role_and_the_probe_reads_the_preset(tmp_path: 
     assert syn.main(["--out", str(tmp_path / "f"), "--n", "6", "--mechanisms", "stamp-free",
                      "--workers", "1"]) == 0  # fmt: skip
     assert read_settings(tmp_path / "f").mechanisms == "stamp-free"
-    assert syn.main(["--out", str(tmp_path / "x"), "--n", "6", "--scenario", "stamp",
-                     "--mechanisms", "all", "--workers", "1"]) == 0  # "all" is the default
-    assert syn.main(["--out", str(tmp_path / "y"), "--n", "6", "--scenario", "stamp",
-                     "--mechanisms", "acquisition", "--workers", "1"]) == 2
+    assert (
+        syn.main(
+            [
+                "--out",
+                str(tmp_path / "x"),
+                "--n",
+                "6",
+                "--scenario",
+                "stamp",
+                "--mechanisms",
+                "all",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )  # "all" is the default
+    assert (
+        syn.main(
+            [
+                "--out",
+                str(tmp_path / "y"),
+                "--n",
+                "6",
+                "--scenario",
+                "stamp",
+                "--mechanisms",
+                "acquisition",
+                "--workers",
+                "1",
+            ]
+        )
+        == 2
+    )

@@ -30,8 +30,12 @@ def test_pairing_narrows_the_interval_of_a_small_shared_shift() -> None:
 
 
 def _comp(diff, lo, hi, share, auc_diff=0.0):
-    return {"auc_diff": auc_diff, "worst_group_auc": {"diff": diff, "ci": [lo, hi], "share": share},
-            "tpr_gap": None, "stamp_reliance": None}
+    return {
+        "auc_diff": auc_diff,
+        "worst_group_auc": {"diff": diff, "ci": [lo, hi], "share": share},
+        "tpr_gap": None,
+        "stamp_reliance": None,
+    }
 
 
 def test_positive_needs_the_share_the_ci_the_auc_and_a_failing_ablation() -> None:
