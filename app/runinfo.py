@@ -22,6 +22,7 @@ TAG_LABELS = {
     "inbatch": "in-batch groups",
     "control-stamp": "stamped data",
     "control-stamp-free": "stamp-free twin",
+    "free": "twin without the cause (oracle)",
 }
 
 

@@ -110,8 +110,8 @@ VARIANTS = {
 
 
 def data_folders(out: Path, p: Profile, workers: int | None) -> dict[str, Path]:
-    """Generate (once) each scenario, its twin without stamps and their test draws."""
-    from fairmoe.data.synthetic import SCENARIOS, generate, mechanisms_config
+    """Generate (once) each scenario, its twin without the cause and their test draws."""
+    from fairmoe.data.synthetic import SCENARIOS, TWINS, generate, mechanisms_config
 
     wanted = {}
     if p.init == "pretrain":
@@ -121,9 +121,8 @@ def data_folders(out: Path, p: Profile, workers: int | None) -> dict[str, Path]:
         test_only = (0.0, 0.0, 1.0)
         wanted[name] = (mech, p.n, DATA_SEED, None, 1.0)
         wanted[f"test-{name}"] = (mech, p.test_n, TEST_SEED, test_only, 1.0)
-        if mech == "stamp":
-            wanted[f"{name}-free"] = ("stamp-free", p.n, DATA_SEED, None, 1.0)
-            wanted[f"test-{name}-free"] = ("stamp-free", p.test_n, TEST_SEED, test_only, 1.0)
+        wanted[f"{name}-free"] = (TWINS[mech], p.n, DATA_SEED, None, 1.0)
+        wanted[f"test-{name}-free"] = (TWINS[mech], p.test_n, TEST_SEED, test_only, 1.0)
     folders = {}
     for key, (mech, n, seed, splits, bias) in wanted.items():
         root = out / "data" / key
@@ -195,6 +194,11 @@ def test_runs(p: Profile, setting: dict) -> list[dict]:
                 runs.append(_spec(p, name, setting["epochs"], setting["lr"], seed=s,
                                   tag=f"{name}" if arm != "nofol" else f"{name}-nofol",
                                   **{k: v for k, v in kw.items()}))  # fmt: skip
+    # each scenario's oracle: CLIP on its twin (the stamp scenario's is the positive control's)
+    for name in p.scenarios:
+        if SCENARIOS[name].mechanisms != "stamp":
+            runs.append(_spec(p, f"{name}-free", setting["epochs"], setting["lr"], method="clip",
+                              seed=p.seeds[0], tag=f"{name}-free"))  # fmt: skip
     primary = next((n for n in p.scenarios if SCENARIOS[n].role == "primary"), None)
     for s in p.seeds if primary else ():
         for v, kw in VARIANTS.items():
@@ -207,6 +211,8 @@ def _entry(spec: dict, init: str, arm: str | None = None) -> dict:
     """What the evaluation needs of a run: its name, data, arm and seed."""
     from fairmoe.training import run_name
 
+    if arm is None and spec["data"].endswith("-free"):
+        arm = "oracle"
     if arm is None:  # a test run: the arm or variant whose settings it has
         arms = {**ARMS, **{f"fairmoe_{v}": kw for v, kw in VARIANTS.items()}}
         arm = next(a for a, kw in reversed(arms.items())

@@ -3,9 +3,9 @@
   python scripts/ship_fair_test.py runs/fair_test --out assets
 
 - every evaluated run becomes a runs.json entry with role "fair_test" and ``data`` = its scenario
-  (the positive control's two CLIPs under "stamp-control"), its scores on the scenario's
-  independent test draw in ``scores/fair_test/NAME.scores.csv`` (the stamp-free CLIP's on the
-  stamp-free twin of the draw) and their AUC intervals beside them;
+  (an oracle's: ``NAME-free``; the positive control's two CLIPs: "stamp-control"), its scores on
+  the scenario's independent test draw in ``scores/fair_test/NAME.scores.csv`` (an oracle's on
+  the draw's twin) and their AUC intervals beside them;
 - runs.json records the scenarios (``fairmoe.data.synthetic.scenario_record``);
 - ``fair_test/results.json``, ``RESULTS.md`` and ``control.json`` are copied as they are;
 - REPORT.md's fair-test section (between the markers below) is rebuilt from results.json.
@@ -72,7 +72,7 @@ def ship_runs(ft: Path, out: Path, size: int) -> list[dict]:
         entries.append({
             "name": name, "method": tc["method"], "attribute": tc["attribute"],
             "seed": tc["seed"], "fairness_scale": tc["fairness_scale"], "tag": tc["tag"],
-            "data": CONTROL if r["arm"] in ("control", "oracle") else r["data"],
+            "data": CONTROL if "-control-" in name else r["data"],
             "config": tc["model"], "role": "fair_test", "device": "cpu" if "cpu" in
             str(meta.get("device", "cpu")).lower() else "gpu", "epochs": tc["epochs"],
             "best_epoch": done[name]["best_epoch"], "train_seconds": done[name]["wall_seconds"],

@@ -26,6 +26,7 @@ from fairmoe.fairtest.clinical import ranking_figures, rate_figures
 from fairmoe.fairtest.paired import N_BOOT, paired_difference
 from fairmoe.fairtest.verdict import verdict
 from fairmoe.metrics import group_aucs
+from fairmoe.probe import read_settings
 from fairmoe.metrics.thresholds import SENSITIVITY_TARGET, threshold_for_sensitivity
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
@@ -70,7 +71,9 @@ def _probabilities(ckpt: Path, splits: dict[str, _Split]) -> dict[str, np.ndarra
             for k, s in splits.items()}  # fmt: skip
 
 
-def _run_figures(p: dict, val: _Split, test: _Split, free: _Split | None, oracle: bool) -> dict:
+def _run_figures(
+    p: dict, val: _Split, test: _Split, free: _Split | None, oracle: bool, stamp: bool
+) -> dict:
     """Ranking figures, rates at the validation operating point and at 0.5, stamp reliance."""
     t = threshold_for_sensitivity(val.y, p["val"], SENSITIVITY_TARGET)
     main = "test_free" if oracle else "test"
@@ -78,7 +81,7 @@ def _run_figures(p: dict, val: _Split, test: _Split, free: _Split | None, oracle
     out = {"threshold": t, **ranking_figures(s.y, p[main], s.g, G)}
     out["at_operating_point"] = rate_figures(s.y, (p[main] >= t).astype(float), s.g, G)
     out["at_0.5"] = rate_figures(s.y, (p[main] >= OPERATING_POINT).astype(float), s.g, G)
-    if free is not None and "test_free" in p and not oracle:
+    if stamp and free is not None and "test_free" in p and not oracle:
         free_auc = group_aucs(free.y, p["test_free"], free.g, n_groups=G)
         out["group_auc_without_stamp"] = [float(v) for v in free_auc]
         out["stamp_reliance"] = out["group_auc"][WHITE] - float(free_auc[WHITE])
@@ -87,6 +90,7 @@ def _run_figures(p: dict, val: _Split, test: _Split, free: _Split | None, oracle
 
 
 def _stats(p: dict, thr: float, test: _Split, free: _Split | None) -> dict:
+    """``free``: the stamp-free twin of the test draw (stamp scenarios only), for the reliance."""
     """Per-criterion statistics on resampled cases, oriented larger = fairer."""
     y, g = test.y, test.g
 
@@ -142,7 +146,13 @@ def evaluate_all(
     *,
     n_boot: int = N_BOOT,
 ) -> dict:
-    scen = sorted({e["data"] for e in entries if not e["data"].endswith("-free")})
+    # the scenario with a stamp-free twin first: its positive control decides whether any
+    # scenario's verdict can be negative ("the gap was closable")
+    names = {e["data"] for e in entries}
+    scen = sorted(
+        (n for n in names if not n.endswith("-free")), key=lambda n: (f"{n}-free" not in names, n)
+    )
+    control_holds = False
     results: dict[str, Any] = {"runs": {}, "scenarios": {}}
     for name in scen:
         free_key = f"test-{name}-free"
@@ -150,6 +160,7 @@ def evaluate_all(
         free = _load(data[free_key], "test", cache, image_size) if free_key in data else None
         if free is not None and free.ids != test.ids:
             raise ValueError(f"{free_key}: not the same cases as test-{name}")
+        stamp = read_settings(data[name]).mechanisms == "stamp"  # reliance: the stamp's alone
         vals = {
             k: _load(data[k], "validation", cache, image_size)
             for k in (name, f"{name}-free")
@@ -163,7 +174,7 @@ def evaluate_all(
             if not ckpt.is_file():
                 continue
             splits = {"val": vals[e["data"]], "test": test}
-            if free is not None:
+            if free is not None and (stamp or e["arm"] == "oracle"):
                 splits["test_free"] = free
             npz = out / "scores" / f"{e['name']}.npz"
             if npz.is_file():
@@ -173,10 +184,14 @@ def evaluate_all(
                 npz.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(npz, **p)
             oracle = e["arm"] == "oracle"
-            fig = _run_figures(p, vals[e["data"]], test, free, oracle)
+            fig = _run_figures(p, vals[e["data"]], test, free, oracle, stamp)
             runs[e["name"]] = dict(e, p=p, figures=fig)
             print(f"scored {e['name']}: AUC {fig['auc']:.3f}", flush=True)
-        results["scenarios"][name] = _scenario_results(runs, test, free, vals[name], n_boot)
+        res = _scenario_results(
+            runs, test, free if stamp else None, vals[name], n_boot, control_holds
+        )
+        control_holds = control_holds or res.get("positive_control", {}).get("holds", False)
+        results["scenarios"][name] = res
         results["runs"].update({k: {kk: vv for kk, vv in r.items() if kk != "p"}
                                 for k, r in runs.items()})  # fmt: skip
         results["scenarios"][name]["test_draw"] = _draw_summary(test)
@@ -192,7 +207,9 @@ def _none(v):
     return None
 
 
-def _scenario_results(runs: dict, test: _Split, free, val: _Split, n_boot: int) -> dict:
+def _scenario_results(
+    runs: dict, test: _Split, free, val: _Split, n_boot: int, control_holds: bool
+) -> dict:
     res: dict[str, Any] = {}
     ctrl = [r for r in runs.values() if r["arm"] == "control"]
     orc = [r for r in runs.values() if r["arm"] == "oracle"]
@@ -225,7 +242,7 @@ def _scenario_results(runs: dict, test: _Split, free, val: _Split, n_boot: int) 
                           for arm in ("fairclip", "fairmoe", "nofol", "fairmoe_notes",
                                       "fairmoe_inbatch")}  # fmt: skip
     res["baselines"] = _baselines(runs, base, val, test)
-    holds = res.get("positive_control", {}).get("holds", False)
+    holds = res.get("positive_control", {}).get("holds", control_holds)
     if res["comparisons"].get("fairmoe"):
         res["verdict"] = verdict(
             res["comparisons"]["fairmoe"], res["comparisons"].get("nofol"), holds

@@ -32,6 +32,9 @@ Scenarios of the fair test (``--scenario NAME``; ``SCENARIOS``, each with a role
 - ``acquisition`` (secondary): only mechanism 1, a score shift with the ranking largely intact.
 - ``confound`` (negative_control): only mechanism 3, no stamp; a 96-px disc reader cannot undo it.
 
+Each has a twin (``--mechanisms NAME-free``, ``TWINS``): the same patients with the cause switched
+off, the data of the scenario's oracle.
+
 Use: ``generate(out, n=..., seed=..., bias=...)`` for a folder; for one example case,
 ``p = sample_params(i, force={"race": 1, "glaucoma": 1})``, then ``render_scan(p)`` and
 ``write_note(p)`` (note, summary). ``SampleParams`` holds every latent value (CDR, acquisition,
@@ -58,6 +61,7 @@ from .config import (
     SCENARIOS,
     SPLIT_DIRS,
     SPLIT_NAMES,
+    TWINS,
     NoteConfig,
     Scenario,
     SyntheticConfig,
@@ -83,6 +87,7 @@ __all__ = [
     "SPLIT_NAMES",
     "SampleParams",
     "SyntheticConfig",
+    "TWINS",
     "mechanisms_config",
     "scenario_record",
     "draw_acquisition",

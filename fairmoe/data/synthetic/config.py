@@ -162,9 +162,10 @@ def mechanisms_config(which: str) -> SyntheticConfig:
     "all": every mechanism (the default); "shortcut": only the small device stamp that tracks the
     label in the marker groups; "acquisition": only the minority groups' worse acquisition quality;
     "stamp": only a large stamp (one full patch at 96 px) that tracks the label in White patients,
-    every other mechanism off; "stamp-free": the same patients without any stamp (its oracle
-    twin: same seed, same scans, nothing else differs); "confound": only the Black-control
-    physiological confound, no stamp.
+    every other mechanism off; "confound": only the Black-control physiological confound, no
+    stamp. "NAME-free" (``TWINS``): a scenario's twin, the same patients (same seed) with its cause
+    switched off and nothing else changed: no stamp at all, every group's bias-0 acquisition, no
+    confound. A CLIP fine-tuned on the twin is the scenario's oracle.
     """
     base = SyntheticConfig()
     off_confound = {"confound_cdr_shift": 0.0, "confound_disc_scale": 0.0, "flip_groups": ()}
@@ -186,12 +187,27 @@ def mechanisms_config(which: str) -> SyntheticConfig:
             base, acquisition_groups=(), marker_groups=(), marker_base=0.0, flip_groups=()
         ),
     }
+    # each scenario's twin: the same patients with its cause switched off (the oracle's data)
+    presets["acquisition-free"] = replace(presets["acquisition"], acquisition_groups=())
+    presets["confound-free"] = replace(
+        presets["confound"], confound_cdr_shift=0.0, confound_disc_scale=0.0
+    )
     if which not in presets:
         raise ValueError(f"unknown mechanisms {which!r}; expected one of {', '.join(presets)}")
     return presets[which]
 
 
-MECHANISMS = ("all", "shortcut", "acquisition", "stamp", "stamp-free", "confound")
+MECHANISMS = (
+    "all",
+    "shortcut",
+    "acquisition",
+    "stamp",
+    "stamp-free",
+    "confound",
+    "acquisition-free",
+    "confound-free",
+)
+TWINS = {"stamp": "stamp-free", "acquisition": "acquisition-free", "confound": "confound-free"}
 
 
 @dataclass(frozen=True)

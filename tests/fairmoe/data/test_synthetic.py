@@ -454,3 +454,18 @@ def test_cli_scenario_records_its_role_and_the_probe_reads_the_preset(tmp_path: 
         )
         == 2
     )
+
+
+@pytest.mark.parametrize("scenario", ["acquisition", "confound"])
+def test_each_twin_switches_only_its_cause_off(scenario: str) -> None:
+    biased = syn.mechanisms_config(scenario)
+    twin = syn.mechanisms_config(syn.TWINS[scenario])
+    black = ATTRIBUTES["race"].groups.index("Black")
+    for i in range(6):
+        p = syn.sample_params(i, seed=3, force={"race": black, "glaucoma": 0}, config=biased)
+        q = syn.sample_params(i, seed=3, force={"race": black, "glaucoma": 0}, config=twin)
+        assert (p.age, p.gender, p.glaucoma, p.marker) == (q.age, q.gender, q.glaucoma, q.marker)
+        if scenario == "acquisition":  # the worse acquisition goes, the disc stays
+            assert p.cdr == q.cdr and p.acquisition.contrast < q.acquisition.contrast
+        else:  # the controls' physiological cupping goes, the acquisition stays
+            assert p.acquisition == q.acquisition and p.cdr > q.cdr
