@@ -26,8 +26,8 @@ from fairmoe.fairtest.clinical import ranking_figures, rate_figures
 from fairmoe.fairtest.paired import N_BOOT, paired_difference
 from fairmoe.fairtest.verdict import verdict
 from fairmoe.metrics import group_aucs
-from fairmoe.probe import read_settings
 from fairmoe.metrics.thresholds import SENSITIVITY_TARGET, threshold_for_sensitivity
+from fairmoe.probe import read_settings
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
 __all__ = ["evaluate_all"]
