@@ -117,6 +117,8 @@ def _compare(
     runs: dict, arm: str, base: list[str], test: _Split, free, headroom: dict, n_boot: int
 ) -> dict:
     mine = sorted((r for r in runs.values() if r["arm"] == arm), key=lambda r: r["seed"])
+    seeds = {r["seed"] for r in mine}
+    base = [n for n in base if runs[n]["seed"] in seeds]  # paired: CLIP's runs of the same seeds
     if len(mine) != len(base) or not mine:
         return {}
     stats_a = [_stats(runs[n]["p"], runs[n]["figures"]["threshold"], test, free) for n in base]

@@ -29,8 +29,8 @@ def test_every_stage_leaves_its_files(plan: Path) -> None:
     control = json.loads((plan / "control.json").read_text())
     assert control["lr"] == 1e-3 and control["epochs"] == 2
     done = [json.loads(x)["name"] for x in (plan / "runs_done.jsonl").read_text().splitlines()]
-    # 2 control runs, then 4 arms x 2 seeds and the 2 ways to feed the fairness terms x 2 seeds
-    assert len(done) == len(set(done)) == 2 + 4 * 2 + 2 * 2
+    # 2 control runs, then 4 arms x 2 seeds and the 2 other ways to feed the fairness terms
+    assert len(done) == len(set(done)) == 2 + 4 * 2 + 2
 
 
 def test_results_hold_every_arm_comparison_and_baseline(plan: Path) -> None:
@@ -42,7 +42,9 @@ def test_results_hold_every_arm_comparison_and_baseline(plan: Path) -> None:
     for comp in s["comparisons"].values():
         for key in ("worst_group_auc", "tpr_gap", "stamp_reliance"):
             lo, hi = comp[key]["ci"]
-            assert lo <= comp[key]["diff"] <= hi and comp[key]["seeds"] == 2
+            assert lo <= comp[key]["diff"] <= hi
+    assert s["comparisons"]["fairmoe"]["tpr_gap"]["seeds"] == 2
+    assert s["comparisons"]["fairmoe_notes"]["tpr_gap"]["seeds"] == 1  # paired with CLIP seed 0
     assert set(s["baselines"]) == {
         "threshold_optimizer_eo",
         "threshold_optimizer_tpr",
@@ -54,8 +56,8 @@ def test_results_hold_every_arm_comparison_and_baseline(plan: Path) -> None:
         pc["white_auc_with_stamp"] - pc["white_auc_without_stamp"]
     )
     arms = sorted(r["arm"] for r in res["runs"].values())
-    tested = ["clip", "fairclip", "fairmoe", "nofol", "fairmoe_notes", "fairmoe_inbatch"]
-    assert arms == sorted(["control", "oracle"] + tested * 2)
+    tested = ["clip", "fairclip", "fairmoe", "nofol"]
+    assert arms == sorted(["control", "oracle", "fairmoe_notes", "fairmoe_inbatch"] + tested * 2)
     md = (plan / "RESULTS.md").read_text()
     assert "### Verdict" in md and "Fair-MoE without FOL" in md and "Positive control" in md
 
@@ -63,7 +65,7 @@ def test_results_hold_every_arm_comparison_and_baseline(plan: Path) -> None:
 def test_a_second_run_trains_and_scores_nothing_again(plan: Path, capsys) -> None:
     before = {p.name: p.stat().st_mtime_ns for p in (plan / "scores").iterdir()}
     assert fair_test.main(["--profile", "smoke", "--out", str(plan), "--jobs", "1"]) == 0
-    assert "0 of 12 runs to train" in capsys.readouterr().out
+    assert "0 of 10 runs to train" in capsys.readouterr().out
     assert {p.name: p.stat().st_mtime_ns for p in (plan / "scores").iterdir()} == before
 
 
@@ -90,7 +92,7 @@ def test_shipping_lists_every_run_under_its_scenario(plan: Path, tmp_path: Path)
         assert ss.n == 120 and r.test is not None
         assert r.test.auc == pytest.approx(ss.fairness("race", ci="none").auc)
     assert sorted(r.extra["arm"] for r in by_data["stamp-control"]) == ["control", "oracle"]
-    assert len(by_data["stamp"]) == 12 and all(r.role == "fair_test" for r in runs.runs)
+    assert len(by_data["stamp"]) == 10 and all(r.role == "fair_test" for r in runs.runs)
     report = (assets / "REPORT.md").read_text()
     assert report.startswith("# Report") and report.count("<!-- fair-test:begin -->") == 1
     manifest = json.loads((assets / "MANIFEST.json").read_text())["files"]
