@@ -11,7 +11,7 @@ from fairmoe.schema import ATTRIBUTES
 __all__ = ["markdown", "write_markdown"]
 
 GROUPS = ATTRIBUTES["race"].groups
-ARM_NAMES = {"control": "CLIP (positive control)", "oracle": "CLIP on the stamp-free twin",
+ARM_NAMES = {"control": "CLIP (positive control)", "oracle": "CLIP on the twin without the cause (oracle)",
              "clip": "CLIP", "fairclip": "FairCLIP", "fairmoe": "Fair-MoE",
              "nofol": "Fair-MoE without FOL",
              "fairmoe_notes": "Fair-MoE, group batches read the notes (reference code)",

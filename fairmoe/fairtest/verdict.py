@@ -35,9 +35,10 @@ def criterion_met(c: dict | None, auc_diff: float) -> tuple[bool, str]:
     if share is None or not math.isfinite(share):
         return False, "no headroom to recover"
     ok = share >= RECOVER and lo > 0 and auc_diff >= -AUC_MARGIN
-    why = (f"recovers {share:.0%} (needs >= {RECOVER:.0%}), CI [{c['ci'][0]:+.3f}, "
-           f"{c['ci'][1]:+.3f}] {'excludes' if lo > 0 else 'includes'} 0, AUC {auc_diff:+.3f} "
-           f"vs CLIP (needs >= -{AUC_MARGIN})")  # fmt: skip
+    hi = c["ci"][1]
+    side = "lies above 0" if lo > 0 else "lies below 0: worse than CLIP" if hi < 0 else "includes 0"
+    why = (f"recovers {share:.0%} (needs >= {RECOVER:.0%}), CI [{lo:+.3f}, {hi:+.3f}] {side}, "
+           f"AUC {auc_diff:+.3f} vs CLIP (needs >= -{AUC_MARGIN})")  # fmt: skip
     return ok, why
 
 
