@@ -78,7 +78,8 @@ def ship_runs(ft: Path, out: Path, size: int) -> list[dict]:
             "best_epoch": done[name]["best_epoch"], "train_seconds": done[name]["wall_seconds"],
             "temperature": meta.get("calibration", {}).get("temperature", meta.get("temperature")),
             "scores": rel, "test": summarise(ss), "auc_ci": ci_rel,
-            "extra": {"arm": r["arm"], "test_draw": key.replace("test-", "test draw of ")},
+            # kept in RunEntry.extra: which arm of the test, and the draw its scores are on
+            "arm": r["arm"], "test_draw": key.replace("test-", "test draw of "),
         })  # fmt: skip
         print(f"shipped {name}", flush=True)
     return entries
@@ -89,7 +90,7 @@ def update_runs(out: Path, entries: list[dict]) -> None:
     of the same name, which the scenario supersedes) and delete their files."""
     old = read_runs(out / "runs.json")
     j = old.to_json()
-    named = {CONTROL, *SCENARIOS}
+    named = {CONTROL, *SCENARIOS, *(f"{n}-free" for n in SCENARIOS)}  # twins: the oracles
     for r in old.runs:
         if r.data in named and not r.scores.startswith("scores/fair_test/"):
             for rel in (r.scores, r.auc_ci):
