@@ -35,6 +35,7 @@ from fairmoe import metrics
 from fairmoe.calibration import glaucoma_probability
 from fairmoe.data.fairvlmed import FairVLMedDataset, normalize_scan, preprocess_scan, read_npz
 from fairmoe.data.synthetic import (
+    SCENARIOS,
     SyntheticConfig,
     draw_acquisition,
     mechanisms_config,
@@ -70,8 +71,17 @@ def read_settings(root: str | Path) -> Settings:
     found = re.search(r"seed = (-?\d+), bias = ([0-9.]+)", text)
     if found is None:
         raise ValueError(f"{path}: no 'seed = S, bias = B' line; was it written by this version?")
-    mech = re.search(r"--mechanisms ([\w-]+)", text)
-    name = mech.group(1) if mech else "all"
+    # the command that wrote the folder (the documentation below it names other presets too)
+    cmd = re.search(r"`python -m fairmoe\.data\.synthetic ([^`]*)`", text)
+    line = cmd.group(1) if cmd else ""
+    mech = re.search(r"--mechanisms ([\w-]+)", line)
+    scenario = re.search(r"--scenario ([\w-]+)", line)
+    if mech:
+        name = mech.group(1)
+    elif scenario and scenario.group(1) in SCENARIOS:
+        name = SCENARIOS[scenario.group(1)].mechanisms
+    else:
+        name = "all"
     return Settings(int(found.group(1)), float(found.group(2)), name, mechanisms_config(name))
 
 

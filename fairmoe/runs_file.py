@@ -136,6 +136,11 @@ class RunEntry(_Record):
     test: RunSummary | None = None
     health: Mapping[str, RoutingHealth] = field(default_factory=_no_keys)  # per token MoE
     auc_ci: str | None = None  # its bootstrap AUC CIs (JSON), relative to the assets folder
+    # the fair test (scripts/ship_fair_test.py): the run's arm (clip, fairclip, fairmoe, nofol,
+    # fairmoe_notes, fairmoe_inbatch; control and oracle for CLIP on a scenario and on its twin)
+    # and the test draw its scores are on
+    arm: str | None = None
+    test_draw: str | None = None
     extra: Mapping[str, Any] = field(default_factory=_no_keys)
 
 
