@@ -91,7 +91,7 @@ def test_shipping_lists_every_run_under_its_scenario(plan: Path, tmp_path: Path)
         ss = read_scores(assets / r.scores)
         assert ss.n == 120 and r.test is not None
         assert r.test.auc == pytest.approx(ss.fairness("race", ci="none").auc)
-    assert sorted(r.extra["arm"] for r in by_data["stamp-control"]) == ["control", "oracle"]
+    assert sorted(r.arm for r in by_data["stamp-control"]) == ["control", "oracle"]
     assert len(by_data["stamp"]) == 10 and all(r.role == "fair_test" for r in runs.runs)
     report = (assets / "REPORT.md").read_text()
     assert report.startswith("# Report") and report.count("<!-- fair-test:begin -->") == 1
