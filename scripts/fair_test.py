@@ -194,7 +194,7 @@ def test_runs(p: Profile, setting: dict) -> list[dict]:
             for arm, kw in ARMS.items():
                 runs.append(_spec(p, name, setting["epochs"], setting["lr"], seed=s,
                                   tag=f"{name}" if arm != "nofol" else f"{name}-nofol",
-                                  **{k: v for k, v in kw.items()}))  # fmt: skip
+                                  **kw))  # fmt: skip
     # each scenario's oracle: CLIP on its twin (the stamp scenario's is the positive control's)
     for name in p.scenarios:
         if SCENARIOS[name].mechanisms != "stamp":

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fairmoe.data.synthetic import SCENARIOS, scenario_record  # noqa: E402
+from fairmoe.fairtest.run import load_draw  # noqa: E402
 from fairmoe.runs_file import RunsFile, read_runs, write_runs  # noqa: E402
 from fairmoe.scores import ScoreSet, read_scores, write_scores  # noqa: E402
 from scripts import build_assets as b  # noqa: E402
@@ -33,15 +34,6 @@ from scripts.report import summarise  # noqa: E402
 
 BEGIN, END = "<!-- fair-test:begin -->", "<!-- fair-test:end -->"
 CONTROL = "stamp-control"  # the scenario the positive control's runs are listed under
-
-
-def _draw(ft: Path, key: str, cache: Path, size: int):
-    from fairmoe.data.tensors import load_split
-    from fairmoe.model import create_model
-
-    tok = create_model("tiny", method="clip").tokenizer()
-    return load_split(ft / "data" / key, "test", image_size=size, tokenizer=tok, cache_dir=cache,
-                      drop_unknown=False)  # fmt: skip
 
 
 def ship_runs(ft: Path, out: Path, size: int) -> list[dict]:
@@ -57,7 +49,7 @@ def ship_runs(ft: Path, out: Path, size: int) -> list[dict]:
         oracle = r["arm"] == "oracle"
         key = f"test-{r['data']}"
         if key not in draws:
-            draws[key] = _draw(ft, key, ft / "cache", size)
+            draws[key] = load_draw(ft / "data" / key, "test", ft / "cache", size).t
         t = draws[key]
         p = np.load(ft / "scores" / f"{name}.npz")["test_free" if oracle else "test"]
         attrs = {a: t.attribute(a).numpy() for a in ("race", "gender", "ethnicity", "language")}
@@ -105,10 +97,8 @@ def report_section(results: dict) -> str:
     """The REPORT.md section: RESULTS.md's tables one heading level down, and the reading."""
     from fairmoe.fairtest.report import markdown
 
-    body = markdown(results).replace("\n## ", "\n### ").replace("\n### Scenario", "\n### Scenario")
-    body = body.split("\n", 1)[1]  # RESULTS.md's own title
-    body = "\n".join(("#" + line if line.startswith("### ") and "Scenario" not in line else line)
-                     for line in body.splitlines())  # fmt: skip
+    body = markdown(results).split("\n", 1)[1]  # without RESULTS.md's own title
+    body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
     # the team's reading of the verdicts and the context (published numbers, corrections)
     docs = [ROOT / "docs" / "fair_test" / f for f in ("READING.md", "CONTEXT.md")]
     extra = "".join("\n" + d.read_text().strip() + "\n" for d in docs if d.is_file())

@@ -25,12 +25,12 @@ from fairmoe.fairtest.baselines import BASELINES, fit_baseline
 from fairmoe.fairtest.clinical import ranking_figures, rate_figures
 from fairmoe.fairtest.paired import N_BOOT, paired_difference
 from fairmoe.fairtest.verdict import verdict
-from fairmoe.metrics import group_aucs
+from fairmoe.metrics import auc, group_aucs
 from fairmoe.metrics.thresholds import SENSITIVITY_TARGET, threshold_for_sensitivity
 from fairmoe.probe import read_settings
 from fairmoe.schema import ATTRIBUTES, OPERATING_POINT
 
-__all__ = ["evaluate_all"]
+__all__ = ["evaluate_all", "load_draw"]
 
 RACE = ATTRIBUTES["race"]
 G = len(RACE.groups)
@@ -47,7 +47,8 @@ class _Split:
         self.ids = list(t.ids)
 
 
-def _load(root: Path, split: str, cache: Path, size: int) -> _Split:
+def load_draw(root: Path, split: str, cache: Path, size: int) -> _Split:
+    """A split with every case kept (``.t`` its tensors), as the fair test reads it."""
     from fairmoe.model import create_model
 
     tok = create_model("tiny", method="clip").tokenizer()  # the same tokenizer for every preset
@@ -105,9 +106,7 @@ def _stats(p: dict, thr: float, test: _Split, free: _Split | None) -> dict:
 
         def neg_reliance(idx):
             w = idx[g[idx] == WHITE]
-            a = group_aucs(y[w], p["test"][w], np.zeros(len(w), int), n_groups=1)[0]
-            b = group_aucs(y[w], p["test_free"][w], np.zeros(len(w), int), n_groups=1)[0]
-            return -(a - b)
+            return -(auc(y[w], p["test"][w]) - auc(y[w], p["test_free"][w]))
 
         out["stamp_reliance"] = neg_reliance
     return out
@@ -157,13 +156,13 @@ def evaluate_all(
     results: dict[str, Any] = {"runs": {}, "scenarios": {}}
     for name in scen:
         free_key = f"test-{name}-free"
-        test = _load(data[f"test-{name}"], "test", cache, image_size)
-        free = _load(data[free_key], "test", cache, image_size) if free_key in data else None
+        test = load_draw(data[f"test-{name}"], "test", cache, image_size)
+        free = load_draw(data[free_key], "test", cache, image_size) if free_key in data else None
         if free is not None and free.ids != test.ids:
             raise ValueError(f"{free_key}: not the same cases as test-{name}")
         stamp = read_settings(data[name]).mechanisms == "stamp"  # reliance: the stamp's alone
         vals = {
-            k: _load(data[k], "validation", cache, image_size)
+            k: load_draw(data[k], "validation", cache, image_size)
             for k in (name, f"{name}-free")
             if k in data
         }
