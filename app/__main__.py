@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     from app.config import EXPLAIN_PROCESSES_ENV, ServerConfig, default_threads
-    from app.runtime import DEFAULT_ASSETS
+    from app.startup import DEFAULT_ASSETS
 
     # The serving flags default to None (not given): app.config.server_config fills them in.
     p = argparse.ArgumentParser(prog="python -m app", description="Fair-MoE Studio (Gradio app)")
@@ -99,17 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     limit_malloc_arenas()  # before the server's threads exist
+    from app.startup import prestart_explainer
+
+    # First of all (light imports only): the explanation processes import torch and load the
+    # model while this process does.
+    explainer = prestart_explainer(args.assets, args.checkpoint, config)
     from app.privacy import use_private_cache
 
     use_private_cache()  # before any Gradio component exists: uploads go to a 0700 folder
     import torch
 
     torch.set_num_threads(config.threads)
-    from app.readiness import prestart_explainer, start_serving
+    from app.readiness import start_serving
     from app.runtime import StartupError, load_runtime
 
-    # the explanation processes load the model while this process does
-    explainer = prestart_explainer(args.assets, args.checkpoint, config)
     try:
         rt = load_runtime(args.assets, args.checkpoint, warm_up=not args.no_warm_up, config=config)
     except StartupError as e:

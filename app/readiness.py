@@ -7,7 +7,6 @@ with what it holds, for a supervisor or a load balancer to poll.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -15,31 +14,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from app.callbacks.serving import serving
-from app.config import ServerConfig
-from app.runtime import DEFAULT_ASSETS, Runtime, StartupError, runs_and_checkpoint
+from app.runtime import Runtime
 from fairmoe.worker import ProcessPredictor, fingerprint
 
-__all__ = ["health", "healthz_route", "prestart_explainer", "start_serving"]
-
-
-def prestart_explainer(
-    assets: Path | None, checkpoint: Path | None, config: ServerConfig
-) -> ProcessPredictor | None:
-    """Start the explanation processes before the server loads its own model, so that both
-    load at once (None without processes, or when the checkpoint cannot be resolved: the
-    runtime's load then says why). :func:`start_serving` checks their weights are the server's."""
-    if config.explain_processes == 0:
-        return None
-    try:
-        path = runs_and_checkpoint(assets or DEFAULT_ASSETS, checkpoint)[1]
-    except StartupError:
-        return None
-    return ProcessPredictor(path, processes=config.explain_processes, threads=config.threads)
+__all__ = ["health", "healthz_route", "start_serving"]
 
 
 def start_serving(rt: Runtime, explainer: ProcessPredictor | None = None) -> None:
     """Make the runtime's Serving now, with ``explainer`` when given (from
-    :func:`prestart_explainer`), and wait for its explanation processes to load the model
+    :func:`app.startup.prestart_explainer`), and wait for its explanation processes to load the model
     (fairmoe.worker.WorkerError if one cannot, or if one loaded other weights)."""
     made = serving(rt, explainer).explainer
     if isinstance(made, ProcessPredictor):

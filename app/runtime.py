@@ -28,9 +28,10 @@ from app.manifest import MANIFEST, ManifestCheck, ManifestError, check_manifest
 from app.privacy import cache_dir
 from app.runinfo import TAG_LABELS, RunInfo
 from app.scenarios import load_fair_test, scenario_of
+from app.startup import DEFAULT_ASSETS, StartupError, runs_and_checkpoint
 from fairmoe.checkpoint import CheckpointError, RunMetadata, read_metadata
 from fairmoe.inference import InputError, Predictor
-from fairmoe.runs_file import RunsFile, RunsFileError, ScenarioEntry, read_runs
+from fairmoe.runs_file import RunsFile, ScenarioEntry
 from fairmoe.schema import ATTRIBUTE_NAMES
 from fairmoe.scores import ScoresError, ScoreSet
 
@@ -44,12 +45,7 @@ __all__ = [
     "load_runtime",
 ]
 
-DEFAULT_ASSETS = Path(__file__).resolve().parents[1] / "assets"
 OUTPUT_MAX_AGE_S = 3600  # overlay PNGs and cohort CSVs older than this are deleted
-
-
-class StartupError(RuntimeError):
-    """The app cannot start with what it was given (bad checkpoint, missing runs.json)."""
 
 
 @dataclass(frozen=True)
@@ -240,24 +236,6 @@ def _model_run(
         )
         return name
     return None
-
-
-def runs_and_checkpoint(assets: Path, checkpoint: str | Path | None) -> tuple[RunsFile, Path]:
-    """runs.json of ``assets`` (empty when there is none) and the checkpoint to load: the given
-    one, else runs.json's default (StartupError when neither exists)."""
-    runs_path = assets / "runs.json"
-    try:
-        index = read_runs(runs_path) if runs_path.is_file() else RunsFile()
-    except RunsFileError as e:
-        raise StartupError(f"{e}; fix it or rebuild it (scripts/build_assets.py)") from None
-    if checkpoint is None:
-        if not index.default:
-            raise StartupError(
-                f"no model to load: {runs_path} is missing or names no 'default' checkpoint; "
-                "pass --checkpoint PATH or --assets DIR"
-            )
-        checkpoint = assets / index.default
-    return index, Path(checkpoint)
 
 
 def load_runtime(

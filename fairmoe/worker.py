@@ -13,6 +13,9 @@ the state dict), exits when the parent goes (end of its socket) and is restarted
 the request that was running gets a :class:`WorkerError` that says so. The socket carries Python
 objects (multiprocessing pickles them) between this process and its own child only; weights are
 read from the checkpoint's safetensors file by the child itself.
+
+Light to import (torch is imported by the child and by :func:`fingerprint`): ``python -m app``
+starts its children before its own heavy imports (:mod:`app.startup`).
 """
 
 from __future__ import annotations
@@ -29,11 +32,10 @@ import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from fairmoe.inputs import InputError
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["METHODS", "ProcessPredictor", "WorkerError", "fingerprint"]
 
@@ -48,6 +50,8 @@ class WorkerError(RuntimeError):
 
 def fingerprint(model: torch.nn.Module) -> str:
     """sha256 over the state dict (names, dtypes, sizes and values), in name order."""
+    import torch
+
     h = hashlib.sha256()
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous().reshape(-1)
@@ -58,6 +62,8 @@ def fingerprint(model: torch.nn.Module) -> str:
 
 def _serve(conn: Any, checkpoint: str, threads: int) -> None:
     """The child: load the Predictor, say ready (with its fingerprint), answer until EOF."""
+    import torch
+
     torch.set_num_threads(threads)
     try:
         from fairmoe.inference import Predictor
@@ -76,6 +82,8 @@ def _serve(conn: Any, checkpoint: str, threads: int) -> None:
 
 
 def _answer(predictor: Any, method: str, args: tuple, kwargs: dict) -> tuple[str, Any]:
+    from fairmoe.inputs import InputError
+
     try:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}")
@@ -194,6 +202,8 @@ class _Child:
         if kind == "ok":
             return value
         if kind == "input_error":
+            from fairmoe.inputs import InputError
+
             raise InputError(value)
         raise WorkerError(f"The explanation failed: {value}")
 

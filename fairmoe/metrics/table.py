@@ -50,11 +50,13 @@ class ScoreTable:
         w = max(sizes, default=0)
         cols = [np.where(c >= 0, c, w)[order] for _, c in checked.values()]
         self._col = np.array(cols, np.int64).reshape(len(sizes), self.n)  # (A, n) sorted samples
-        self._cum_all = np.zeros((len(sizes), self.n + 1, w + 1), np.int64)  # members below
+        # int32 counts (each <= n) halve the memory: the app holds one table per shipped run
+        count = np.int32 if self.n < 2**31 else np.int64
+        self._cum_all = np.zeros((len(sizes), self.n + 1, w + 1), count)  # members below
         self._cum_grp = np.zeros_like(self._cum_all)  # positive members below
         self._group_auc = np.full((len(sizes), w), math.nan)  # cached: no threshold in AUC
         for i, (col, g) in enumerate(zip(self._col, sizes, strict=True)):
-            onehot = np.zeros((self.n, w + 1), np.int64)
+            onehot = np.zeros((self.n, w + 1), count)
             onehot[np.arange(self.n), col] = 1
             np.cumsum(onehot, axis=0, out=self._cum_all[i, 1:])
             np.cumsum(onehot * self._y[:, None], axis=0, out=self._cum_grp[i, 1:])

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sklearn.covariance import LedoitWolf
 
 from fairmoe.ood.acquisition import Standardisation
 
@@ -38,6 +37,8 @@ class LayerGaussian:
         """Mean and shrunk precision of reference features (N, D)."""
         if features.shape[0] < 2:
             raise ValueError(f"layer {name}: need at least 2 reference scans")
+        from sklearn.covariance import LedoitWolf  # fitting only: ~0.5 s to import at start
+
         lw = LedoitWolf(assume_centered=False).fit(features)
         return cls(name, lw.location_.copy(), lw.precision_.copy(), float(lw.shrinkage_))
 

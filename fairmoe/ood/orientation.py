@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 from scipy import ndimage as ndi
-from sklearn.linear_model import LogisticRegression
 
 from fairmoe.ood.acquisition import Standardisation
 from fairmoe.ood.quality import _field_of_view
@@ -176,6 +175,8 @@ class OrientationCheck:
         x = np.vstack([up, down])
         y = np.r_[np.zeros(len(up)), np.ones(len(down))]
         mean, scale = x.mean(0), x.std(0) + 1e-6
+        from sklearn.linear_model import LogisticRegression  # fitting only: slow to import
+
         clf = LogisticRegression(C=c, max_iter=5000).fit((x - mean) / scale, y)
         w, b = clf.coef_[0], float(clf.intercept_[0])
         log_odds = (cal - mean) / scale @ w + b

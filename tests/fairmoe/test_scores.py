@@ -64,3 +64,31 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "nan.csv").write_text(f"{header}\n1,abc,0,0,0,0\n")
     with pytest.raises(ScoresError, match="non-numeric"):
         read_scores(tmp_path / "nan.csv")
+
+
+def test_fields_read_as_float_reads_them(tmp_path: Path) -> None:
+    """pandas' C reader parses the columns: every value must be the float Python's float()
+    gives, spaces, exponents, 17 digits and blank cosines included."""
+    rng = np.random.default_rng(1)
+    n = 3000
+    digits = [repr(float(v)) for v in rng.random(n)]
+    digits[:4] = ["1e-7", " 0.25", "0.1234567890123456789", "5E-1"]
+    header = ",".join(["id", "label", "score", "cos_non_glaucoma", "cos_glaucoma",
+                       *ATTRIBUTE_NAMES])  # fmt: skip
+    rows = [f"c{i},{i % 2},{d},{d},,{i % 3},1.0,0,-1" for i, d in enumerate(digits)]
+    rows.insert(7, "skipped,1, ,0.5,0.5,0,0,0,0")  # no score: not a case
+    (tmp_path / "p.csv").write_text("\n".join([header, *rows]) + "\n")
+    read = read_scores(tmp_path / "p.csv")
+    assert read.n == n and read.ids[:2] == ["c0", "c1"] and "skipped" not in read.ids
+    assert read.scores.tolist() == [float(d) for d in digits]
+    assert read.cosines is None  # one cosine column is blank
+    assert read.attrs["race"].tolist() == [i % 3 for i in range(n)]
+    assert read.attrs["gender"].tolist() == [1] * n and read.y.dtype.kind == "i"
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "", "one"])
+def test_a_label_that_is_not_a_whole_number_is_named(tmp_path: Path, bad: str) -> None:
+    header = ",".join(["label", "score", *ATTRIBUTE_NAMES])
+    (tmp_path / "b.csv").write_text(f"{header}\n{bad},0.5,0,0,0,0\n")
+    with pytest.raises(ScoresError, match="non-numeric|not a readable"):
+        read_scores(tmp_path / "b.csv")
