@@ -4,19 +4,25 @@ revision's app and this working tree's measured in the SAME run, their rounds in
 that their ratio holds on a busy machine.
 
 python benchmarks/bench_load.py [--assets DIR] [--clients 32] [--requests 10] [--rounds 2]
-                                [--baseline-rev REV] [--min-ratio 0.9] [--fresh-notes] [--cold]
+                                [--baseline-rev REV] [--baseline-assets {same,own}]
+                                [--min-ratio 0.9] [--fresh-notes] [--cold] [--cold-runs 2]
 
 ``--baseline-rev REV`` checks REV out into a temporary ``git worktree`` (removed afterwards, also
 on an error) and starts that revision's ``python -m app`` from it, with this Python and the same
 assets (so both serve the same model; a revision that cannot read them fails at start, with its
-log). Prints, per server, a one-user baseline, p50/p95/max latency per kind per round,
+log); ``--baseline-assets own`` serves that revision's own ``assets/`` instead (its shipped
+model and runs: a release that cannot read today's assets is measured as it shipped; both get
+the same requests, on this tree's example scans, and the fairness queries ask each server for its
+own runs). Prints, per server, a one-user baseline, p50/p95/max latency per kind per round,
 throughput, errors and the server's resident memory; then the comparison and the issue's goals.
 Both servers are first left to settle (their explanation process loaded: under 5% of a core
 over a second), so that no one measures the other's start-up. ``--fresh-notes`` makes every note
 unique, so that no explanation comes from a session's cache.
-``--cold`` first measures a cold burst per server: ``--clients`` users with ``COLD_REQUESTS``
-mixed requests each start the moment the server answers its first HTTP request (the time from the
-command to that answer is its cold start), before it settles; then the settled rounds as above.
+``--cold`` first measures cold bursts: ``--clients`` users with ``COLD_REQUESTS`` mixed requests
+each start the moment the server answers its first HTTP request (the time from the command to
+that answer is its cold start), before it settles; each server alone on the machine, started
+afresh for each of ``--cold-runs`` bursts, the servers alternating; then the settled rounds as
+above on servers started again.
 ``--ssl-verify`` measures with gradio_client's default of a new TLS context per HTTP request (see
 ``benchmarks.loadgen.run_load``), as the figures before this layout were.
 """
@@ -25,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,16 +130,21 @@ def _compare(
 COLD_GOALS = {"predict": 1.0, "explain": 5.0, "fairness": 0.3}  # p95 in the cold burst, seconds
 
 
-def _compare_cold(modes: list[str], cold: dict, start_s: dict) -> bool:
+def _compare_cold(modes: list[str], cold: dict, start_s: dict, peak: dict) -> bool:
     """The cold bursts side by side and their goals; True if all are met."""
     rows, tput = _side_by_side("cold burst", modes, cold)
     print("  cold start (s)             " + "  ".join(f"{start_s[m]:22.1f}" for m in modes))
+    print("  peak RSS (MiB)             " + "  ".join(f"{peak[m] / MIB:22.0f}" for m in modes))
     new = modes[-1]
     checks = [(f"cold {k} p95 < {g * 1000:.0f} ms", rows[new][k][1] < g * 1000)
               for k, g in COLD_GOALS.items()]  # fmt: skip
     checks += [
         ("cold: 0 errors", not (cold[new].errors or cold[new].inconsistent)),
         (f"cold start < 10 s ({start_s[new]:.1f})", start_s[new] < 10),
+        (
+            f"peak RSS, server + children, <= 2 GiB ({peak[new] / MIB:.0f} MiB)",
+            peak[new] <= 2 * 1024 * MIB,
+        ),
     ]
     if len(modes) > 1:
         ratio = tput[new] / tput[modes[0]]
@@ -149,12 +162,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requests", type=int, default=10, help="per user")
     p.add_argument("--rounds", type=int, default=2, help="load rounds per server (interleaved)")
     p.add_argument("--baseline-rev", metavar="REV", help="also measure this git revision's app")
+    p.add_argument("--baseline-assets", choices=("same", "own"), default="same",
+                   help="the baseline serves --assets (same) or its revision's assets/ (own)")  # fmt: skip
     p.add_argument("--min-ratio", type=float, default=MIN_RATIO,
                    help="goal: throughput at least this times the baseline revision's")  # fmt: skip
     p.add_argument("--fresh-notes", action="store_true", help="no explanation cache hits")
     p.add_argument(
         "--cold", action="store_true", help="first a burst the moment each server answers"
     )
+    p.add_argument("--cold-runs", type=int, default=2,
+                   help="cold bursts per server (with --cold), the servers alternating")  # fmt: skip
     p.add_argument("--ssl-verify", action="store_true",
                    help="gradio_client's default TLS set-up per request even over http (costly)")  # fmt: skip
     p.add_argument("--server-env", action="append", default=[], metavar="KEY=VALUE",
@@ -165,53 +182,98 @@ def main(argv: list[str] | None = None) -> int:
 
     rt = load_runtime(assets, warm_up=False)
     cases = [(ex.file, ex.note) for ex in rt.examples]
-    runs = list(rt.runs)
     del rt
     env = dict(kv.split("=", 1) for kv in args.server_env)
     with contextlib.ExitStack() as stack:
         repos = {CURRENT: REPO}
+        served = {CURRENT: assets.resolve()}
         if args.baseline_rev:
             label = f"rev {args.baseline_rev}"
             repos = {label: stack.enter_context(worktree(args.baseline_rev)), **repos}
-            print(f"{label}: {_git('rev-parse', '--short', args.baseline_rev)} in {repos[label]}")
-        return _measure(args, assets.resolve(), env, repos, cases, runs)
+            own = args.baseline_assets == "own"
+            served[label] = repos[label] / "assets" if own else assets.resolve()
+            print(f"{label}: {_git('rev-parse', '--short', args.baseline_rev)} in {repos[label]}, "
+                  f"serving {served[label]}")  # fmt: skip
+        return _measure(args, served, env, repos, cases)
+
+
+def _run_names(assets: Path) -> list[str]:
+    """The run names of an assets folder's runs.json (any revision's: names only)."""
+    return [r["name"] for r in json.loads((assets / "runs.json").read_text())["runs"]]
+
+
+def _cold_bursts(
+    args: argparse.Namespace,
+    served: dict[str, Path],
+    env: dict[str, str],
+    repos: dict[str, Path],
+    cases: list,
+    runs: dict[str, list[str]],
+) -> tuple[dict[str, LoadResult], dict[str, float], dict[str, int]]:
+    """``--cold-runs`` times per server, the servers alternating: start it, burst it the moment
+    it answers, stop it, so that no other server's start-up or idle work shares the cores. Per
+    server: the bursts pooled (latencies together, throughput over their summed wall time), the
+    median cold start and the largest peak RSS."""
+    bursts: dict[str, list[LoadResult]] = {m: [] for m in repos}
+    starts: dict[str, list[float]] = {m: [] for m in repos}
+    peaks: dict[str, list[int]] = {m: [] for m in repos}
+    for k in range(args.cold_runs):
+        for m in repos:
+            app = start_app(served[m], env=env, repo=repos[m])
+            try:
+                r = run_load(app.url, cases, runs[m], clients=args.clients,
+                             requests=COLD_REQUESTS, seed=99 + k, fresh_notes=args.fresh_notes,
+                             ssl_verify=args.ssl_verify)  # fmt: skip
+                peaks[m].append(app.peak_rss())
+                pss = app.pss()
+            finally:
+                app.stop()
+            bursts[m].append(r)
+            starts[m].append(app.start_s)
+            _print(f"{m} cold burst {k + 1} (cold start {app.start_s:.1f} s)", r)
+            print(f"  server + children peak RSS {peaks[m][-1] / MIB:.0f} MiB (sum over the "
+                  f"processes); PSS after the burst {pss / MIB:.0f} MiB")  # fmt: skip
+    pooled = {m: LoadResult.pooled(rs) for m, rs in bursts.items()}
+    return (
+        pooled,
+        {m: statistics.median(v) for m, v in starts.items()},
+        {m: max(v) for m, v in peaks.items()},
+    )
 
 
 def _measure(
     args: argparse.Namespace,
-    assets: Path,
+    served: dict[str, Path],
     env: dict[str, str],
     repos: dict[str, Path],
     cases: list,
-    runs: list[str],
 ) -> int:
     """Start one server per checkout, load them all in interleaved rounds, print the report."""
     modes = list(repos)
+    runs = {m: _run_names(served[m]) for m in modes}
     apps: dict[str, AppProcess] = {}
     failed = True
     cold: dict[str, LoadResult] = {}
+    peak: dict[str, int] = {}
+    start_s: dict[str, float] = {}
+    if args.cold:
+        cold, start_s, peak = _cold_bursts(args, served, env, repos, cases, runs)
     try:
         for m in modes:
-            apps[m] = start_app(assets, env=env, repo=repos[m])
+            apps[m] = start_app(served[m], env=env, repo=repos[m])
             print(f"{m}: server pid {apps[m].proc.pid}; answered after {apps[m].start_s:.1f} s; "
                   f"RSS at start {apps[m].rss() / MIB:.0f} MiB")  # fmt: skip
-            if args.cold:  # before the next server starts: nothing else competes for the cores
-                cold[m] = run_load(apps[m].url, cases, runs, clients=args.clients,
-                                   requests=COLD_REQUESTS, seed=99, fresh_notes=args.fresh_notes,
-                                   ssl_verify=args.ssl_verify)  # fmt: skip
-                _print(f"{m} cold burst (cold start {apps[m].start_s:.1f} s)", cold[m])
-                print(f"  server + children peak RSS {apps[m].peak_rss() / MIB:.0f} MiB")
         for m in modes:  # measure servers that have finished starting, all of them
             print(f"{m}: settled after {apps[m].settle():.0f} s")
         base, rss, last = {}, {m: [] for m in modes}, {}
         for m in modes:
-            base[m] = run_load(apps[m].url, cases, runs, clients=1, requests=30, seed=1,
+            base[m] = run_load(apps[m].url, cases, runs[m], clients=1, requests=30, seed=1,
                                ssl_verify=args.ssl_verify)  # fmt: skip
             _print(f"{m} baseline (one user, sequential)", base[m])
             rss[m].append(apps[m].rss())
         for i in range(args.rounds):
             for m in modes:  # interleaved: both servers see the same machine
-                r = run_load(apps[m].url, cases, runs, clients=args.clients,
+                r = run_load(apps[m].url, cases, runs[m], clients=args.clients,
                              requests=args.requests, seed=i, fresh_notes=args.fresh_notes,
                              ssl_verify=args.ssl_verify)  # fmt: skip
                 rss[m].append(apps[m].rss())
@@ -219,12 +281,11 @@ def _measure(
                 _print(f"{m} round {i + 1}", r)
         for m in modes:
             trail = " -> ".join(f"{x / MIB:.0f}" for x in rss[m])
-            print(
-                f"{m} RSS (MiB) after baseline, rounds: {trail}; peak {apps[m].peak_rss() / MIB:.0f}"
-            )
+            print(f"{m} RSS (MiB) after baseline, rounds: {trail}; peak "
+                  f"{apps[m].peak_rss() / MIB:.0f}; PSS now {apps[m].pss() / MIB:.0f}")  # fmt: skip
         failed = not _compare(modes, base, last, rss, args.min_ratio)
         if cold:
-            failed |= not _compare_cold(modes, cold, {m: apps[m].start_s for m in modes})
+            failed |= not _compare_cold(modes, cold, start_s, peak)
     finally:
         for app in apps.values():
             app.stop()

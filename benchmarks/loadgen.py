@@ -116,6 +116,18 @@ class AppProcess:
         """Resident memory now of the server and its child processes, in bytes (Linux)."""
         return sum(self._status(pid, "VmRSS") for pid in self.pids())
 
+    def pss(self) -> int:
+        """Proportional resident memory now of the server and its child processes, in bytes
+        (Linux): each shared page (torch's libraries, mapped by every process) counted once in
+        all, where the sum of RSS counts it in every process."""
+        total = 0
+        for pid in self.pids():
+            with contextlib.suppress(OSError):  # a child that has just ended
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+        return total
+
     def peak_rss(self) -> int:
         """Sum of each process's largest resident memory so far, in bytes (Linux)."""
         return sum(self._status(pid, "VmHWM") for pid in self.pids())
@@ -204,6 +216,18 @@ class LoadResult:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # s
     errors: list[str] = field(default_factory=list)
     inconsistent: list[str] = field(default_factory=list)
+
+    @classmethod
+    def pooled(cls, results: Sequence[LoadResult]) -> LoadResult:
+        """Several runs as one: their latencies and errors together, their wall times summed."""
+        out = cls(results[0].clients, results[0].requests_per_client, 0.0)
+        for r in results:
+            out.wall_s += r.wall_s
+            for kind, values in r.latencies.items():
+                out.latencies[kind] += values
+            out.errors += r.errors
+            out.inconsistent += r.inconsistent
+        return out
 
     @property
     def n_ok(self) -> int:

@@ -26,10 +26,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPLAIN_STEPS", "Explaining"]
 
-# Integrated-Gradients steps of an explanation. The expert maps converge fast (Gauss-Legendre):
-# at 8 steps the worst completeness gap on the shipped examples is 1.5% of the score change and
-# the maps lie within 1.3% of their colour scale of the 64-step maps (benchmarks/bench_explain.py);
-# 16 steps cost twice as much for no visible change.
+# Integrated-Gradients steps of an explanation: the whole-model map's, and the most the expert
+# maps take (they stop earlier once complete: 4 steps on every shipped example). The expert maps
+# converge fast (Gauss-Legendre): at 8 steps the worst completeness gap on the shipped examples
+# was 1.5% of the score change and the maps within 1.3% of their colour scale of the 64-step
+# maps (benchmarks/bench_explain.py); 16 steps cost twice as much for no visible change.
 EXPLAIN_STEPS = 8
 
 
@@ -49,9 +50,11 @@ class Explaining:
     ) -> dict[str, Any]:
         """``predict`` plus Captum attributions per image expert and over the note's tokens.
 
-        ``n_steps`` IG steps for the expert and whole-model maps; the note's tokens are attributed
-        by leaving each out. With ``model_maps``, ``attributions`` also holds
-        :meth:`model_maps`' ``whole_model`` and ``occlusion``. ``edited``: see :meth:`prepare`.
+        ``n_steps`` IG steps for the whole-model map, at most that many for the expert maps
+        (as few as their completeness allows: ``fairmoe.explain.attribute_experts``); the note's
+        tokens are attributed by leaving each out. With ``model_maps``, ``attributions`` also
+        holds :meth:`model_maps`' ``whole_model`` and ``occlusion``. ``edited``: see
+        :meth:`prepare`.
 
         A scan that is not assessable is answered with the refusal (``assessable``, ``decision:
         None``) and ``attributions: None``, ``note_attributions: None``: no map of a scan the

@@ -147,7 +147,8 @@ def _moe_summary(r: dict[str, Any], scale_text: str) -> str:
         f"the calibrated glaucoma log-odds with respect to each expert's output ({scale_text}). "
         "Largest expert shares of the change (CLS token included): "
         + ", ".join(f"expert {i} ({per[i]:+.3f})" for i in top)
-        + f". Convergence delta {att['convergence_delta']:.2g}."
+        + f". Convergence delta {att['convergence_delta']:.2g}"
+        + (f" after {att['n_steps']} steps." if att.get("n_steps") else ".")
     )
 
 

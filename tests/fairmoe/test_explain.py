@@ -199,3 +199,22 @@ def test_a_notes_prefix_up_to_its_end_encodes_as_the_whole_context() -> None:
     torch.testing.assert_close(prefix, whole, atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match=r"\(B, 77\)"):
         model.encode_text(tokens[:, :end])  # only on purpose
+
+
+def test_expert_steps_stop_once_the_maps_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fairmoe.explain as explain
+
+    model = _model("fairmoe")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        prompts = model.encode_prompts()
+    kw = {"prompts": prompts, "temperature": 0.1, "n_steps": 16}
+    att = attribute_experts(model, x, **kw)
+    change = abs(att["logit"] - att["logit_without_experts"])
+    allowed = max(explain.GAP_RELATIVE * change, explain.GAP_FLOOR)
+    assert explain.MIN_STEPS <= att["n_steps"] <= 16
+    assert att["convergence_delta"] <= allowed or att["n_steps"] == 16
+    monkeypatch.setattr(explain, "GAP_FLOOR", 0.0)  # never complete enough: every step allowed
+    monkeypatch.setattr(explain, "GAP_RELATIVE", 0.0)
+    assert attribute_experts(model, x, **kw)["n_steps"] == 16
+    assert attribute_experts(model, x, **{**kw, "n_steps": 2})["n_steps"] == 2  # never more
