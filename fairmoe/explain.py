@@ -48,6 +48,25 @@ def _integrated_gradients(forward: Any) -> Any:
     return IntegratedGradients(forward)
 
 
+def _fewest_steps(
+    ig: Any, inputs: torch.Tensor, n_steps: int, allowed: float
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(attributions, convergence delta, steps) of IG from zero, from ``MIN_STEPS`` doubled up
+    to ``n_steps`` until the largest |delta| is at most ``allowed``."""
+    steps = min(MIN_STEPS, n_steps)
+    while True:
+        attr, delta = ig.attribute(
+            inputs,
+            baselines=torch.zeros_like(inputs),
+            n_steps=steps,
+            internal_batch_size=steps,
+            return_convergence_delta=True,
+        )
+        if float(delta.abs().max()) <= allowed or steps >= n_steps:
+            return attr, delta, steps
+        steps = min(2 * steps, n_steps)
+
+
 def _maps(model: FairMoECLIP, attr: torch.Tensor) -> list[list[list[float]]]:
     """(E, T) token attributions -> E patch grids (CLS dropped)."""
     g = model.grid
@@ -106,19 +125,9 @@ def attribute_experts(
         )
     # as few steps as completeness allows: the attributions must add up to the change
     allowed = max(GAP_RELATIVE * abs(float(full[0] - silent[0])), GAP_FLOOR)
-    ig = _integrated_gradients(from_contrib)
-    steps = min(MIN_STEPS, n_steps)
-    while True:
-        attr, delta = ig.attribute(
-            contrib,
-            baselines=torch.zeros_like(contrib),
-            n_steps=steps,
-            internal_batch_size=steps,
-            return_convergence_delta=True,
-        )
-        if float(delta.abs().max()) <= allowed or steps >= n_steps:
-            break
-        steps = min(2 * steps, n_steps)
+    attr, delta, steps = _fewest_steps(
+        _integrated_gradients(from_contrib), contrib, n_steps, allowed
+    )
     per_expert = attr[0].sum(-1)  # (E, T): channels summed, sign kept
     experts = _maps(model, per_expert)
     total = _maps(model, per_expert.sum(0, keepdim=True))[0]
