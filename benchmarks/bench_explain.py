@@ -83,7 +83,7 @@ def parts(rt, rounds: int) -> None:  # noqa: ANN001
             )
             x = normalize_scan(item.pixels.unsqueeze(0))
             timed(
-                f"expert IG ({EXPLAIN_STEPS} steps)",
+                f"expert IG (4 to {EXPLAIN_STEPS} steps, until complete)",
                 lambda x=x: attribute_experts(model, x, **kw, n_steps=EXPLAIN_STEPS),
             )
             timed(
