@@ -54,3 +54,13 @@ def test_the_port_opens_only_when_the_explanation_processes_are_loaded(assets_di
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_the_explanation_processes_start_before_torch_is_imported() -> None:
+    """app.startup (what python -m app runs first) must stay light: with torch, gradio or the
+    model among its imports the children would start seconds later, and so would the port."""
+    heavy = "{'torch', 'gradio', 'open_clip'}"
+    code = f"import sys, app.startup; print(sorted({heavy} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=REPO)  # fmt: skip
+    assert out.stdout.strip() == "[]"
