@@ -113,8 +113,10 @@ def build_demo(rt: Runtime, files: SessionFiles | None = None) -> gr.Blocks:
 def partial_api(fn: Any, rt: Runtime) -> Any:
     """``fn`` with ``rt`` bound, keeping the typed signature gr.api reads for the client."""
     if fn is cb.fairness:
-
-        def fairness(
+        # A coroutine: Gradio runs it on its event loop instead of handing it to a worker
+        # thread, which under load waits for the interpreter lock among dozens of others; the
+        # answer itself costs about 1 ms (cached scores).
+        async def fairness(
             model: str, attribute: str = "race", threshold: float = OPERATING_POINT
         ) -> dict:
             """Fairness metrics of a run's cached test scores at one threshold.

@@ -49,9 +49,11 @@ class ScoreTable:
         sizes = [a.n_groups for a in self._attrs.values()]
         w = max(sizes, default=0)
         cols = [np.where(c >= 0, c, w)[order] for _, c in checked.values()]
-        self._col = np.array(cols, np.int64).reshape(len(sizes), self.n)  # (A, n) sorted samples
-        # int32 counts (each <= n) halve the memory: the app holds one table per shipped run
+        # Small integer types: the app holds one table per shipped run (67 in release 3).
+        # Group codes fit int16 (0..W); counts, each <= n, fit int32.
+        code = np.int16 if w < 2**15 else np.int64
         count = np.int32 if self.n < 2**31 else np.int64
+        self._col = np.array(cols, code).reshape(len(sizes), self.n)  # (A, n) sorted samples
         self._cum_all = np.zeros((len(sizes), self.n + 1, w + 1), count)  # members below
         self._cum_grp = np.zeros_like(self._cum_all)  # positive members below
         self._group_auc = np.full((len(sizes), w), math.nan)  # cached: no threshold in AUC
